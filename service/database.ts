@@ -1,0 +1,58 @@
+import path from "node:path";
+import postgres from "postgres";
+import type { Config } from "../shared/config.ts";
+import { startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { migrateDatabase } from "./migrate.ts";
+
+export interface Database {
+  /** URL of the application database, migrated and ready. */
+  url: string;
+  /** Whether this process started the server (and so must stop it). */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export const APP_DATABASE = "resnet_jobs";
+
+/**
+ * Opens the service's database: the server at DATABASE_URL, or else an embedded Postgres kept in
+ * DATA_DIR/postgres; then applies pending migrations (under an advisory lock).
+ */
+export async function openDatabase(config: Config, log: (line: string) => void): Promise<Database> {
+  if (config.DATABASE_URL !== undefined) {
+    await migrateDatabase(config.DATABASE_URL);
+    return { url: config.DATABASE_URL, embedded: false, close: async () => {} };
+  }
+  const dataDir = path.resolve(config.DATA_DIR, "postgres");
+  log(`starting embedded Postgres in ${dataDir} on port ${config.PG_PORT}`);
+  const server = await startEmbeddedPostgres({ dataDir, port: config.PG_PORT, log: quietLog(log) });
+  try {
+    const url = await ensureDatabase(server.url, APP_DATABASE);
+    await migrateDatabase(url);
+    return { url, embedded: true, close: () => server.stop() };
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+}
+
+/** Creates `name` on the server if it does not exist; returns its URL. */
+export async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
+  const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql`select 1 as found from pg_database where datname = ${name}`;
+    if (row === undefined) await sql.unsafe(`create database "${name}"`);
+  } finally {
+    await sql.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Postgres's own chatter goes to the log only when it says something is wrong. */
+function quietLog(log: (line: string) => void): (line: string) => void {
+  return (line) => {
+    if (/removing stale|ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`);
+  };
+}

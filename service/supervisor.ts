@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from "node:child_process";
+
+export interface ChildSpec {
+  name: string;
+  command: string;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+}
+
+interface Slot {
+  spec: ChildSpec;
+  child: ChildProcess | null;
+  restarts: number;
+  timer: NodeJS.Timeout | null;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Keeps child processes alive: one that exits while the supervisor is running is restarted with
+ * exponential backoff (1 s doubling to 30 s; reset after a minute of good health). Output is passed
+ * through with the child's name as prefix.
+ */
+export class Supervisor {
+  readonly #slots: Slot[] = [];
+  #stopping = false;
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  add(spec: ChildSpec): void {
+    const slot: Slot = { spec, child: null, restarts: 0, timer: null };
+    this.#slots.push(slot);
+    this.#start(slot);
+  }
+
+  /** Pids of the live children, by name (tests use this to send signals). */
+  pids(): Record<string, number | undefined> {
+    return Object.fromEntries(this.#slots.map((s) => [s.spec.name, s.child?.pid]));
+  }
+
+  /** Sends SIGTERM to all, then SIGKILL to those still alive after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    for (const slot of this.#slots) if (slot.timer) clearTimeout(slot.timer);
+    const live = this.#slots.map((s) => s.child).filter((c): c is ChildProcess => c !== null);
+    const exited = live.map((c) => new Promise<void>((resolve) => c.once("exit", () => resolve())));
+    for (const c of live) c.kill("SIGTERM");
+    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
+    if (await Promise.race([Promise.all(exited), timeout]) === "timeout") {
+      for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+      await Promise.all(exited);
+    }
+  }
+
+  /** Kills every child at once (second Ctrl-C). */
+  killAll(): void {
+    this.#stopping = true;
+    for (const s of this.#slots) s.child?.kill("SIGKILL");
+  }
+
+  #start(slot: Slot): void {
+    const { spec } = slot;
+    const child = spawn(spec.command, spec.args, { env: spec.env, stdio: ["ignore", "pipe", "pipe"] });
+    slot.child = child;
+    const startedAt = Date.now();
+    const prefix = (chunk: Buffer) => {
+      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") this.log(`[${spec.name}] ${line}`);
+    };
+    child.stdout?.on("data", prefix);
+    child.stderr?.on("data", prefix);
+    child.on("error", (e) => this.log(`[${spec.name}] failed to start: ${e.message}`));
+    child.on("exit", (code, signal) => {
+      slot.child = null;
+      if (this.#stopping) return;
+      if (Date.now() - startedAt > 60_000) slot.restarts = 0;
+      const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** slot.restarts);
+      slot.restarts++;
+      this.log(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      slot.timer = setTimeout(() => {
+        slot.timer = null;
+        if (!this.#stopping) this.#start(slot);
+      }, delay);
+    });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The one configuration schema for every process (service supervisor, API, worker, CLIs): every
+ * setting, its default and its rule in one place. Parse once at start with {@link loadConfig}.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(process.env); // or Deno.env.toObject()
+ * console.log(config.PORT); // 8000
+ * ```
+ */
+import { z } from "zod";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalText = z.string().trim().min(1).optional();
+
+export const configSchema = z.object({
+  /** Use this Postgres instead of starting an embedded one. */
+  DATABASE_URL: z.string().trim().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
+    .optional(),
+  /** Where `npm start` keeps the embedded Postgres cluster, checkpoints and data sets by default. */
+  DATA_DIR: z.string().trim().min(1).default(".data"),
+  /** Port of the embedded Postgres started by `npm start`. */
+  PG_PORT: int(1, 65535).default(54329),
+  HOST: z.string().trim().min(1).default("127.0.0.1"),
+  PORT: int(0, 65535).default(8000),
+  WORKERS: int(0, 64).default(1),
+  ADMIN_TOKEN: optionalText,
+  API_URL: z.url().optional(),
+  WORKER_TOKEN: optionalText,
+  BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
+  CHECKPOINT_DIR: optionalText,
+  CIFAR10_DIR: optionalText,
+  LEASE_S: int(2, 3600).default(30),
+  HEARTBEAT_S: int(1, 600).default(10),
+  POLL_MS: int(10, 600_000).default(2000),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+}).refine((c) => c.HEARTBEAT_S < c.LEASE_S, {
+  path: ["HEARTBEAT_S"],
+  message: "must be less than LEASE_S, or every lease expires between two heartbeats",
+});
+
+export type Config = z.output<typeof configSchema>;
+
+/** Thrown by {@link loadConfig}; its message lists every bad variable with its rule. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment; empty strings count as unset, unknown variables are ignored. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.keys(configSchema.shape);
+  const picked: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== "") picked[key] = value;
+  }
+  const result = configSchema.safeParse(picked);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) =>
+    `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])] ?? null)})`
+  );
+  throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+}

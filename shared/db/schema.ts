@@ -1,0 +1,190 @@
+/**
+ * The drizzle schema: the single truth for every table's rows. Types for rows are derived from it
+ * (`typeof runs.$inferSelect`), never hand-written. Views, the state-transition trigger and roles live
+ * in hand-written migrations (drizzle-kit `--custom`), because drizzle-kit cannot express them.
+ *
+ * @example
+ * ```ts
+ * import { runs } from "./schema.ts";
+ * type RunRow = typeof runs.$inferSelect;
+ * ```
+ */
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+/** Every state a run can be in; the legal moves between them are enforced by a trigger. */
+export const RUN_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/** Scopes a bearer token may carry. */
+export const TOKEN_SCOPES = ["read", "submit", "admin", "worker"] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+const specNumber = (path: string) => sql.raw(`((spec #>> '{${path}}')::double precision)`);
+
+export const sweeps = pgTable("sweeps", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name"),
+  baseSpec: jsonb("base_spec").notNull(),
+  grid: jsonb("grid").notNull(),
+  repeat: integer("repeat").notNull().default(1),
+  createdAt: tstz("created_at").notNull().defaultNow(),
+});
+
+export const runs = pgTable(
+  "runs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name"),
+    sweepId: uuid("sweep_id").references(() => sweeps.id, { onDelete: "set null" }),
+    /** The fully defaulted, validated run spec (shared/run-spec.ts output). */
+    spec: jsonb("spec").notNull(),
+    state: text("state", { enum: RUN_STATES }).notNull().default("queued"),
+    priority: integer("priority").notNull().default(0),
+    tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+    /** Attempts started so far; the claim increments it. */
+    attempt: integer("attempt").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(3),
+    /** Fencing: every worker write must present (id, attempt, lease_token) of a running run. */
+    leaseToken: uuid("lease_token"),
+    workerId: text("worker_id"),
+    leaseExpiresAt: tstz("lease_expires_at"),
+    /** Backoff after an infrastructure failure: not claimable before this time. */
+    runAfter: tstz("run_after").notNull().defaultNow(),
+    cancelRequestedAt: tstz("cancel_requested_at"),
+    /** Where the last good checkpoint is and which epoch it holds. */
+    checkpointPath: text("checkpoint_path"),
+    checkpointEpoch: integer("checkpoint_epoch"),
+    error: jsonb("error"),
+    idempotencyKey: text("idempotency_key"),
+    requestHash: text("request_hash"),
+    lastSeq: bigint("last_seq", { mode: "number" }).notNull().default(0),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    startedAt: tstz("started_at"),
+    finishedAt: tstz("finished_at"),
+    updatedAt: tstz("updated_at").notNull().defaultNow(),
+    // Columns generated from the spec so that SQL over runs can filter and index them directly.
+    alpha: doublePrecision("alpha").generatedAlwaysAs(specNumber("optimizer,alpha")),
+    lambda: doublePrecision("lambda").generatedAlwaysAs(specNumber("optimizer,lambda")),
+    l2: doublePrecision("l2").generatedAlwaysAs(specNumber("optimizer,l2")),
+    shift: doublePrecision("shift").generatedAlwaysAs(specNumber("data,shift")),
+    threshold: doublePrecision("threshold").generatedAlwaysAs(specNumber("threshold")),
+    batchSize: integer("batch_size").generatedAlwaysAs(sql`((spec ->> 'batchSize')::integer)`),
+    depth: integer("depth").generatedAlwaysAs(sql`((spec #>> '{model,depth}')::integer)`),
+    schedule: text("schedule").generatedAlwaysAs(sql`(spec ->> 'schedule')`),
+    /** The schedule's last epoch, computed by the API from the parsed schedule. */
+    epochs: integer("epochs").notNull(),
+  },
+  (t) => [
+    check("runs_state_check", sql`${t.state} in ('queued','running','succeeded','failed','cancelled')`),
+    check("runs_epochs_check", sql`${t.epochs} between 1 and 1000`),
+    check("runs_attempt_check", sql`${t.attempt} >= 0 and ${t.maxAttempts} >= 1`),
+    check(
+      "runs_lease_check",
+      sql`${t.state} <> 'running' or (${t.leaseToken} is not null and ${t.workerId} is not null and ${t.leaseExpiresAt} is not null)`,
+    ),
+    // The claim's hot path: queued runs by priority, then age.
+    index("runs_claimable_idx").on(t.priority.desc(), t.createdAt, t.id).where(sql`${t.state} = 'queued'`),
+    index("runs_lease_idx").on(t.leaseExpiresAt).where(sql`${t.state} = 'running'`),
+    index("runs_created_idx").on(t.createdAt.desc(), t.id.desc()),
+    index("runs_sweep_idx").on(t.sweepId),
+    index("runs_tags_idx").using("gin", t.tags),
+    index("runs_params_idx").on(t.alpha, t.lambda, t.l2, t.shift),
+    index("runs_schedule_idx").on(t.schedule),
+    uniqueIndex("runs_idempotency_key_idx").on(t.idempotencyKey),
+  ],
+);
+
+/** One row per attempt: who claimed it, when, and how it ended (the claim log). */
+export const runAttempts = pgTable(
+  "run_attempts",
+  {
+    runId: uuid("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+    attempt: integer("attempt").notNull(),
+    workerId: text("worker_id").notNull(),
+    leaseToken: uuid("lease_token").notNull(),
+    claimedAt: tstz("claimed_at").notNull().defaultNow(),
+    endedAt: tstz("ended_at"),
+    outcome: text("outcome"),
+    error: jsonb("error"),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.attempt] })],
+);
+
+export const epochMetrics = pgTable(
+  "epoch_metrics",
+  {
+    runId: uuid("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+    /** 1-based, as Keras prints it. */
+    epoch: integer("epoch").notNull(),
+    loss: doublePrecision("loss").notNull(),
+    acc: doublePrecision("acc").notNull(),
+    valLoss: doublePrecision("val_loss").notNull(),
+    valAcc: doublePrecision("val_acc").notNull(),
+    lr: doublePrecision("lr").notNull(),
+    wd: doublePrecision("wd").notNull(),
+    seconds: doublePrecision("seconds").notNull(),
+    imagesPerSec: doublePrecision("images_per_sec").notNull(),
+    attempt: integer("attempt").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.epoch] }), check("epoch_metrics_epoch_check", sql`${t.epoch} >= 1`)],
+);
+
+/** Durable per-run events (state changes, epochs) with a gap-free per-run sequence. */
+export const runEvents = pgTable(
+  "run_events",
+  {
+    runId: uuid("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    type: text("type").notNull(),
+    payload: jsonb("payload").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+);
+
+export const workers = pgTable("workers", {
+  id: text("id").primaryKey(),
+  host: text("host").notNull(),
+  pid: integer("pid").notNull(),
+  backend: text("backend").notNull(),
+  device: text("device").notNull(),
+  version: text("version").notNull(),
+  state: text("state", { enum: ["idle", "busy", "draining", "gone"] }).notNull().default("idle"),
+  currentRunId: uuid("current_run_id"),
+  startedAt: tstz("started_at").notNull().defaultNow(),
+  lastSeenAt: tstz("last_seen_at").notNull().defaultNow(),
+});
+
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    /** SHA-256 of the token; the token itself is shown once and never stored. */
+    tokenHash: text("token_hash").notNull(),
+    /** The first characters, so a person can tell tokens apart in listings. */
+    prefix: text("prefix").notNull(),
+    scopes: text("scopes", { enum: TOKEN_SCOPES }).array().notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    expiresAt: tstz("expires_at"),
+    revokedAt: tstz("revoked_at"),
+    lastUsedAt: tstz("last_used_at"),
+  },
+  (t) => [uniqueIndex("api_tokens_hash_idx").on(t.tokenHash)],
+);

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { migrateDatabase } from "../service/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+
+let db: TestDatabase;
+before(async () => (db = await createTestDatabase()));
+after(async () => await db.drop());
+
+const spec = (over: Record<string, unknown> = {}) => ({
+  schedule: "[1e-3, 0]lin[1e-3, 2]",
+  batchSize: 64,
+  threshold: 0.92,
+  model: { depth: 20 },
+  data: { shift: 0.07 },
+  optimizer: { alpha: 1e-3, lambda: 0.15, l2: 0 },
+  ...over,
+});
+
+async function insertRun(name: string): Promise<string> {
+  const [row] = await db.sql<{ id: string }[]>`
+    insert into runs (name, spec, epochs) values (${name}, ${db.sql.json(spec())}, 2) returning id`;
+  return row!.id;
+}
+
+async function schemaFingerprint(): Promise<string> {
+  const rows = await db.sql`
+    select table_name, column_name, data_type from information_schema.columns
+    where table_schema in ('public', 'drizzle') order by 1, 2`;
+  const applied = await db.sql`select hash from drizzle.__drizzle_migrations order by id`;
+  return JSON.stringify({ rows, applied });
+}
+
+test("migrating an already migrated database again changes nothing", async () => {
+  const before = await schemaFingerprint();
+  await migrateDatabase(db.url);
+  await migrateDatabase(db.url);
+  assert.equal(await schemaFingerprint(), before);
+});
+
+test("two processes migrating an empty database at once both succeed, once", async () => {
+  const fresh = await createTestDatabase();
+  try {
+    await fresh.sql`drop schema public cascade`;
+    await fresh.sql`drop schema drizzle cascade`;
+    await fresh.sql`create schema public`;
+    await Promise.all([migrateDatabase(fresh.url), migrateDatabase(fresh.url)]);
+    const [applied] = await fresh.sql<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`;
+    assert.equal(applied?.n, 2);
+    const [found] = await fresh.sql<{ views: number }[]>`
+      select count(*)::int as views from information_schema.views
+      where table_name in ('runs_view', 'epoch_metrics_view', 'run_summary')`;
+    assert.equal(found?.views, 3);
+  } finally {
+    await fresh.drop();
+  }
+});
+
+test("generated columns expose the spec's hyper-parameters", async () => {
+  const id = await insertRun("gen");
+  const [row] = await db.sql`select alpha, lambda, l2, shift, batch_size, depth, schedule, threshold from runs where id = ${id}`;
+  assert.deepEqual({ ...row }, {
+    alpha: 1e-3, lambda: 0.15, l2: 0, shift: 0.07, batch_size: 64, depth: 20,
+    schedule: "[1e-3, 0]lin[1e-3, 2]", threshold: 0.92,
+  });
+});
+
+test("the state rule allows the legal life cycle queued → running → queued → running → succeeded", async () => {
+  const id = await insertRun("legal");
+  const lease = (s: string) => db.sql`
+    update runs set state = ${s}, lease_token = gen_random_uuid(), worker_id = 'w1',
+      lease_expires_at = now() + interval '30 s', attempt = attempt + 1 where id = ${id}`;
+  await lease("running");
+  await db.sql`update runs set state = 'queued' where id = ${id}`;
+  await lease("running");
+  await db.sql`update runs set state = 'succeeded' where id = ${id}`;
+  const [row] = await db.sql`select state from runs where id = ${id}`;
+  assert.equal(row!.state, "succeeded");
+});
+
+test("the state rule rejects illegal moves: a finished run cannot be resurrected", async () => {
+  const id = await insertRun("illegal");
+  await db.sql`update runs set state = 'cancelled' where id = ${id}`;
+  await assert.rejects(db.sql`update runs set state = 'running' where id = ${id}`, /illegal run state transition from cancelled to running/);
+  await assert.rejects(db.sql`update runs set state = 'queued' where id = ${id}`, /illegal run state transition from cancelled to queued/);
+  const other = await insertRun("illegal-2");
+  await assert.rejects(db.sql`update runs set state = 'succeeded' where id = ${other}`, /from queued to succeeded/);
+});
+
+test("the state rule rejects a run inserted in any state but queued", async () => {
+  await assert.rejects(
+    db.sql`insert into runs (spec, epochs, state) values (${db.sql.json(spec())}, 2, 'succeeded')`,
+    /a new run must start queued/,
+  );
+});
+
+test("run_summary gives the seed's columns: first epoch over the threshold, best epoch, final losses", async () => {
+  const id = await insertRun("summary");
+  const epochs = [
+    [1, 1.2, 0.60, 1.1, 0.61],
+    [2, 0.8, 0.93, 0.7, 0.921],
+    [3, 0.5, 0.95, 0.6, 0.935],
+    [4, 0.4, 0.97, 0.65, 0.935],
+    [5, 0.3, 0.98, 0.66, 0.93],
+  ];
+  for (const [epoch, loss, acc, valLoss, valAcc] of epochs) {
+    await db.sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
+      values (${id}, ${epoch!}, ${loss!}, ${acc!}, ${valLoss!}, ${valAcc!}, 1e-3, 1.5e-4, 10, 100, 1)`;
+  }
+  const [s] = await db.sql`select threshold_epoch, acc_val, acc, best_epoch, best_val_acc, final_loss,
+    final_val_loss, shift, l2, lambda, alpha, schedule from run_summary where run_id = ${id}`;
+  assert.deepEqual({ ...s }, {
+    threshold_epoch: 2, acc_val: 0.921, acc: 0.93, best_epoch: 3, best_val_acc: 0.935, final_loss: 0.3,
+    final_val_loss: 0.66, shift: 0.07, l2: 0, lambda: 0.15, alpha: 1e-3, schedule: "[1e-3, 0]lin[1e-3, 2]",
+  });
+});
+
+test("epoch metrics are unique per run and epoch", async () => {
+  const id = await insertRun("unique");
+  const row = db.sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
+    values (${id}, 1, 1, 0.5, 1, 0.5, 1e-3, 0, 1, 1, 1)`;
+  await row;
+  await assert.rejects(db.sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
+    values (${id}, 1, 1, 0.5, 1, 0.5, 1e-3, 0, 1, 1, 2)`, /duplicate key/);
+});

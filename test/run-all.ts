@@ -1,0 +1,176 @@
+// `npm test`: every test of the project in one command, against one Postgres.
+//   1. Postgres: DATABASE_URL's server if set, else an embedded one in a temp dir on a free port.
+//   2. A migrated template database; each test file clones its own database from it.
+//   3. Type checks (tsc for Node code, deno check for Deno code), Deno tests, Node tests (a pool).
+//   4. A summary ending in the line "N passed, N failed". Exit 1 on any failure or type error.
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import { ensureDatabase } from "../service/database.ts";
+import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
+import { migrateDatabase } from "../service/migrate.ts";
+import { freePort } from "./helpers/free-port.ts";
+import { findTestFiles } from "./helpers/find-test-files.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = path.join(ROOT, "node_modules", ".bin");
+const TEMPLATE_DB = "resnet_jobs_template";
+
+interface Outcome {
+  name: string;
+  passed: number;
+  failed: number;
+  ok: boolean;
+  seconds: number;
+  output: string;
+}
+
+const filter = process.argv.slice(2);
+const started = Date.now();
+const { serverUrl, stop } = await startPostgres();
+let exitCode = 1;
+try {
+  await prepareTemplate(serverUrl);
+  const env = { ...process.env, TEST_PG_URL: serverUrl, TEST_TEMPLATE_DB: TEMPLATE_DB, FORCE_COLOR: "0", NO_COLOR: "1" };
+  const results: Outcome[] = [];
+  if (filter.length === 0) {
+    results.push(...await Promise.all([
+      run("typecheck: tsc", path.join(BIN, "tsc"), ["--noEmit", "-p", "tsconfig.json"], env, "check"),
+      run("typecheck: deno check", path.join(BIN, "deno"), ["check", "--quiet", ...await denoTargets()], env, "check"),
+    ]));
+  }
+  const deno = (await findTestFiles(ROOT, "deno")).filter(matches);
+  if (deno.length > 0) {
+    results.push(
+      await run("deno test", path.join(BIN, "deno"), ["test", "-A", "--parallel", ...deno], {
+        ...env,
+        DENO_JOBS: String(Math.max(2, availableParallelism())),
+      }, "deno"),
+    );
+  }
+  const nodeFiles = (await findTestFiles(ROOT, "node")).filter(matches);
+  results.push(...await pool(nodeFiles, Math.max(2, availableParallelism()), (file) =>
+    run(`node ${file}`, process.execPath, ["--import", "tsx", "--test", "--test-reporter=tap", file], env, "node")));
+  exitCode = report(results);
+} finally {
+  await stop();
+}
+process.exit(exitCode);
+
+function matches(file: string): boolean {
+  return filter.length === 0 || filter.some((f) => file.includes(f));
+}
+
+/** Deno checks its own code: api/, shared/ (runtime-neutral) and the Deno test files in test/. */
+async function denoTargets(): Promise<string[]> {
+  const dirs = (await Promise.all(["api", "shared"].map(async (d) => (await hasTs(d)) ? [d] : []))).flat();
+  return [...dirs, ...(await findTestFiles(ROOT, "deno")).filter((f) => f.startsWith("test/"))];
+}
+
+async function hasTs(dir: string): Promise<boolean> {
+  const entries = await readdir(path.join(ROOT, dir), { recursive: true }).catch(() => []);
+  return entries.some((e) => String(e).endsWith(".ts"));
+}
+
+async function startPostgres(): Promise<{ serverUrl: string; stop: () => Promise<void> }> {
+  const external = process.env.DATABASE_URL;
+  if (external) {
+    console.log("using the Postgres server at DATABASE_URL");
+    return { serverUrl: external, stop: async () => {} };
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), "resnet-jobs-test-"));
+  const port = await freePort();
+  const t0 = Date.now();
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, ephemeral: true });
+  console.log(`embedded Postgres on port ${port} (${Date.now() - t0} ms)`);
+  return {
+    serverUrl: pg.url,
+    stop: async () => {
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function prepareTemplate(serverUrl: string): Promise<void> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`drop database if exists "${TEMPLATE_DB}" with (force)`);
+  } finally {
+    await admin.end();
+  }
+  await migrateDatabase(await ensureDatabase(serverUrl, TEMPLATE_DB));
+}
+
+function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, kind: "check" | "deno" | "node") {
+  return new Promise<Outcome>((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d));
+    child.stderr.on("data", (d: Buffer) => (output += d));
+    if (kind === "deno") child.stdout.on("data", (d: Buffer) => process.stdout.write(d));
+    child.on("close", (code) => {
+      const seconds = (Date.now() - t0) / 1000;
+      const counts = kind === "node" ? tapCounts(output) : kind === "deno" ? denoCounts(output) : null;
+      const ok = code === 0;
+      const outcome: Outcome = {
+        name,
+        passed: counts?.passed ?? 0,
+        failed: counts?.failed ?? (ok ? 0 : 1),
+        ok,
+        seconds,
+        output,
+      };
+      if (kind !== "deno") {
+        const tests = counts ? ` ${counts.passed} passed, ${counts.failed} failed,` : "";
+        console.log(`${ok ? "ok  " : "FAIL"} ${name} (${tests} ${seconds.toFixed(1)} s)`);
+        if (!ok) console.log(indent(output));
+      }
+      resolve(outcome);
+    });
+  });
+}
+
+function tapCounts(out: string): { passed: number; failed: number } {
+  const pass = /^# pass (\d+)$/m.exec(out);
+  const fail = /^# fail (\d+)$/m.exec(out);
+  return { passed: Number(pass?.[1] ?? 0), failed: Number(fail?.[1] ?? 0) };
+}
+
+function denoCounts(out: string): { passed: number; failed: number } {
+  const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(out);
+  return { passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0) };
+}
+
+async function pool<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  }));
+  return results;
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => `    ${l}`).join("\n");
+}
+
+function report(results: Outcome[]): number {
+  const passed = results.reduce((n, r) => n + r.passed, 0);
+  const failed = results.reduce((n, r) => n + r.failed, 0);
+  const broken = results.filter((r) => !r.ok);
+  console.log("");
+  console.log(`${results.length} groups in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const r of broken) console.log(`FAILED: ${r.name}`);
+  // A group that failed without failing tests (type error, crash at import) still counts as a failure.
+  const extra = broken.filter((r) => r.failed === 0).length;
+  console.log(`${passed} passed, ${failed + extra} failed`);
+  return broken.length === 0 && failed === 0 ? 0 : 1;
+}
