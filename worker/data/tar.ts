@@ -32,7 +32,7 @@ export async function readTar(
   source: AsyncIterable<Uint8Array>,
   onEntry: (entry: TarEntry) => Promise<TarSink | null> | TarSink | null,
 ): Promise<void> {
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   let header: TarEntry | null = null;
   let sink: TarSink | null = null;
   let remaining = 0; // bytes of the current entry's body still to come
