@@ -29,6 +29,21 @@ export class Rng {
     if (this.#s.every((w) => w === 0)) this.#s[0] = 1;
   }
 
+  /**
+   * A seed for an independent stream named `label` under `seed` (FNV-1a over both), so the split,
+   * the augmentation and the model's initialisation draw from separate streams of one run seed.
+   */
+  static derive(seed: number, label: string): number {
+    let h = 0x811c9dc5;
+    const mix = (byte: number) => {
+      h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+    };
+    const s = Math.trunc(seed) >>> 0;
+    for (let k = 0; k < 4; k++) mix((s >>> (8 * k)) & 255);
+    for (const ch of label) mix(ch.charCodeAt(0) & 255);
+    return h;
+  }
+
   static fromState(state: RngState): Rng {
     const rng = new Rng(0);
     rng.setState(state);
