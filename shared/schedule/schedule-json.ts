@@ -2,10 +2,24 @@ import { z } from "zod";
 import { type Knot, type Schedule, type Shape, SHAPES } from "./schedule.ts";
 import { checkKnot } from "./schedule-rules.ts";
 
+const found = (input: unknown) =>
+  typeof input === "string" ? JSON.stringify(input) : input === undefined ? "nothing" : String(input);
+
 const knotJsonSchema = z.strictObject({
-  shape: z.enum(SHAPES as [Shape, ...Shape[]]).optional(),
-  epoch: z.number(),
-  value: z.number(),
+  shape: z.enum(SHAPES as [Shape, ...Shape[]], {
+    error: (issue) => `expected 'lin' or 'cos', found ${found(issue.input)}`,
+  }).optional(),
+  epoch: z.number({ error: (issue) => `expected a whole epoch number, found ${found(issue.input)}` }),
+  value: z.number({ error: (issue) => `expected a finite number ≥ 0, found ${found(issue.input)}` }),
+}, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys"
+      ? `expected only shape, epoch and value in a knot, found ${issue.keys.map((k) => `'${k}'`).join(", ")}`
+      : issue.code === "invalid_type"
+      ? `expected a knot {"epoch": …, "value": …}, found ${
+        Array.isArray(issue.input) ? "an array" : found(issue.input)
+      }`
+      : undefined,
 });
 
 /**
@@ -17,7 +31,9 @@ const knotJsonSchema = z.strictObject({
 export type ScheduleJson = z.input<typeof scheduleJsonShapeSchema>;
 
 /** The JSON form's shape only (types and keys), without the rules: the input side of a union. */
-export const scheduleJsonShapeSchema = z.array(knotJsonSchema);
+export const scheduleJsonShapeSchema = z.array(knotJsonSchema, {
+  error: (issue) => `expected an array of knots, found ${found(issue.input)}`,
+});
 
 /**
  * Checks the rules on a well-typed JSON form and builds the {@link Schedule}, reporting each broken
