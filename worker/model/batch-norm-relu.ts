@@ -1,0 +1,82 @@
+import type * as tfjs from "@tensorflow/tfjs";
+import type { TF } from "../tf/tf-types.ts";
+import { channelSum } from "./channel-sum.ts";
+
+/** The state of one Keras BatchNormalization layer (channels last). */
+export interface BatchNormState {
+  readonly gamma: tfjs.Variable;
+  readonly beta: tfjs.Variable;
+  readonly movingMean: tfjs.Variable;
+  readonly movingVariance: tfjs.Variable;
+  /** Keras `momentum` (0.99 in Atienza's model). */
+  readonly momentum: number;
+  /** Keras `epsilon` (1e-3). */
+  readonly epsilon: number;
+}
+
+/** relu(batchNorm(x)); in training mode with batch statistics, updating the moving ones. */
+export type BatchNormRelu = (x: tfjs.Tensor4D, bn: BatchNormState, training: boolean) => tfjs.Tensor4D;
+
+/**
+ * Builds a fused BatchNormalization → ReLU with a hand-written gradient.
+ *
+ * Maths as Keras 3: batch mean and biased variance over N, H, W; y = γ·(x − μ)/√(σ² + ε) + β;
+ * moving ← moving·momentum + batch·(1 − momentum) (variance biased, as `ops.moments` gives it).
+ *
+ * Why hand-written: the stock gradient of tf.moments + tf.batchNorm records ~10 intermediates of
+ * the activation's size per layer (and Tile/Sum transposes on wasm); here backprop keeps only the
+ * input x and the output r (which the next convolution keeps anyway) plus per-channel vectors, and
+ * uses the closed form dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), with dy = dr·[r > 0].
+ *
+ * @example
+ * const bnRelu = makeBatchNormRelu(tf);
+ * const r = bnRelu(x, model.bn, true); // updates bn.movingMean / movingVariance
+ */
+export function makeBatchNormRelu(tf: TF): BatchNormRelu {
+  let current: BatchNormState | undefined;
+  const trainOp = tf.customGrad((...args) => {
+    const [x, gamma, beta, save] = args as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
+    const bn = current!;
+    const c = x.shape[3];
+    const p = x.size / c;
+    const mean = tf.mul(channelSum(tf, x), 1 / p) as tfjs.Tensor1D;
+    const variance = tf.mul(channelSum(tf, tf.squaredDifference(x, mean)), 1 / p) as tfjs.Tensor1D;
+    const r = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon)) as tfjs.Tensor4D;
+    const invStd = tf.rsqrt(tf.add(variance, bn.epsilon)) as tfjs.Tensor1D;
+    save([x, r, gamma, mean, invStd]);
+    const m = bn.momentum;
+    bn.movingMean.assign(tf.add(tf.mul(bn.movingMean, m), tf.mul(mean, 1 - m)));
+    bn.movingVariance.assign(tf.add(tf.mul(bn.movingVariance, m), tf.mul(variance, 1 - m)));
+    return {
+      value: r,
+      gradFunc: (dr: tfjs.Tensor, saved: tfjs.Tensor[]) => {
+        const [sx, sr, sGamma, sMean, sInvStd] = saved as [
+          tfjs.Tensor4D, tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor1D,
+        ];
+        const dy = tf.mul(dr, tf.step(sr));
+        const xHat = tf.mul(tf.sub(sx, sMean), sInvStd);
+        const dBeta = channelSum(tf, dy);
+        const dGamma = channelSum(tf, tf.mul(dy, xHat));
+        const scale = tf.mul(sGamma, sInvStd);
+        const dx = tf.mul(
+          tf.sub(tf.sub(dy, tf.mul(dBeta, 1 / p)), tf.mul(xHat, tf.mul(dGamma, 1 / p))),
+          scale,
+        );
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return (x, bn, training) => {
+    if (!training) {
+      return tf.tidy(() =>
+        tf.relu(tf.batchNorm(x, bn.movingMean, bn.movingVariance, bn.beta, bn.gamma, bn.epsilon)),
+      ) as tfjs.Tensor4D;
+    }
+    current = bn;
+    try {
+      return trainOp(x, bn.gamma, bn.beta) as tfjs.Tensor4D;
+    } finally {
+      current = undefined;
+    }
+  };
+}
