@@ -82,8 +82,9 @@ export class AdamW {
       if (typeof exclude === "function") return !exclude(v, i);
       return !exclude.some((s) => v.name.includes(s));
     });
-    this.#m = this.variables.map((v) => tf.variable(tf.zerosLike(v), false, undefined, "float32"));
-    this.#v = this.variables.map((v) => tf.variable(tf.zerosLike(v), false, undefined, "float32"));
+    // tidy disposes the zeros; a variable keeps its own reference to the data.
+    this.#m = tf.tidy(() => this.variables.map((v) => tf.variable(tf.zerosLike(v), false, undefined, "float32")));
+    this.#v = tf.tidy(() => this.variables.map((v) => tf.variable(tf.zerosLike(v), false, undefined, "float32")));
   }
 
   /** Steps taken so far (Keras `optimizer.iterations`). */

@@ -1,0 +1,340 @@
+/**
+ * Trains one run spec: the pure core of the worker. Everything with side effects comes in through
+ * `deps` (the data, the model factory, where checkpoints go, what to do with progress and metrics,
+ * whether to stop), so the queue, the CLI and the tests drive the same loop.
+ *
+ * Per iteration i (0-based): lr = schedule(i / stepsPerEpoch), decay = lr·λ (or the WD schedule's
+ * value), one AdamW step (Keras 3 semantics) on a batch of normalized, shifted/flipped images.
+ * Per epoch: the metrics Keras prints, the first epoch at the threshold and the best val_acc so far,
+ * `onEpochEnd`, then a checkpoint. Between batches `shouldStop` may ask to cancel or drain: the loop
+ * writes a checkpoint of the partial epoch and returns, and resuming continues at the next batch with
+ * the same numbers an uninterrupted run would produce.
+ *
+ * @example
+ * const result = await trainRun(tf, spec, {
+ *   data: await loadRawDataset(spec.data, { cifar10Dir }),
+ *   createModel,
+ *   checkpoints: fileCheckpointStore(join(checkpointDir, "run-17.ckpt")),
+ *   onEpochEnd: (m) => console.log(m.epoch, m.valAcc),
+ * });
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { lastEpoch, parseSchedule, scheduleValueAtIteration, type Schedule } from "../../shared/schedule/mod.ts";
+import { planEpoch } from "../data/augment.ts";
+import { NUM_CLASSES } from "../data/cifar10-format.ts";
+import { fillEvalBatch, fillTrainBatch, prepareData, type PreparedData, type RawDataset } from "../data/prepare-data.ts";
+import { Rng } from "../data/rng.ts";
+import { AdamW, l2Penalty } from "./adamw.ts";
+import type { CheckpointStore, PartialEpoch, SavedTensor, TrainCheckpoint } from "./checkpoint.ts";
+import { summarizeRun, type EpochMetrics, type RunSummary } from "./metrics.ts";
+import { CheckpointMismatchError, TensorLeakError, TrainingDivergedError } from "./train-errors.ts";
+import { specFingerprint, type TrainSpec } from "./train-spec.ts";
+import type { TrainableModel } from "./trainable-model.ts";
+
+type TF = typeof tfjs;
+
+export type StopRequest = "cancel" | "drain";
+
+/** Sent every `progressEvery` batches and after an epoch's last batch. */
+export interface BatchProgress {
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch (1-based count). */
+  batch: number;
+  batchesPerEpoch: number;
+  iteration: number;
+  /** Running means over the epoch's batches so far. */
+  loss: number;
+  acc: number;
+  lr: number;
+  wd: number;
+  imagesPerSecond: number;
+  /** Seconds left in this epoch's training at the current speed (validation not included). */
+  etaSeconds: number;
+}
+
+export interface TrainRunDeps {
+  /** Raw records (split and normalized here) or already prepared data. */
+  data: RawDataset | PreparedData;
+  /** Builds the model with freshly initialized, seeded weights; a resume then overwrites them. */
+  createModel: (tf: TF, spec: TrainSpec, seed: number) => TrainableModel;
+  checkpoints?: CheckpointStore;
+  onProgress?: (p: BatchProgress) => void | Promise<void>;
+  /** Batches between progress callbacks (default 20). */
+  progressEvery?: number;
+  /**
+   * After each epoch's validation, before its checkpoint is written: if the process dies in between,
+   * the epoch is trained again after a resume and reported again with the same metrics (at least once).
+   */
+  onEpochEnd?: (metrics: EpochMetrics, summary: RunSummary) => void | Promise<void>;
+  /** Asked between batches; "cancel" or "drain" stops after a checkpoint, false goes on. */
+  shouldStop?: () => StopRequest | false | Promise<StopRequest | false>;
+  /** Called once when a checkpoint was loaded, with the epochs already done. */
+  onResume?: (info: { epochsDone: number; batchesDone: number; history: readonly EpochMetrics[] }) => void | Promise<void>;
+  /** Milliseconds clock (default performance.now). */
+  now?: () => number;
+  /** Throw {@link TensorLeakError} when live tensors grow from one epoch to the next (default true). */
+  leakGuard?: boolean;
+}
+
+export interface TrainRunResult {
+  status: "completed" | "canceled" | "drained";
+  history: EpochMetrics[];
+  summary: RunSummary;
+  epochs: number;
+  stepsPerEpoch: number;
+  iterations: number;
+  /** The completed epochs found in the checkpoint at start (0 for a fresh run). */
+  resumedFromEpoch: number;
+}
+
+export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Promise<TrainRunResult> {
+  const now = deps.now ?? (() => performance.now());
+  const progressEvery = deps.progressEvery ?? 20;
+  if (!Number.isInteger(progressEvery) || progressEvery < 1) {
+    throw new RangeError(`progressEvery must be a positive integer, got ${progressEvery}`);
+  }
+  const { batchSize } = spec;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  const schedule = parseSchedule(spec.schedule);
+  const wdSchedule: Schedule | null = spec.wdSchedule ? parseSchedule(spec.wdSchedule) : null;
+  const epochs = lastEpoch(schedule);
+  if (wdSchedule && lastEpoch(wdSchedule) !== epochs) {
+    throw new RangeError(`wdSchedule must end at the LR schedule's last epoch ${epochs}, got ${lastEpoch(wdSchedule)}`);
+  }
+  const data = "mean" in deps.data ? deps.data : prepareData(deps.data, spec.data);
+  const nTrain = data.train.count;
+  const nVal = data.validation.count;
+  const size = data.imageSize;
+  const per = size * size * 3;
+  const steps = Math.ceil(nTrain / batchSize);
+  const lrAt = (i: number) => scheduleValueAtIteration(schedule, i, steps);
+  const wdAt = (i: number) => (wdSchedule ? scheduleValueAtIteration(wdSchedule, i, steps) : lrAt(i) * spec.optimizer.lambda);
+  const fingerprint = specFingerprint(spec);
+
+  const model = deps.createModel(tf, spec, Rng.derive(spec.data.seed, "model"));
+  const optimizer = new AdamW(tf, model.trainableVariables, {
+    weightDecay: spec.optimizer.lambda,
+    ...(spec.optimizer.excludeFromWeightDecay ? { exclude: spec.optimizer.excludeFromWeightDecay } : {}),
+  });
+  const kernels = model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4);
+  const l2 = spec.optimizer.l2;
+  const allVariables = [...model.trainableVariables, ...model.nonTrainableVariables];
+  const xBuf = new Float32Array(batchSize * per);
+  const yBuf = new Int32Array(batchSize);
+
+  try {
+    let augment = new Rng(Rng.derive(spec.data.seed, "augment"));
+    let history: EpochMetrics[] = [];
+    let epochsDone = 0;
+    let partial: PartialEpoch | null = null;
+    const saved = deps.checkpoints ? await deps.checkpoints.load() : null;
+    if (saved) {
+      if (saved.specFingerprint !== fingerprint) {
+        throw new CheckpointMismatchError(
+          `the checkpoint was written for another spec (fingerprint ${saved.specFingerprint}, this spec ${fingerprint}); ` +
+            "delete it or use the original spec",
+        );
+      }
+      restoreWeights(tf, allVariables, saved.weights);
+      optimizer.importState(saved.optimizer);
+      augment = Rng.fromState(saved.augmentRng);
+      history = saved.history.slice();
+      epochsDone = saved.epochsDone;
+      partial = saved.partial;
+      await deps.onResume?.({ epochsDone, batchesDone: partial?.batches ?? 0, history });
+    }
+    const resumedFromEpoch = epochsDone;
+    const expectIterations = epochsDone * steps + (partial?.batches ?? 0);
+    if (optimizer.iterations !== expectIterations) {
+      throw new CheckpointMismatchError(
+        `the checkpoint's optimizer has taken ${optimizer.iterations} steps, its position (epoch ${epochsDone}, ` +
+          `batch ${partial?.batches ?? 0}) at ${steps} steps per epoch needs ${expectIterations}`,
+      );
+    }
+
+    let tensorsAfterLastEpoch: number | null = null;
+
+    const checkpoint = (augmentRng: Rng | ReturnType<Rng["getState"]>, part: PartialEpoch | null): TrainCheckpoint => {
+      const summary = summarizeRun(history, spec.threshold);
+      return {
+        specFingerprint: fingerprint,
+        epochsDone,
+        partial: part,
+        augmentRng: augmentRng instanceof Rng ? augmentRng.getState() : augmentRng,
+        history,
+        best: summary.bestEpoch === null ? null : { epoch: summary.bestEpoch, valAcc: summary.bestValAcc! },
+        thresholdEpoch: summary.thresholdEpoch,
+        weights: allVariables.map((v) => ({ name: v.name, shape: [...v.shape], values: (v.dataSync() as Float32Array).slice() })),
+        optimizer: optimizer.exportState(),
+      };
+    };
+
+    for (let epoch = epochsDone + 1; epoch <= epochs; epoch++) {
+      const epochStartRng = augment.getState();
+      const plan = planEpoch(augment, nTrain, { shift: spec.data.shift, flip: spec.data.flip, imageSize: size });
+      const sums: PartialEpoch = partial ?? { batches: 0, lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+      partial = null;
+      let segmentStart = now();
+      const segmentSecondsBefore = sums.seconds;
+
+      for (let b = sums.batches; b < steps; b++) {
+        const stop = deps.shouldStop ? await deps.shouldStop() : false;
+        if (stop) {
+          sums.seconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
+          if (deps.checkpoints) await deps.checkpoints.save(checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
+          return finish(stop === "cancel" ? "canceled" : "drained");
+        }
+        const start = b * batchSize;
+        const count = Math.min(batchSize, nTrain - start);
+        fillTrainBatch(data, plan, start, count, xBuf, yBuf);
+        const iteration = (epoch - 1) * steps + b;
+        const lr = lrAt(iteration);
+        const decay = wdAt(iteration);
+        const [lossValue, correct] = await trainStep(count, lr, decay);
+        if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(epoch, b + 1, iteration, lossValue);
+        sums.batches = b + 1;
+        sums.lossSum += lossValue * count;
+        sums.correct += correct;
+        sums.seen += count;
+        if (deps.onProgress && (sums.batches % progressEvery === 0 || sums.batches === steps)) {
+          const elapsed = segmentSecondsBefore + (now() - segmentStart) / 1000;
+          const segmentBatches = sums.batches;
+          const secPerBatch = elapsed / Math.max(1, segmentBatches);
+          await deps.onProgress({
+            epoch,
+            epochs,
+            batch: sums.batches,
+            batchesPerEpoch: steps,
+            iteration: iteration + 1,
+            loss: sums.lossSum / sums.seen,
+            acc: sums.correct / sums.seen,
+            lr,
+            wd: decay,
+            imagesPerSecond: elapsed > 0 ? sums.seen / elapsed : 0,
+            etaSeconds: secPerBatch * (steps - sums.batches),
+          });
+        }
+        // Let timers and sockets (heartbeats, streaming) run between batches.
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      const trainSeconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
+      const validation = await evaluate();
+      const seconds = trainSeconds + validation.seconds;
+      const endIteration = epoch * steps;
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: sums.lossSum / sums.seen,
+        acc: sums.correct / sums.seen,
+        valLoss: validation.loss,
+        valAcc: validation.acc,
+        lr: lrAt(endIteration),
+        wd: wdAt(endIteration),
+        seconds,
+        imagesPerSecond: trainSeconds > 0 ? nTrain / trainSeconds : 0,
+        iterations: endIteration,
+      };
+      history.push(metrics);
+      epochsDone = epoch;
+      await deps.onEpochEnd?.(metrics, summarizeRun(history, spec.threshold));
+      if (deps.checkpoints) await deps.checkpoints.save(checkpoint(augment, null));
+      segmentStart = now();
+
+      if (deps.leakGuard !== false) {
+        const live = tf.memory().numTensors;
+        if (tensorsAfterLastEpoch !== null && live > tensorsAfterLastEpoch) {
+          throw new TensorLeakError(epoch, tensorsAfterLastEpoch, live);
+        }
+        tensorsAfterLastEpoch = live;
+      }
+    }
+    return finish("completed");
+
+    function finish(status: TrainRunResult["status"]): TrainRunResult {
+      return {
+        status,
+        history,
+        summary: summarizeRun(history, spec.threshold),
+        epochs,
+        stepsPerEpoch: steps,
+        iterations: optimizer.iterations,
+        resumedFromEpoch,
+      };
+    }
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+
+  /** One AdamW step on the batch in xBuf/yBuf; returns the batch's loss (with the l2 term) and correct count. */
+  async function trainStep(count: number, lr: number, decay: number): Promise<[number, number]> {
+    let correct: tfjs.Scalar | null = null;
+    const loss = tf.tidy(() => {
+      const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, 3]);
+      const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = model.forward(x, { training: true });
+        correct = tf.keep(countCorrect(logits, y));
+        const ce = crossEntropy(logits, y);
+        return l2 > 0 ? tf.add(ce, l2Penalty(tf, kernels, l2)) : ce;
+      }, model.trainableVariables as tfjs.Variable[]);
+      optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name] ?? null), { lr, decay });
+      return value;
+    });
+    const c = correct as tfjs.Scalar | null;
+    try {
+      const [l, k] = await Promise.all([loss.data(), c!.data()]);
+      return [l[0]!, k[0]!];
+    } finally {
+      loss.dispose();
+      c?.dispose();
+    }
+  }
+
+  async function evaluate(): Promise<{ loss: number; acc: number; seconds: number }> {
+    const t0 = now();
+    let lossSum = 0;
+    let correct = 0;
+    for (let start = 0; start < nVal; start += batchSize) {
+      const count = Math.min(batchSize, nVal - start);
+      fillEvalBatch(data.validation, data.mean, start, count, xBuf, yBuf);
+      const out = tf.tidy(() => {
+        const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, 3]);
+        const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
+        const logits = model.forward(x, { training: false });
+        return tf.stack([tf.mul(crossEntropy(logits, y), count), countCorrect(logits, y)]);
+      });
+      const v = await out.data();
+      out.dispose();
+      lossSum += v[0]!;
+      correct += v[1]!;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    // Keras's val_loss includes the regularization losses; the penalty does not depend on the batch.
+    const penalty = l2 > 0 ? tf.tidy(() => l2Penalty(tf, kernels, l2).dataSync()[0]!) : 0;
+    return { loss: lossSum / nVal + penalty, acc: correct / nVal, seconds: (now() - t0) / 1000 };
+  }
+
+  /** Mean softmax cross-entropy from logits (Keras uses the logits behind a softmax output too). */
+  function crossEntropy(logits: tfjs.Tensor2D, labels: tfjs.Tensor1D): tfjs.Scalar {
+    const oneHot = tf.oneHot(labels, NUM_CLASSES);
+    return tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oneHot), 1)));
+  }
+
+  function countCorrect(logits: tfjs.Tensor2D, labels: tfjs.Tensor1D): tfjs.Scalar {
+    return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
+  }
+}
+
+function restoreWeights(tf: TF, variables: readonly tfjs.Variable[], saved: readonly SavedTensor[]): void {
+  if (saved.length !== variables.length) {
+    throw new CheckpointMismatchError(`the checkpoint has ${saved.length} tensors, the model ${variables.length} variables`);
+  }
+  variables.forEach((v, i) => {
+    const s = saved[i]!;
+    if (s.shape.length !== v.shape.length || s.shape.some((d, j) => d !== v.shape[j])) {
+      throw new CheckpointMismatchError(`checkpoint tensor ${i} (${s.name}) has shape [${s.shape}], the model's ${v.name} [${v.shape}]`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(s.values, v.shape, "float32")));
+  });
+}

@@ -1,0 +1,17 @@
+import type * as tfjs from "@tensorflow/tfjs";
+
+/**
+ * What the training loop needs from a model: its variables and a forward pass to logits. The ResNet
+ * in worker/model/ provides it; tests may pass a tiny one.
+ */
+export interface TrainableModel {
+  /** Updated by the optimizer, in a fixed order (checkpoints store them in this order). */
+  readonly trainableVariables: readonly tfjs.Variable[];
+  /** State the forward pass updates in training mode (BN moving mean/variance). */
+  readonly nonTrainableVariables: readonly tfjs.Variable[];
+  /** The kernels Keras's `l2(l2)` regularizer covers; default: the rank-4 (conv) kernels, as in Atienza's model. */
+  readonly regularizedKernels?: readonly tfjs.Variable[];
+  /** [N, H, W, 3] → logits [N, classes]; `training` selects batch statistics and updates moving ones. */
+  forward(x: tfjs.Tensor4D, options: { training: boolean }): tfjs.Tensor2D;
+  dispose(): void;
+}
