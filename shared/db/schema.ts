@@ -59,6 +59,12 @@ export const runs = pgTable(
     /** Attempts started so far; the claim increments it. */
     attempt: integer("attempt").notNull().default(0),
     maxAttempts: integer("max_attempts").notNull().default(3),
+    /**
+     * Claims handed back by a draining worker (SIGTERM): they do not count against max_attempts, so the
+     * attempts spent are `attempt - releases`. `attempt` itself only grows: it is part of the fencing
+     * token and must never repeat.
+     */
+    releases: integer("releases").notNull().default(0),
     /** Fencing: every worker write must present (id, attempt, lease_token) of a running run. */
     leaseToken: uuid("lease_token"),
     workerId: text("worker_id"),
