@@ -1,0 +1,313 @@
+// The queue's SQL operations against a real Postgres, one at a time and under concurrency: claims,
+// fencing, retries, releases, cancels, reapers, events and their NOTIFYs.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import postgres from "postgres";
+import { appendEvent } from "../worker/queue/append-event.ts";
+import { cancelRun } from "../worker/queue/cancel-run.ts";
+import { claimRun } from "../worker/queue/claim-run.ts";
+import { completeRun } from "../worker/queue/complete-run.ts";
+import { endCancelledRun } from "../worker/queue/end-cancelled-run.ts";
+import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { failRun } from "../worker/queue/fail-run.ts";
+import { heartbeatRun } from "../worker/queue/heartbeat-run.ts";
+import { LeaseLostError } from "../worker/queue/lease-lost-error.ts";
+import type { ClaimedRun, EpochMetrics } from "../worker/queue/queue-types.ts";
+import { reapExpiredRuns } from "../worker/queue/reap-expired-runs.ts";
+import { recordEpoch } from "../worker/queue/record-epoch.ts";
+import { registerWorker } from "../worker/queue/register-worker.ts";
+import { releaseRun } from "../worker/queue/release-run.ts";
+import { setCheckpoint } from "../worker/queue/set-checkpoint.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+  for (const id of ["w1", "w2"]) {
+    await registerWorker(db.sql, { id, host: "test", pid: 1, backend: "fake", device: "none", version: "0" });
+  }
+});
+after(async () => await db.drop());
+
+const spec = { schedule: "[1e-3, 0]lin[1e-3, 2]", optimizer: { alpha: 1e-3 } };
+const metrics = (epoch: number): EpochMetrics => ({
+  epoch, loss: 1 / epoch, acc: 0.5, valLoss: 1.1 / epoch, valAcc: 0.5, lr: 1e-3, wd: 1.5e-4, seconds: 1, imagesPerSec: 100,
+});
+
+/** Empties the queue so each test claims only its own runs. */
+async function clearQueue(): Promise<void> {
+  await db.sql`delete from runs`;
+}
+
+async function claim(workerId = "w1", leaseS = 30): Promise<ClaimedRun> {
+  const run = await claimRun(db.sql, { workerId, leaseS });
+  assert.ok(run, "expected a claimable run");
+  return run;
+}
+
+async function expire(runId: string): Promise<void> {
+  await db.sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${runId}`;
+}
+
+test("claimRun takes the highest priority first, then the oldest, and logs the claim with a running event", async () => {
+  await clearQueue();
+  const [low] = await enqueueRuns(db.sql, [{ name: "low", spec, epochs: 2 }]);
+  const [high] = await enqueueRuns(db.sql, [{ name: "high", spec, epochs: 2, priority: 5 }]);
+  const [low2] = await enqueueRuns(db.sql, [{ name: "low2", spec, epochs: 2 }]);
+  const first = await claim("w1");
+  assert.equal(first.runId, high);
+  assert.equal(first.attempt, 1);
+  assert.ok(first.leaseExpiresAt.getTime() > Date.now() + 25_000);
+  assert.equal((await claim("w2")).runId, low);
+  assert.equal((await claim("w1")).runId, low2);
+  assert.equal(await claimRun(db.sql, { workerId: "w1", leaseS: 30 }), null);
+
+  const [row] = await db.sql`select state, worker_id, attempt, last_seq::int as last_seq from runs where id = ${high!}`;
+  assert.deepEqual({ ...row }, { state: "running", worker_id: "w1", attempt: 1, last_seq: 1 });
+  const log = await db.sql`select attempt, worker_id, lease_token = ${first.leaseToken}::uuid as token_matches from run_attempts where run_id = ${high!}`;
+  assert.deepEqual(log.map((r) => ({ ...r })), [{ attempt: 1, worker_id: "w1", token_matches: true }]);
+  const events = await db.sql`select seq::int as seq, type, payload from run_events where run_id = ${high!}`;
+  assert.deepEqual(events.map((e) => ({ ...e })), [
+    { seq: 1, type: "state", payload: { state: "running", attempt: 1, workerId: "w1" } },
+  ]);
+  const [w] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
+  assert.equal(w!.state, "busy");
+});
+
+test("claimRun skips runs whose retry backoff has not elapsed", async () => {
+  await clearQueue();
+  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 1 }]);
+  await db.sql`update runs set run_after = now() + interval '1 hour' where id = ${id!}`;
+  assert.equal(await claimRun(db.sql, { workerId: "w1", leaseS: 30 }), null);
+});
+
+test("every fenced write of a stale claim is rejected with LeaseLostError and writes nothing", async () => {
+  await clearQueue();
+  await enqueueRuns(db.sql, [{ spec, epochs: 3 }]);
+  const stale = await claim("w1");
+  await expire(stale.runId);
+  assert.equal((await reapExpiredRuns(db.sql)).length, 1);
+  await db.sql`update runs set run_after = now() where id = ${stale.runId}`;
+  const fresh = await claim("w2");
+  assert.equal(fresh.attempt, 2);
+  const before = await snapshot(stale.runId);
+
+  const writes: [string, () => Promise<unknown>][] = [
+    ["heartbeat", () => heartbeatRun(db.sql, stale, 30)],
+    ["record epoch", () => recordEpoch(db.sql, stale, metrics(1), { path: "/stale", epoch: 1 })],
+    ["append event", () => appendEvent(db.sql, stale, "log", { message: "late" })],
+    ["set checkpoint", () => setCheckpoint(db.sql, stale, { path: "/stale", epoch: 1 })],
+    ["complete", () => completeRun(db.sql, stale)],
+    ["fail", () => failRun(db.sql, stale, { code: "crashed", message: "late" }, { retryable: true })],
+    ["release", () => releaseRun(db.sql, stale, null)],
+    ["end cancelled", () => endCancelledRun(db.sql, stale, null)],
+  ];
+  for (const [what, write] of writes) {
+    await assert.rejects(write(), LeaseLostError, `${what} must be fenced off`);
+  }
+  // The same writes with a right token but the wrong attempt number are fenced too.
+  await assert.rejects(recordEpoch(db.sql, { ...fresh, attempt: 1 }, metrics(1), null), LeaseLostError);
+  assert.deepEqual(await snapshot(stale.runId), before);
+  // The owner's writes go through.
+  await recordEpoch(db.sql, fresh, metrics(1), null);
+  const [m] = await db.sql`select epoch, attempt from epoch_metrics where run_id = ${fresh.runId}`;
+  assert.deepEqual({ ...m }, { epoch: 1, attempt: 2 });
+});
+
+async function snapshot(runId: string) {
+  const [run] = await db.sql`select state, attempt, lease_token, checkpoint_path, last_seq, error from runs where id = ${runId}`;
+  const events = await db.sql`select seq, type from run_events where run_id = ${runId} order by seq`;
+  const epochs = await db.sql`select epoch from epoch_metrics where run_id = ${runId}`;
+  const attempts = await db.sql`select attempt, outcome, ended_at is not null as ended from run_attempts where run_id = ${runId} order by attempt`;
+  return JSON.stringify({ run, events, epochs, attempts });
+}
+
+test("recordEpoch allocates gap-free seqs, keeps one metrics row per epoch, and the event carries the metrics", async () => {
+  await clearQueue();
+  await enqueueRuns(db.sql, [{ spec, epochs: 3 }]);
+  const run = await claim();
+  const seqs = [await recordEpoch(db.sql, run, metrics(1), null), await recordEpoch(db.sql, run, metrics(2), { path: "/ck/2", epoch: 2 })];
+  // A resumed attempt that redoes epoch 2 replaces its row rather than adding one.
+  seqs.push(await recordEpoch(db.sql, run, { ...metrics(2), loss: 0.4 }, null));
+  assert.deepEqual(seqs, [2, 3, 4]);
+  const rows = await db.sql`select epoch, loss from epoch_metrics where run_id = ${run.runId} order by epoch`;
+  assert.deepEqual(rows.map((r) => ({ ...r })), [{ epoch: 1, loss: 1 }, { epoch: 2, loss: 0.4 }]);
+  const [ev] = await db.sql`select payload from run_events where run_id = ${run.runId} and seq = 2`;
+  assert.deepEqual(ev!.payload, { ...metrics(1), attempt: 1 });
+  const [r] = await db.sql`select checkpoint_path, checkpoint_epoch from runs where id = ${run.runId}`;
+  assert.deepEqual({ ...r }, { checkpoint_path: "/ck/2", checkpoint_epoch: 2 });
+});
+
+test("concurrent fenced writers of one run never share a seq", async () => {
+  await clearQueue();
+  await enqueueRuns(db.sql, [{ spec, epochs: 1 }]);
+  const run = await claim();
+  const clients = Array.from({ length: 4 }, () => postgres(db.url, { max: 1, onnotice: () => {} }));
+  try {
+    const seqs = (await Promise.all(clients.map(async (c, i) => {
+      const out: number[] = [];
+      for (let k = 0; k < 25; k++) out.push(await appendEvent(c, run, "log", { i, k }));
+      return out;
+    }))).flat().sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 2));
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+});
+
+test("failRun: a run failure ends it failed at once; an infrastructure failure retries with backoff until attempts run out", async () => {
+  await clearQueue();
+  const [diverging, flaky] = await enqueueRuns(db.sql, [{ spec, epochs: 1 }, { spec, epochs: 1, maxAttempts: 2 }]);
+  const d = await claim();
+  assert.equal(d.runId, diverging);
+  assert.equal((await failRun(db.sql, d, { code: "diverged", message: "loss is NaN" }, { retryable: false })).state, "failed");
+  const [dr] = await db.sql`select state, error, attempt from runs where id = ${diverging!}`;
+  assert.deepEqual({ state: dr!.state, code: dr!.error.code, attempt: dr!.attempt }, { state: "failed", code: "diverged", attempt: 1 });
+
+  const f1 = await claim();
+  assert.equal(f1.runId, flaky);
+  const t0 = Date.now();
+  const r1 = await failRun(db.sql, f1, { code: "crashed", message: "boom 1" }, { retryable: true });
+  assert.equal(r1.state, "queued");
+  // First retry: RETRY_BASE_S (2 s) jittered to 50–100 %.
+  const wait = r1.runAfter.getTime() - t0;
+  assert.ok(wait >= 900 && wait <= 2100, `backoff ${wait} ms should be within 1–2 s`);
+  await db.sql`update runs set run_after = now() where id = ${flaky!}`;
+  const f2 = await claim();
+  assert.equal(f2.attempt, 2);
+  assert.equal((await failRun(db.sql, f2, { code: "crashed", message: "boom 2" }, { retryable: true })).state, "failed");
+  const [fr] = await db.sql`select state, error from runs where id = ${flaky!}`;
+  assert.equal(fr!.state, "failed");
+  assert.equal(fr!.error.code, "attempts_exhausted");
+  assert.match(fr!.error.message, /Gave up after 2 attempts \(max_attempts 2\); the last one failed: boom 2/);
+  const attempts = await db.sql`select attempt, outcome, error->>'message' as message from run_attempts where run_id = ${flaky!} order by attempt`;
+  assert.deepEqual(attempts.map((a) => ({ ...a })), [
+    { attempt: 1, outcome: "failed", message: "boom 1" },
+    { attempt: 2, outcome: "failed", message: "boom 2" },
+  ]);
+});
+
+test("releaseRun hands the run back without spending an attempt; a pending cancel turns it into cancelled", async () => {
+  await clearQueue();
+  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 2, maxAttempts: 1 }]);
+  const a = await claim();
+  assert.deepEqual(await releaseRun(db.sql, a, { path: "/ck/a1-e0-b3", epoch: 0 }), { state: "queued" });
+  const b = await claim("w2");
+  assert.equal(b.attempt, 2);
+  assert.equal(b.checkpointPath, "/ck/a1-e0-b3");
+  // max_attempts 1 and two claims: the release did not count, so an infrastructure failure now is the
+  // first spent attempt, and with max_attempts 1 it is also the last.
+  const [r] = await db.sql`select attempt - releases as spent from runs where id = ${id!}`;
+  assert.equal(r!.spent, 1);
+  assert.equal(await cancelRun(db.sql, id!), "requested");
+  assert.deepEqual(await releaseRun(db.sql, b, null), { state: "cancelled" });
+  const outcomes = await db.sql`select outcome from run_attempts where run_id = ${id!} order by attempt`;
+  assert.deepEqual(outcomes.map((o) => o.outcome), ["released", "cancelled"]);
+});
+
+test("cancelRun ends a queued run at once and flags a running one, with a NOTIFY and the heartbeat's answer", async () => {
+  await clearQueue();
+  const [queued, running] = await enqueueRuns(db.sql, [{ spec, epochs: 1, priority: -1 }, { spec, epochs: 1 }]);
+  const run = await claim();
+  assert.equal(run.runId, running);
+  const heard: string[] = [];
+  const listener = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await listener.listen("run_cancel", (payload) => heard.push(payload));
+    assert.equal(await cancelRun(db.sql, queued!), "cancelled");
+    assert.equal(await cancelRun(db.sql, running!), "requested");
+    assert.equal(await cancelRun(db.sql, running!), "unchanged");
+    assert.equal((await heartbeatRun(db.sql, run, 30)).cancelRequested, true);
+    await waitFor(() => heard.length > 0);
+    assert.deepEqual(heard, [running]);
+  } finally {
+    await listener.end();
+  }
+  const [q] = await db.sql`select state from runs where id = ${queued!}`;
+  assert.equal(q!.state, "cancelled");
+  await endCancelledRun(db.sql, run, null);
+  const [r] = await db.sql`select state from runs where id = ${running!}`;
+  assert.equal(r!.state, "cancelled");
+});
+
+test("inserting runs and appending events NOTIFY with ids only", async () => {
+  await clearQueue();
+  const queued: string[] = [];
+  const events: string[] = [];
+  const listener = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await listener.listen("runs_queued", (p) => queued.push(p));
+    await listener.listen("run_events", (p) => events.push(p));
+    await enqueueRuns(db.sql, Array.from({ length: 50 }, () => ({ spec, epochs: 1 })));
+    const run = await claim();
+    await waitFor(() => queued.length >= 1 && events.length >= 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(queued, [""], "one insert statement of 50 runs wakes listeners once");
+    assert.deepEqual(events.map((e) => JSON.parse(e)), [{ runId: run.runId, seq: 1 }]);
+  } finally {
+    await listener.end();
+  }
+});
+
+test("five reapers at once: each expired run is taken back exactly once, and its next claim is attempt 2", async () => {
+  await clearQueue();
+  const n = 200;
+  await enqueueRuns(db.sql, Array.from({ length: n }, () => ({ spec, epochs: 1 })));
+  const claims = await db.sql`
+    update runs set state = 'running', attempt = 1, lease_token = gen_random_uuid(), worker_id = 'w1',
+      lease_expires_at = now() - interval '1 second', last_seq = 1
+    returning id`;
+  await db.sql`insert into run_attempts (run_id, attempt, worker_id, lease_token) select id, 1, 'w1', lease_token from runs`;
+  assert.equal(claims.length, n);
+  const reapers = Array.from({ length: 5 }, () => postgres(db.url, { max: 1, onnotice: () => {} }));
+  try {
+    await Promise.all(reapers.map((r) => r`select 1`)); // connect first, so the reapers really overlap
+    const results = await Promise.all(reapers.map(async (r) => {
+      const got = [];
+      for (let batch = await reapExpiredRuns(r, 20); batch.length > 0; batch = await reapExpiredRuns(r, 20)) got.push(...batch);
+      return got;
+    }));
+    const all = results.flat();
+    assert.equal(all.length, n);
+    assert.equal(new Set(all.map((r) => r.runId)).size, n, "no run reaped twice");
+    assert.ok(results.filter((r) => r.length > 0).length > 1, "the reapers should have shared the work");
+  } finally {
+    await Promise.all(reapers.map((r) => r.end()));
+  }
+  const [counts] = await db.sql`
+    select count(*) filter (where state = 'queued')::int as queued,
+           count(*) filter (where attempt = 1)::int as attempt_one,
+           count(*) filter (where last_seq = 2)::int as one_event,
+           count(*) filter (where error->>'code' = 'lease_expired')::int as reason_kept
+    from runs`;
+  assert.deepEqual({ ...counts }, { queued: n, attempt_one: n, one_event: n, reason_kept: n });
+  const [log] = await db.sql`select count(*)::int as n from run_attempts where outcome = 'lease_expired' and error->>'code' = 'lease_expired'`;
+  assert.equal(log!.n, n);
+  await db.sql`update runs set run_after = now()`;
+  const next = await claim();
+  assert.equal(next.attempt, 2);
+});
+
+test("reapExpiredRuns fails a run whose attempts are used up and cancels one with a pending cancel", async () => {
+  await clearQueue();
+  const [last, cancelled] = await enqueueRuns(db.sql, [{ spec, epochs: 1, maxAttempts: 1, priority: 1 }, { spec, epochs: 1 }]);
+  const a = await claim();
+  const b = await claim();
+  assert.deepEqual([a.runId, b.runId], [last, cancelled]);
+  await cancelRun(db.sql, cancelled!);
+  await expire(a.runId);
+  await expire(b.runId);
+  const reaped = await reapExpiredRuns(db.sql);
+  assert.deepEqual(Object.fromEntries(reaped.map((r) => [r.runId, r.state])), { [last!]: "failed", [cancelled!]: "cancelled" });
+  const [row] = await db.sql`select error from runs where id = ${last!}`;
+  assert.equal(row!.error.code, "attempts_exhausted");
+  assert.equal(row!.error.detail.last.code, "lease_expired");
+});
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,41 @@
+import type postgres from "postgres";
+import { LeaseLostError } from "./lease-lost-error.ts";
+import type { CheckpointPointer, Lease } from "./queue-types.ts";
+
+/**
+ * Ends a running run `cancelled` once its worker has stopped at a batch boundary after a cancel request
+ * (and checkpointed, so the partial training is not lost). Throws {@link LeaseLostError} when the run
+ * is no longer this claim's.
+ *
+ * Why the locking is safe: one fenced UPDATE; the claim log, event and worker row read from its
+ * RETURNING. It requires `cancel_requested_at` to be set, so a worker bug cannot cancel a run nobody
+ * cancelled.
+ *
+ * @example
+ * await endCancelledRun(sql, lease, { path: "/ck/r1/a1-e2-b40", epoch: 2 });
+ */
+export async function endCancelledRun(sql: postgres.Sql, lease: Lease, checkpoint: CheckpointPointer | null): Promise<void> {
+  const rows = await sql`
+    with r as (
+      update runs set state = 'cancelled', finished_at = now(),
+        checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
+        checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch),
+        lease_token = null, lease_expires_at = null, last_seq = last_seq + 1
+      where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
+        and state = 'running' and cancel_requested_at is not null
+      returning id, attempt, worker_id, last_seq
+    ), logged as (
+      update run_attempts a set ended_at = now(), outcome = 'cancelled'
+      from r where a.run_id = r.id and a.attempt = r.attempt
+    ), event as (
+      insert into run_events (run_id, seq, type, payload)
+      select id, last_seq, 'state', jsonb_build_object('state', 'cancelled', 'attempt', attempt, 'workerId', worker_id,
+        'reason', 'cancel_requested')
+      from r
+    ), idle as (
+      update workers set state = 'idle', current_run_id = null, last_seen_at = now()
+      where id = ${lease.workerId} and exists (select 1 from r)
+    )
+    select id from r`;
+  if (rows.length === 0) throw new LeaseLostError(lease, "ending the cancelled run");
+}

@@ -1,0 +1,57 @@
+import type postgres from "postgres";
+import { LeaseLostError } from "./lease-lost-error.ts";
+import type { CheckpointPointer, EpochMetrics, Lease } from "./queue-types.ts";
+
+/**
+ * Records one finished epoch: its metrics row, an `epoch` event with the next per-run seq, and the
+ * pointer to the checkpoint that holds it, all or nothing. Returns the event's seq. Throws
+ * {@link LeaseLostError} (and writes nothing) when the run is no longer this claim's.
+ *
+ * The checkpoint file must be durable before this is called: the pointer moves only after the file
+ * exists, so a crash in between resumes from the previous checkpoint and redoes the epoch, whose
+ * metrics row is then replaced (one row per run and epoch, the latest attempt's numbers).
+ *
+ * Why the locking is safe: the fenced UPDATE of the run row comes first and takes its row lock, which
+ * serialises every writer of this run; `last_seq + 1 ... RETURNING` allocates the seq under that lock,
+ * so seqs are gap-free and never reused. The inserts read from the UPDATE's RETURNING, so a fenced-off
+ * worker (zero rows) inserts nothing. One statement means one implicit transaction that the server
+ * finishes even if the worker is frozen right after sending it: no lock is ever held on a worker's
+ * behalf between statements, where a SIGSTOPped worker would block the reaper.
+ *
+ * @example
+ * await recordEpoch(sql, lease, { epoch: 1, loss: 2.1, ... }, { path: "/ck/run/e1", epoch: 1 });
+ */
+export async function recordEpoch(
+  sql: postgres.Sql,
+  lease: Lease,
+  m: EpochMetrics,
+  checkpoint: CheckpointPointer | null,
+): Promise<number> {
+  const payload = { ...m, attempt: lease.attempt };
+  const rows = await sql<{ seq: number }[]>`
+    with r as (
+      update runs set
+        last_seq = last_seq + 1,
+        checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
+        checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch)
+      where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
+        and state = 'running'
+      returning id, last_seq
+    ), metrics as (
+      insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
+      select r.id, ${m.epoch}, ${m.loss}, ${m.acc}, ${m.valLoss}, ${m.valAcc}, ${m.lr}, ${m.wd}, ${m.seconds},
+        ${m.imagesPerSec}, ${lease.attempt}
+      from r
+      on conflict (run_id, epoch) do update set
+        loss = excluded.loss, acc = excluded.acc, val_loss = excluded.val_loss, val_acc = excluded.val_acc,
+        lr = excluded.lr, wd = excluded.wd, seconds = excluded.seconds, images_per_sec = excluded.images_per_sec,
+        attempt = excluded.attempt, created_at = now()
+    ), event as (
+      insert into run_events (run_id, seq, type, payload)
+      select r.id, r.last_seq, 'epoch', ${sql.json(payload)} from r
+    )
+    select last_seq as seq from r`;
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, `recording epoch ${m.epoch}`);
+  return Number(row.seq);
+}

@@ -1,0 +1,51 @@
+import type postgres from "postgres";
+import { LeaseLostError } from "./lease-lost-error.ts";
+import type { CheckpointPointer, Lease } from "./queue-types.ts";
+
+/**
+ * Hands a run back to the queue when its worker drains (SIGTERM/SIGINT): `queued`, claimable at once by
+ * another worker, and the attempt is not spent (`releases + 1`). The checkpoint written at the batch
+ * boundary becomes the run's resume point. A cancel that was pending turns the release into `cancelled`.
+ * Throws {@link LeaseLostError} when the run is no longer this claim's.
+ *
+ * Why the locking is safe: one fenced UPDATE; everything else reads from its RETURNING, so a fenced-off
+ * worker changes nothing. The `runs_queued` trigger NOTIFYs idle workers when it commits.
+ *
+ * @example
+ * await releaseRun(sql, lease, { path: "/ck/r1/a2-e3-b120", epoch: 3 });
+ */
+export async function releaseRun(
+  sql: postgres.Sql,
+  lease: Lease,
+  checkpoint: CheckpointPointer | null,
+): Promise<{ state: "queued" | "cancelled" }> {
+  const rows = await sql<{ state: "queued" | "cancelled" }[]>`
+    with r as (
+      update runs set
+        state = case when cancel_requested_at is null then 'queued' else 'cancelled' end,
+        releases = releases + case when cancel_requested_at is null then 1 else 0 end,
+        finished_at = case when cancel_requested_at is null then null else now() end,
+        run_after = now(),
+        checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
+        checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch),
+        lease_token = null, lease_expires_at = null, last_seq = last_seq + 1
+      where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
+        and state = 'running'
+      returning id, state, attempt, worker_id, last_seq
+    ), logged as (
+      update run_attempts a set ended_at = now(), outcome = case when r.state = 'queued' then 'released' else 'cancelled' end
+      from r where a.run_id = r.id and a.attempt = r.attempt
+    ), event as (
+      insert into run_events (run_id, seq, type, payload)
+      select id, last_seq, 'state', jsonb_build_object('state', state, 'attempt', attempt, 'workerId', worker_id,
+        'reason', case when state = 'queued' then 'released' else 'cancelled' end)
+      from r
+    ), idle as (
+      update workers set state = 'draining', current_run_id = null, last_seen_at = now()
+      where id = ${lease.workerId} and exists (select 1 from r)
+    )
+    select state from r`;
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, "releasing the run");
+  return row;
+}
