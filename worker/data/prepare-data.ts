@@ -26,9 +26,8 @@ export interface DataOptions {
   seed: number;
   shift: number;
   flip: boolean;
-  /** synthetic only: training records (before the split), test records, image side. */
+  /** synthetic only: training records (before the split) and image side. */
   trainSize?: number;
-  testSize?: number;
   imageSize?: number;
 }
 
@@ -45,15 +44,19 @@ export interface PreparedData {
   mean: Float32Array;
 }
 
-/** Synthetic defaults: small enough for a laptop demo, large enough to learn from. */
-export const SYNTHETIC_DEFAULTS = { trainSize: 5000, imageSize: 32 } as const;
+/** Synthetic defaults as the run spec's: CIFAR-10's shape. */
+export const SYNTHETIC_DEFAULTS = { trainSize: 50_000, imageSize: 32 } as const;
 
-/** Reads CIFAR-10 from `cifar10Dir`, or generates the synthetic set (content fixed, not tied to the run seed). */
+/**
+ * Reads CIFAR-10 from `cifar10Dir`, or generates the synthetic set: its content depends on its sizes
+ * only (like a real data set it is the same for every run seed); its test set has a fifth of trainSize
+ * images, as the run spec assumes.
+ */
 export async function loadRawDataset(data: DataOptions, env: { cifar10Dir: string }): Promise<RawDataset> {
   if (data.dataset === "cifar10") return readCifar10(env.cifar10Dir);
   const trainSize = data.trainSize ?? SYNTHETIC_DEFAULTS.trainSize;
   const imageSize = data.imageSize ?? SYNTHETIC_DEFAULTS.imageSize;
-  const testSize = data.testSize ?? Math.max(10, Math.round(trainSize / 5));
+  const testSize = Math.max(1, Math.round(trainSize / 5));
   return {
     train: generateSynthetic({ size: trainSize, imageSize, seed: 1 }),
     test: generateSynthetic({ size: testSize, imageSize, seed: 2 }),

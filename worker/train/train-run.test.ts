@@ -129,8 +129,8 @@ test("trainRun() refuses a checkpoint written for another spec", async () => {
 
 test("trainRun() throws a typed diverged error when the loss is NaN", async () => {
   const before = tf.memory().numTensors;
-  const nanModel: TrainRunDeps["createModel"] = (t, spec, seed) => {
-    const m = createTinyModel(t, spec, seed);
+  const nanModel: TrainRunDeps["createModel"] = (t, spec, init) => {
+    const m = createTinyModel(t, spec, init);
     let calls = 0;
     return { ...m, forward: (x, o) => t.tidy(() => (++calls === 4 ? t.mul(m.forward(x, o), NaN) : m.forward(x, o))) };
   };
@@ -146,8 +146,8 @@ test("trainRun() throws a typed diverged error when the loss is NaN", async () =
 });
 
 test("trainRun()'s leak guard catches a model that leaks tensors", async () => {
-  const leaky: TrainRunDeps["createModel"] = (t, spec, seed) => {
-    const m = createTinyModel(t, spec, seed);
+  const leaky: TrainRunDeps["createModel"] = (t, spec, init) => {
+    const m = createTinyModel(t, spec, init);
     const leaked: tf.Tensor[] = [];
     return {
       ...m,

@@ -24,6 +24,7 @@ import { planEpoch } from "../data/augment.ts";
 import { NUM_CLASSES } from "../data/cifar10-format.ts";
 import { fillEvalBatch, fillTrainBatch, prepareData, type PreparedData, type RawDataset } from "../data/prepare-data.ts";
 import { Rng } from "../data/rng.ts";
+import { buildResNetV2, type ResNetV2Options } from "../model/resnet-v2.ts";
 import { AdamW, l2Penalty } from "./adamw.ts";
 import type { CheckpointStore, PartialEpoch, SavedTensor, TrainCheckpoint } from "./checkpoint.ts";
 import { summarizeRun, type EpochMetrics, type RunSummary } from "./metrics.ts";
@@ -32,6 +33,21 @@ import { specFingerprint, type TrainSpec } from "./train-spec.ts";
 import type { TrainableModel } from "./trainable-model.ts";
 
 type TF = typeof tfjs;
+
+export type CreateModel = (tf: TF, spec: TrainSpec, init: { seed: number; imageSize: number }) => TrainableModel;
+
+/** The ResNet v2 of worker/model/ for the spec's `model` options. */
+export const createResNetForSpec: CreateModel = (tf, spec, { seed, imageSize }) => {
+  const { depth, shortcutKernel, bottleneck, head } = spec.model as TrainSpec["model"] & Partial<ResNetV2Options>;
+  return buildResNetV2(tf, {
+    depth,
+    imageSize,
+    seed,
+    ...(shortcutKernel !== undefined ? { shortcutKernel } : {}),
+    ...(bottleneck !== undefined ? { bottleneck } : {}),
+    ...(head !== undefined ? { head } : {}),
+  });
+};
 
 export type StopRequest = "cancel" | "drain";
 
@@ -56,8 +72,11 @@ export interface BatchProgress {
 export interface TrainRunDeps {
   /** Raw records (split and normalized here) or already prepared data. */
   data: RawDataset | PreparedData;
-  /** Builds the model with freshly initialized, seeded weights; a resume then overwrites them. */
-  createModel: (tf: TF, spec: TrainSpec, seed: number) => TrainableModel;
+  /**
+   * Builds the model with freshly initialized, seeded weights (a resume then overwrites them).
+   * Default: the ResNet v2 of worker/model/ with the spec's model options.
+   */
+  createModel?: CreateModel;
   checkpoints?: CheckpointStore;
   onProgress?: (p: BatchProgress) => void | Promise<void>;
   /** Batches between progress callbacks (default 20). */
@@ -112,9 +131,14 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   const wdAt = (i: number) => (wdSchedule ? scheduleValueAtIteration(wdSchedule, i, steps) : lrAt(i) * spec.optimizer.lambda);
   const fingerprint = specFingerprint(spec);
 
-  const model = deps.createModel(tf, spec, Rng.derive(spec.data.seed, "model"));
+  const createModel = deps.createModel ?? createResNetForSpec;
+  const model = createModel(tf, spec, { seed: Rng.derive(spec.data.seed, "model"), imageSize: size });
+  const { beta1, beta2, epsilon } = spec.optimizer;
   const optimizer = new AdamW(tf, model.trainableVariables, {
     weightDecay: spec.optimizer.lambda,
+    ...(beta1 !== undefined ? { beta1 } : {}),
+    ...(beta2 !== undefined ? { beta2 } : {}),
+    ...(epsilon !== undefined ? { epsilon } : {}),
     ...(spec.optimizer.excludeFromWeightDecay ? { exclude: spec.optimizer.excludeFromWeightDecay } : {}),
   });
   const kernels = model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4);

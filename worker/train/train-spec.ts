@@ -1,12 +1,13 @@
 /**
- * The run-spec fields the training engine reads, with defaults applied (shared/run-spec.ts parses and
- * defaults the JSON; a parsed RunSpec satisfies this interface).
+ * The run-spec fields the training engine reads, with defaults applied. shared/run-spec.ts parses and
+ * defaults the JSON; a parsed RunSpec satisfies this interface (checked below at compile time).
  */
 import { createHash } from "node:crypto";
+import type { RunSpec } from "../../shared/run-spec.ts";
 import type { DataOptions } from "../data/prepare-data.ts";
 
 export interface TrainSpec {
-  name?: string;
+  name?: string | undefined;
   model: { depth: number } & Record<string, unknown>;
   data: DataOptions;
   optimizer: {
@@ -16,6 +17,9 @@ export interface TrainSpec {
     lambda: number;
     /** Keras `l2(l2)` on the conv kernels, added to the loss. */
     l2: number;
+    beta1?: number;
+    beta2?: number;
+    epsilon?: number;
     /** Substrings of variable names the decay skips (Keras `exclude_from_weight_decay`). */
     excludeFromWeightDecay?: readonly string[];
   };
@@ -27,13 +31,17 @@ export interface TrainSpec {
   threshold: number;
 }
 
+/** A parsed RunSpec is a TrainSpec: this line stops compiling if the two drift apart. */
+export const runSpecIsTrainSpec: (spec: RunSpec) => TrainSpec = (spec) => spec;
+
 /**
- * A hash of everything that changes the numbers a run produces (not its name), stored in checkpoints
- * so a checkpoint is never resumed under a different spec.
+ * A hash of the fields that change the numbers a run produces (not its name, tags, priority or
+ * threshold), stored in checkpoints so a checkpoint is never resumed under a different spec.
  */
 export function specFingerprint(spec: TrainSpec): string {
-  const { name: _name, ...rest } = spec;
-  return createHash("sha256").update(stableStringify(rest)).digest("hex").slice(0, 32);
+  const { model, data, optimizer, batchSize, schedule, wdSchedule } = spec;
+  const relevant = { model, data, optimizer, batchSize, schedule, wdSchedule };
+  return createHash("sha256").update(stableStringify(relevant)).digest("hex").slice(0, 32);
 }
 
 function stableStringify(v: unknown): string {

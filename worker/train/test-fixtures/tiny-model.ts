@@ -9,7 +9,7 @@ import type { TrainableModel } from "../trainable-model.ts";
 
 type TF = typeof tfjs;
 
-export function createTinyModel(tf: TF, _spec: unknown, seed: number, filters = 8): TrainableModel {
+export function createTinyModel(tf: TF, _spec: unknown, { seed }: { seed: number }, filters = 8): TrainableModel {
   // tidy disposes the initial values; the variables keep their own references.
   const [k, kb, w, wb, movingMean] = tf.tidy(() => [
     tf.variable(tf.randomNormal([3, filters], 0, Math.sqrt(2 / 3), "float32", seed), true),
