@@ -1,0 +1,234 @@
+/**
+ * The API's reads and writes of runs, with drizzle over postgres.js. Every read joins `run_summary`
+ * (the seed's table figures) so that a run always comes back in one shape, {@link RunView}.
+ */
+import { and, arrayContains, asc, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type { RunListQuery, RunView } from "../../shared/api-schemas.ts";
+import { epochMetrics, runs } from "../../shared/db/schema.ts";
+import type { RunSpec } from "../../shared/run-spec.ts";
+import { specEpochs } from "../../shared/run-spec.ts";
+import { AppError } from "../app-error.ts";
+import { runSummaryView } from "./run-summary-view.ts";
+
+export type Db = PostgresJsDatabase<Record<string, never>>;
+
+type RunRow = typeof runs.$inferSelect;
+type SummaryRow = typeof runSummaryView.$inferSelect;
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+const selection = {
+  run: runs,
+  summary: {
+    thresholdEpoch: runSummaryView.thresholdEpoch,
+    accVal: runSummaryView.accVal,
+    acc: runSummaryView.acc,
+    bestEpoch: runSummaryView.bestEpoch,
+    bestValAcc: runSummaryView.bestValAcc,
+    finalLoss: runSummaryView.finalLoss,
+    finalValLoss: runSummaryView.finalValLoss,
+    epochsDone: runSummaryView.epochsDone,
+  },
+  /** Full microsecond precision for cursors (a JS Date keeps only milliseconds). */
+  createdAtText: sql<string>`${runs.createdAt}::text`,
+};
+
+type SummaryFields = Pick<
+  SummaryRow,
+  "thresholdEpoch" | "accVal" | "acc" | "bestEpoch" | "bestValAcc" | "finalLoss" | "finalValLoss" | "epochsDone"
+>;
+
+type Selected = {
+  run: RunRow;
+  summary: SummaryFields | null;
+  createdAtText: string;
+};
+
+export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): RunView {
+  const { run, summary } = row;
+  return {
+    id: run.id,
+    name: run.name,
+    sweepId: run.sweepId,
+    state: run.state,
+    priority: run.priority,
+    tags: run.tags,
+    spec: run.spec as RunSpec,
+    epochs: run.epochs,
+    attempt: run.attempt,
+    maxAttempts: run.maxAttempts,
+    workerId: run.workerId,
+    error: run.error ?? null,
+    cancelRequestedAt: iso(run.cancelRequestedAt),
+    createdAt: run.createdAt.toISOString(),
+    startedAt: iso(run.startedAt),
+    finishedAt: iso(run.finishedAt),
+    updatedAt: run.updatedAt.toISOString(),
+    summary: {
+      thresholdEpoch: summary?.thresholdEpoch ?? null,
+      accVal: summary?.accVal ?? null,
+      acc: summary?.acc ?? null,
+      bestEpoch: summary?.bestEpoch ?? null,
+      bestValAcc: summary?.bestValAcc ?? null,
+      finalLoss: summary?.finalLoss ?? null,
+      finalValLoss: summary?.finalValLoss ?? null,
+      epochsDone: summary?.epochsDone ?? null,
+    },
+  };
+}
+
+function selectRuns(db: Db) {
+  return db.select(selection).from(runs).leftJoin(runSummaryView, eq(runSummaryView.runId, runs.id));
+}
+
+export async function getRun(db: Db, id: string): Promise<RunView | null> {
+  const [row] = await selectRuns(db).where(eq(runs.id, id));
+  return row === undefined ? null : toRunView(row);
+}
+
+/** The columns of a new run, all taken from its validated spec. */
+export function runValues(spec: RunSpec) {
+  return {
+    name: spec.name ?? null,
+    spec,
+    priority: spec.priority,
+    tags: spec.tags,
+    maxAttempts: spec.maxAttempts,
+    epochs: specEpochs(spec),
+  };
+}
+
+/**
+ * Inserts a run. With an idempotency key, a second request with the same key and the same request hash
+ * gets the first run back (`created: false`); with another hash it is a 409. Concurrent requests with
+ * one key are safe: the unique index makes all but one INSERT wait for the first to commit and then
+ * do nothing, and they read the winner's row.
+ */
+export async function createRun(
+  db: Db,
+  spec: RunSpec,
+  idempotency?: { key: string; requestHash: string },
+  sweepId: string | null = null,
+): Promise<{ run: RunView; created: boolean }> {
+  const values = {
+    ...runValues(spec),
+    sweepId,
+    idempotencyKey: idempotency?.key ?? null,
+    requestHash: idempotency?.requestHash ?? null,
+  };
+  const inserted = idempotency === undefined
+    ? await db.insert(runs).values(values).returning({ id: runs.id })
+    : await db.insert(runs).values(values).onConflictDoNothing({ target: runs.idempotencyKey })
+      .returning({ id: runs.id });
+  let id = inserted[0]?.id;
+  let created = true;
+  if (id === undefined && idempotency !== undefined) {
+    const [existing] = await db.select({ id: runs.id, requestHash: runs.requestHash }).from(runs)
+      .where(eq(runs.idempotencyKey, idempotency.key));
+    if (existing === undefined) throw new Error("idempotent insert did nothing, yet no run holds the key");
+    if (existing.requestHash !== idempotency.requestHash) {
+      throw new AppError(
+        "idempotency_conflict",
+        `Idempotency-Key ${JSON.stringify(idempotency.key)} was already used with a different request (run ${existing.id})`,
+      );
+    }
+    id = existing.id;
+    created = false;
+  }
+  const run = await getRun(db, id!);
+  if (run === null) throw new Error(`run ${id} vanished right after its insert`);
+  return { run, created };
+}
+
+// ── listing ──────────────────────────────────────────────────────────────────────────────────────────
+
+interface Cursor {
+  /** The sort key of the last row (created_at as Postgres text, or the name). */
+  k: string;
+  id: string;
+  /** The sort it was made for: a cursor is meaningless under another order. */
+  s: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return btoa(JSON.stringify(c)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeCursor(text: string, sort: string): Cursor {
+  const bad = () =>
+    new AppError("bad_request", "the cursor is not one this API handed out (pass nextCursor unchanged)", {
+      issues: [{ path: "cursor", message: "invalid cursor" }],
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(atob(text.replace(/-/g, "+").replace(/_/g, "/")));
+  } catch {
+    throw bad();
+  }
+  const c = parsed as Partial<Cursor>;
+  if (typeof c !== "object" || c === null || typeof c.k !== "string" || typeof c.id !== "string") throw bad();
+  if (!/^[0-9a-f-]{36}$/.test(c.id)) throw bad();
+  if (c.s !== sort) {
+    throw new AppError("bad_request", `the cursor was made for sort=${String(c.s)}, not sort=${sort}`, {
+      issues: [{ path: "cursor", message: "cursor and sort do not match" }],
+    });
+  }
+  return c as Cursor;
+}
+
+/**
+ * One page of runs, keyset-paginated on (sort key, id): stable under concurrent inserts, and as fast on
+ * page 1000 as on page 1. `name` sorts nulls as "".
+ */
+export async function listRuns(db: Db, q: RunListQuery): Promise<{ runs: RunView[]; nextCursor: string | null }> {
+  const where: SQL[] = [];
+  if (q.state !== undefined && q.state.length > 0) where.push(inArray(runs.state, q.state));
+  if (q.sweep !== undefined) where.push(eq(runs.sweepId, q.sweep));
+  if (q.tag !== undefined && q.tag.length > 0) where.push(arrayContains(runs.tags, q.tag));
+  if (q.namePrefix !== undefined) {
+    // starts_with: no LIKE wildcards to escape.
+    where.push(sql`starts_with(${runs.name}, ${q.namePrefix})`);
+  }
+  const byName = q.sort === "name" || q.sort === "-name";
+  const descending = q.sort.startsWith("-");
+  const key = byName ? sql`coalesce(${runs.name}, '')` : sql`${runs.createdAt}`;
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor, q.sort);
+    const value = byName ? sql`${c.k}` : sql`${c.k}::timestamptz`;
+    where.push(descending ? sql`(${key}, ${runs.id}) < (${value}, ${c.id}::uuid)` : sql`(${key}, ${runs.id}) > (${value}, ${c.id}::uuid)`);
+  }
+  const order = descending ? [desc(key), desc(runs.id)] : [asc(key), asc(runs.id)];
+  const rows: Selected[] = await selectRuns(db).where(and(...where)).orderBy(...order).limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  const nextCursor = rows.length > q.limit && last !== undefined
+    ? encodeCursor({ k: byName ? last.run.name ?? "" : last.createdAtText, id: last.run.id, s: q.sort })
+    : null;
+  return { runs: page.map(toRunView), nextCursor };
+}
+
+export async function runsOfSweep(db: Db, sweepId: string): Promise<RunView[]> {
+  const rows = await selectRuns(db).where(eq(runs.sweepId, sweepId)).orderBy(asc(runs.createdAt), asc(runs.id));
+  return rows.map(toRunView);
+}
+
+export async function runMetrics(db: Db, runId: string) {
+  return await db.select({
+    epoch: epochMetrics.epoch,
+    loss: epochMetrics.loss,
+    acc: epochMetrics.acc,
+    valLoss: epochMetrics.valLoss,
+    valAcc: epochMetrics.valAcc,
+    lr: epochMetrics.lr,
+    wd: epochMetrics.wd,
+    seconds: epochMetrics.seconds,
+    imagesPerSec: epochMetrics.imagesPerSec,
+    attempt: epochMetrics.attempt,
+  }).from(epochMetrics).where(eq(epochMetrics.runId, runId)).orderBy(asc(epochMetrics.epoch));
+}
+
+export async function runExists(db: Db, id: string): Promise<boolean> {
+  const [row] = await db.select({ id: runs.id }).from(runs).where(eq(runs.id, id));
+  return row !== undefined;
+}

@@ -1,0 +1,63 @@
+/**
+ * The API process (`deno run -A api/main.ts`; `npm start` spawns it): reads the configuration, opens
+ * Postgres, gives the SQL reader role its login, serves the app on HOST:PORT, and on SIGTERM/SIGINT
+ * stops taking connections, lets requests in flight finish, and closes the pools.
+ */
+import postgres from "postgres";
+import { ensureAdminToken } from "../shared/api-tokens.ts";
+import { ConfigError, loadConfig } from "../shared/config.ts";
+import { createApp } from "./create-app.ts";
+import { jsonLogger } from "./logger.ts";
+import { ensureSqlReaderLogin, openSqlReaderPool } from "./sql/sql-reader.ts";
+
+let config;
+try {
+  config = loadConfig(Deno.env.toObject());
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(e.message);
+  Deno.exit(2);
+}
+if (config.DATABASE_URL === undefined) {
+  console.error("api/main.ts needs DATABASE_URL (npm start sets it to its own Postgres)");
+  Deno.exit(2);
+}
+const log = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
+
+const sql = postgres(config.DATABASE_URL, {
+  max: 10,
+  onnotice: () => {},
+  connection: { application_name: "resnet-jobs api" },
+});
+
+let readerSql: postgres.Sql | null = null;
+try {
+  readerSql = openSqlReaderPool(await ensureSqlReaderLogin(sql, config.DATABASE_URL));
+} catch (e) {
+  // The rest of the API works without it; POST /v1/sql answers 503 and says why.
+  log("error", "POST /v1/sql is disabled", { error: (e as Error).message });
+}
+if (config.ADMIN_TOKEN !== undefined) await ensureAdminToken(sql, config.ADMIN_TOKEN);
+
+const app = createApp({ sql, readerSql, log });
+
+const server = Deno.serve({
+  hostname: config.HOST,
+  port: config.PORT,
+  onListen: ({ hostname, port }) => {
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    log("info", "listening", { url: `http://${host}:${port}` });
+  },
+}, app.fetch);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) Deno.exit(1);
+  stopping = true;
+  log("info", "stopping", { signal });
+  await server.shutdown();
+  await Promise.all([sql.end({ timeout: 5 }), readerSql?.end({ timeout: 5 })]);
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));

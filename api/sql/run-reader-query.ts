@@ -1,0 +1,107 @@
+/**
+ * Runs one user-supplied SQL statement for POST /v1/sql. The layers, each enough on its own for part
+ * of the threat and together for all of it:
+ *
+ * - the session is logged in as the reader role (sql-reader.ts): SELECT on three views, nothing else,
+ *   no membership to SET ROLE into, no superuser-only functions (COPY PROGRAM, pg_read_file, lo_import);
+ * - the statement runs in a READ ONLY transaction that is always rolled back, so writes, DDL and even
+ *   session-level `SET`/`set_config(…, false)` do not outlive the request, and NOTIFY is never sent;
+ * - it is sent with the extended protocol, which accepts exactly one statement ("select 1; drop …" is
+ *   refused by Postgres's parser before anything runs);
+ * - statement_timeout and lock_timeout are set inside the transaction, before the statement;
+ * - rows are fetched through a protocol-level cursor, at most cap + 1, so a huge result never
+ *   materialises here;
+ * - afterwards DISCARD ALL drops anything session-scoped the statement may have created (prepared
+ *   statements, advisory locks, cursors), before the connection serves anyone else.
+ */
+import type postgres from "postgres";
+import type { SqlResult } from "../../shared/api-schemas.ts";
+import { AppError } from "../app-error.ts";
+
+export interface ReaderQueryOptions {
+  timeoutMs: number;
+  rowCap: number;
+}
+
+const INT8 = 20;
+
+export async function runReaderQuery(
+  reader: postgres.Sql,
+  text: string,
+  opts: ReaderQueryOptions,
+): Promise<SqlResult> {
+  let conn: postgres.ReservedSql;
+  try {
+    conn = await reader.reserve();
+  } catch (e) {
+    throw new AppError("unavailable", `the SQL reader cannot connect: ${(e as Error).message}`, { cause: e });
+  }
+  let clean = false;
+  try {
+    await conn.unsafe("begin transaction isolation level repeatable read read only");
+    // A SELECT, not SET: it also takes the transaction's snapshot, after which Postgres refuses
+    // `SET TRANSACTION READ WRITE`.
+    await conn`select set_config('statement_timeout', ${String(opts.timeoutMs)}, true),
+      set_config('lock_timeout', ${String(opts.timeoutMs)}, true),
+      set_config('idle_in_transaction_session_timeout', ${String(opts.timeoutMs * 2)}, true)`;
+    const rows: unknown[][] = [];
+    // .cursor() switches the query to the extended protocol (Parse/Bind/Execute with a row limit),
+    // which is what refuses a second statement in the text.
+    const query = conn.unsafe(text).values();
+    try {
+      for await (const batch of query.cursor(opts.rowCap + 1)) {
+        rows.push(...(batch as unknown as unknown[][]));
+        break;
+      }
+    } catch (e) {
+      if (isPostgresError(e)) throw new AppError("sql_error", e.message, { cause: e });
+      throw e;
+    }
+    const described = (query as unknown as { statement?: { columns?: { name: string; type: number }[] } })
+      .statement?.columns ?? [];
+    const types = await typeNames(conn, described.map((c) => c.type));
+    const truncated = rows.length > opts.rowCap;
+    if (truncated) rows.length = opts.rowCap;
+    const int8Columns = described.flatMap((c, i) => (c.type === INT8 ? [i] : []));
+    const out = rows.map((row) => row.map((v, i) => jsonValue(v, int8Columns.includes(i))));
+    await conn.unsafe("rollback");
+    await conn.unsafe("discard all");
+    clean = true;
+    return {
+      columns: described.map((c) => ({ name: c.name, type: types.get(c.type) ?? `oid ${c.type}` })),
+      rows: out,
+      rowCount: out.length,
+      truncated,
+    };
+  } finally {
+    if (!clean) {
+      await conn.unsafe("rollback").catch(() => {});
+      await conn.unsafe("discard all").catch(() => {});
+    }
+    conn.release();
+  }
+}
+
+/** Postgres's own names for the result's types (`int4`, `timestamp with time zone`, `text[]`). */
+async function typeNames(conn: postgres.ReservedSql, oids: number[]): Promise<Map<number, string>> {
+  const unique = [...new Set(oids)];
+  if (unique.length === 0) return new Map();
+  const rows = await conn<{ oid: number; name: string }[]>`
+    select oid::int as oid, format_type(oid, null) as name from pg_type where oid = any(${unique}::oid[])`;
+  return new Map(rows.map((r) => [r.oid, r.name]));
+}
+
+/** What JSON can carry: int8 as a number when exact, bytes as Postgres's hex text. */
+function jsonValue(v: unknown, int8: boolean): unknown {
+  if (int8 && typeof v === "string") {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : v;
+  }
+  if (v instanceof Uint8Array) return `\\x${Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  return v;
+}
+
+function isPostgresError(e: unknown): e is Error & { code: string } {
+  return e instanceof Error && e.name === "PostgresError";
+}
