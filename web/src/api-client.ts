@@ -1,0 +1,122 @@
+import type { RunListQuery, SweepRequest } from "../../shared/api-schemas.ts";
+import type { EpochMetric, Run, RunFilter, Sweep } from "./api-types.ts";
+
+/** One issue of an invalid request, as the API reports it: a dotted path and a message. */
+export interface ApiIssue {
+  path: string;
+  message: string;
+}
+
+/** An error answer of the API (`{ error: { code, message, issues? } }`) or a network failure (status 0). */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: ApiIssue[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The REST API as the dashboard uses it, typed by the API's own schemas (shared/api-schemas.ts). The
+ * API validates what it sends, so responses are not parsed again here: a page of 1000 runs would
+ * re-run every spec's schedule parser for nothing.
+ */
+export class ApiClient {
+  constructor(readonly baseUrl: string, readonly token: () => string) {}
+
+  /** Every run matching the filter, newest first, following the cursor (at most 10,000). */
+  async listRuns(filter: RunFilter = {}, pageSize = 1000): Promise<Run[]> {
+    const runs: Run[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: String(pageSize) });
+      const set = (k: keyof RunListQuery, v: string | undefined) => v && q.set(k, v);
+      set("state", filter.state);
+      set("sweep", filter.sweep);
+      set("tag", filter.tag);
+      set("namePrefix", filter.namePrefix);
+      if (cursor) q.set("cursor", cursor);
+      const page = await this.#request<{ runs: Run[]; nextCursor: string | null }>("GET", `/v1/runs?${q}`);
+      runs.push(...page.runs);
+      cursor = page.nextCursor;
+    } while (cursor && runs.length < 10_000);
+    return runs;
+  }
+
+  getRun(id: string): Promise<Run> {
+    return this.#request<Run>("GET", `/v1/runs/${encodeURIComponent(id)}`);
+  }
+
+  async getMetrics(id: string): Promise<EpochMetric[]> {
+    const body = await this.#request<{ runId: string; epochs: EpochMetric[] }>("GET", `/v1/runs/${encodeURIComponent(id)}/metrics`);
+    return [...body.epochs].sort((a, b) => a.epoch - b.epoch);
+  }
+
+  cancelRun(id: string): Promise<Run> {
+    return this.#request<Run>("POST", `/v1/runs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  retryRun(id: string): Promise<Run> {
+    return this.#request<Run>("POST", `/v1/runs/${encodeURIComponent(id)}/retry`);
+  }
+
+  createRun(spec: unknown, idempotencyKey?: string): Promise<Run> {
+    return this.#request<Run>("POST", "/v1/runs", spec, idempotencyKey);
+  }
+
+  createSweep(body: Partial<SweepRequest>, idempotencyKey?: string): Promise<Sweep> {
+    return this.#request<Sweep>("POST", "/v1/sweeps", body, idempotencyKey);
+  }
+
+  getSweep(id: string): Promise<Sweep> {
+    return this.#request<Sweep>("GET", `/v1/sweeps/${encodeURIComponent(id)}`);
+  }
+
+  /** The WebSocket URL for a path under this API (ws: or wss: to match the page). */
+  wsUrl(path: string): string {
+    const url = new URL(path, this.baseUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.toString();
+  }
+
+  async #request<T>(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    const token = this.token();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    } catch (e) {
+      throw new ApiError(0, "network", `Cannot reach the API: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: unknown; message?: unknown; issues?: unknown } } | null)?.error ?? {};
+      const issues = Array.isArray(err.issues)
+        ? err.issues.map((i: { path?: unknown; message?: unknown }) => ({
+          path: Array.isArray(i.path) ? i.path.join(".") : String(i.path ?? ""),
+          message: String(i.message ?? ""),
+        }))
+        : [];
+      throw new ApiError(
+        res.status,
+        typeof err.code === "string" ? err.code : `http_${res.status}`,
+        typeof err.message === "string" ? err.message : `${res.status} ${res.statusText}`,
+        issues,
+      );
+    }
+    return json as T;
+  }
+}
