@@ -1,0 +1,98 @@
+/**
+ * `TRAINER=fake`: the named test double for the queue. It trains nothing and loads no tf: each batch
+ * is a sleep, each epoch reports made-up metrics that improve with the epoch, and checkpoints are a
+ * few bytes of JSON with the position. It behaves like the real trainer where the queue can tell:
+ * it asks `shouldStop` between batches, checkpoints on stop and after every epoch, resumes from its
+ * checkpoint at the same batch, and diverges when the learning rate is absurd (`optimizer.alpha ≥ 1`
+ * gives a NaN loss at the second batch), so queue tests can have hundreds of runs in seconds.
+ *
+ * @example
+ * const trainer = fakeTrainer({ batchMs: 20, batchesPerEpoch: 5 });
+ */
+import type { ClaimedRun, EpochMetrics } from "./queue/queue-types.ts";
+import type { Trainer, TrainerHooks, TrainerResult } from "./runner/trainer.ts";
+import { TrainingDivergedError } from "./train/train-errors.ts";
+
+export interface FakeTrainerOptions {
+  /** Milliseconds each batch sleeps. */
+  batchMs: number;
+  batchesPerEpoch: number;
+}
+
+interface FakeCheckpoint {
+  fake: 1;
+  epochsDone: number;
+  batches: number;
+}
+
+export function fakeTrainer(options: FakeTrainerOptions): Trainer {
+  const { batchMs, batchesPerEpoch } = options;
+  if (!(batchMs >= 0)) throw new RangeError(`fake trainer batchMs must be ≥ 0, got ${batchMs}`);
+  if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 1) {
+    throw new RangeError(`fake trainer batchesPerEpoch must be a positive integer, got ${batchesPerEpoch}`);
+  }
+  return {
+    backend: "fake",
+    device: "none",
+    async train(run: ClaimedRun, hooks: TrainerHooks): Promise<TrainerResult> {
+      const alpha = readAlpha(run.spec);
+      const saved = await hooks.loadCheckpoint();
+      let { epochsDone, batches } = saved ? parseCheckpoint(saved) : { epochsDone: 0, batches: 0 };
+      const save = () => hooks.saveCheckpoint(encode({ fake: 1, epochsDone, batches }), { epochsDone, batches });
+      for (let epoch = epochsDone + 1; epoch <= run.epochs; epoch++) {
+        const started = performance.now();
+        for (let b = batches; b < batchesPerEpoch; b++) {
+          const stop = await hooks.shouldStop();
+          if (stop) {
+            await save();
+            return { status: stop === "cancel" ? "canceled" : "drained" };
+          }
+          await new Promise((r) => setTimeout(r, batchMs));
+          const loss = fakeLoss(epoch, b, alpha);
+          if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch, b + 1, (epoch - 1) * batchesPerEpoch + b, loss);
+          batches = b + 1;
+          hooks.onProgress?.({ epoch, batch: batches, batchesPerEpoch, loss });
+        }
+        const seconds = (performance.now() - started) / 1000;
+        const metrics: EpochMetrics = {
+          epoch,
+          loss: fakeLoss(epoch, batchesPerEpoch, alpha),
+          acc: 1 - 0.9 * Math.exp(-epoch / 3),
+          valLoss: fakeLoss(epoch, batchesPerEpoch, alpha) * 1.1,
+          valAcc: 1 - 0.92 * Math.exp(-epoch / 3),
+          lr: alpha,
+          wd: alpha * 0.15,
+          seconds,
+          imagesPerSec: seconds > 0 ? (batchesPerEpoch * 64) / seconds : 0,
+        };
+        await hooks.onEpochEnd(metrics);
+        epochsDone = epoch;
+        batches = 0;
+        await save();
+      }
+      return { status: "completed" };
+    },
+  };
+}
+
+function fakeLoss(epoch: number, batch: number, alpha: number): number {
+  if (alpha >= 1 && (epoch > 1 || batch >= 1)) return Number.NaN;
+  return 2.3 * Math.exp(-(epoch - 1 + batch / 100) / 3);
+}
+
+function readAlpha(spec: unknown): number {
+  const alpha = (spec as { optimizer?: { alpha?: unknown } } | null)?.optimizer?.alpha;
+  return typeof alpha === "number" ? alpha : 1e-3;
+}
+
+function encode(c: FakeCheckpoint): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(c));
+}
+
+function parseCheckpoint(bytes: Uint8Array): FakeCheckpoint {
+  const c = JSON.parse(new TextDecoder().decode(bytes)) as FakeCheckpoint;
+  if (c.fake !== 1 || !Number.isInteger(c.epochsDone) || !Number.isInteger(c.batches)) {
+    throw new Error(`not a fake trainer checkpoint: ${JSON.stringify(c).slice(0, 80)}`);
+  }
+  return c;
+}

@@ -1,0 +1,93 @@
+// `npm run worker`: one worker process. Reads the environment (shared/config.ts plus
+// worker-options.ts), opens Postgres at DATABASE_URL, picks the trainer (TRAINER=real selects the tf
+// backend), installs signal handlers, and runs the claim → train → record loop until drained.
+//   SIGTERM / SIGINT: stop claiming, finish the current batch, checkpoint, release the run (attempt not
+//   spent), exit within 30 s. A second signal exits at once.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import postgres from "postgres";
+import { ConfigError, loadConfig } from "../shared/config.ts";
+import { fakeTrainer } from "./fake-trainer.ts";
+import type { Trainer } from "./runner/trainer.ts";
+import { WorkerLoop } from "./runner/worker-loop.ts";
+import { loadWorkerOptions } from "./worker-options.ts";
+
+const DRAIN_LIMIT_MS = 30_000;
+const REPEAT_WINDOW_MS = 1000;
+
+let config, options;
+try {
+  config = loadConfig(process.env);
+  options = loadWorkerOptions(process.env);
+  if (config.DATABASE_URL === undefined) {
+    throw new ConfigError("Invalid configuration:\n  DATABASE_URL: required by a worker (got null)");
+  }
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(e.message);
+  process.exit(2);
+}
+const url = config.DATABASE_URL!;
+const workerId = options.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
+const levels = ["debug", "info", "warn", "error"];
+const log = (line: string) => {
+  if (levels.indexOf(config.LOG_LEVEL) <= 1) console.log(`${new Date().toISOString()} worker ${workerId}: ${line}`);
+};
+
+const trainer: Trainer = options.TRAINER === "fake"
+  ? fakeTrainer({ batchMs: options.FAKE_BATCH_MS, batchesPerEpoch: options.FAKE_BATCHES })
+  : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
+
+const sql = postgres(url, {
+  max: 2,
+  onnotice: () => {},
+  connection: {
+    application_name: `worker ${workerId}`,
+    // A worker never holds a transaction open between statements; if one ever does (a frozen process),
+    // the server ends it rather than let its locks block the reaper.
+    idle_in_transaction_session_timeout: config.LEASE_S * 1000,
+  },
+});
+
+const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const loop = new WorkerLoop({
+  sql,
+  url,
+  info: { id: workerId, host: hostname(), pid: process.pid, backend: trainer.backend, device: trainer.device, version },
+  trainer,
+  leaseS: config.LEASE_S,
+  heartbeatS: config.HEARTBEAT_S,
+  pollMs: config.POLL_MS,
+  checkpointDir: config.CHECKPOINT_DIR ?? path.join(config.DATA_DIR, "checkpoints"),
+  log,
+});
+
+let firstSignalAt: number | null = null;
+function onSignal(signal: NodeJS.Signals): void {
+  if (firstSignalAt !== null) {
+    if (Date.now() - firstSignalAt < REPEAT_WINDOW_MS) return; // one Ctrl-C delivered twice (terminal + npm)
+    log(`${signal} again: exiting now`);
+    process.exit(130);
+  }
+  firstSignalAt = Date.now();
+  log(`${signal}: draining (signal again to exit at once)`);
+  loop.drain();
+  setTimeout(() => {
+    log(`drain took longer than ${DRAIN_LIMIT_MS / 1000} s: exiting; the run's lease will expire`);
+    process.exit(1);
+  }, DRAIN_LIMIT_MS).unref();
+}
+process.on("SIGTERM", onSignal);
+process.on("SIGINT", onSignal);
+
+try {
+  await loop.run();
+  await sql.end({ timeout: 5 });
+  log("stopped");
+  process.exit(0);
+} catch (e) {
+  console.error(`worker ${workerId}: fatal: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+}

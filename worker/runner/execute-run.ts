@@ -1,0 +1,111 @@
+import type postgres from "postgres";
+import { completeRun } from "../queue/complete-run.ts";
+import { endCancelledRun } from "../queue/end-cancelled-run.ts";
+import { failRun } from "../queue/fail-run.ts";
+import { LeaseLostError } from "../queue/lease-lost-error.ts";
+import type { ClaimedRun } from "../queue/queue-types.ts";
+import { recordEpoch } from "../queue/record-epoch.ts";
+import { releaseRun } from "../queue/release-run.ts";
+import { classifyError, RunFailure } from "./classify-error.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
+import { RunCheckpoints } from "./run-checkpoints.ts";
+import type { Trainer } from "./trainer.ts";
+
+export type RunOutcome = "succeeded" | "cancelled" | "released" | "failed" | "retry" | "abandoned";
+
+export interface ExecuteRunOptions {
+  sql: postgres.Sql;
+  trainer: Trainer;
+  leaseS: number;
+  heartbeatS: number;
+  checkpointDir: string;
+  /** True once the worker drains: the trainer is asked to stop at the next batch boundary. */
+  draining: () => boolean;
+  log: (line: string) => void;
+  /** Local monotonic ms when the claim was sent (the lease's earliest possible start). */
+  claimSentAt: number;
+  /** Called with the keeper so the worker can route cancel NOTIFYs and reconnects to it. */
+  onKeeper?: (keeper: LeaseKeeper | null) => void;
+}
+
+/**
+ * Trains one claimed run and records how it ended, with every write fenced by the claim's lease. The
+ * moment any fenced write matches nothing, or the lease could not be renewed for LEASE_S, the run is
+ * abandoned: the trainer is stopped at its next hook call and nothing more is written for it.
+ */
+export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise<RunOutcome> {
+  const { sql, log } = o;
+  const tag = `run ${run.runId} attempt ${run.attempt}`;
+  const keeper = new LeaseKeeper(sql, run, { leaseS: o.leaseS, heartbeatS: o.heartbeatS, log }, o.claimSentAt);
+  keeper.start();
+  o.onKeeper?.(keeper);
+  const checkpoints = new RunCheckpoints(sql, run, o.checkpointDir);
+  // Every hook first checks the lease, and turns a fenced-off write into the keeper's verdict, so that
+  // whatever the trainer does next also stops.
+  const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
+    keeper.throwIfLost();
+    try {
+      return await write();
+    } catch (e) {
+      if (e instanceof LeaseLostError) keeper.markLost(e);
+      throw e;
+    }
+  };
+  try {
+    log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
+    const result = await o.trainer.train(run, {
+      shouldStop: async () => {
+        keeper.throwIfLost();
+        if (keeper.cancelRequested) return "cancel";
+        return o.draining() ? "drain" : false;
+      },
+      onEpochEnd: (m) =>
+        fenced(async () => {
+          if (!Number.isFinite(m.loss) || !Number.isFinite(m.valLoss)) {
+            throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
+          }
+          await recordEpoch(sql, run, m, null);
+        }),
+      loadCheckpoint: () => checkpoints.load(),
+      saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
+    });
+    keeper.stop();
+    keeper.throwIfLost();
+    if (result.status === "completed") {
+      await fenced(() => completeRun(sql, run));
+      log(`${tag}: succeeded`);
+      return "succeeded";
+    }
+    if (result.status === "canceled") {
+      await fenced(() => endCancelledRun(sql, run, null));
+      log(`${tag}: cancelled`);
+      return "cancelled";
+    }
+    const released = await fenced(() => releaseRun(sql, run, null));
+    log(`${tag}: ${released.state === "queued" ? "released to the queue (attempt not spent)" : "cancelled"}`);
+    return released.state === "queued" ? "released" : "cancelled";
+  } catch (e) {
+    keeper.stop();
+    const lost = e instanceof LeaseLostError ? e : keeper.lost;
+    if (lost) {
+      log(`${tag}: abandoned, lease lost: ${lost.message}`);
+      return "abandoned";
+    }
+    const { error, retryable } = classifyError(e);
+    log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`);
+    try {
+      const failed = await failRun(sql, run, error, { retryable });
+      return failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed";
+    } catch (e2) {
+      if (e2 instanceof LeaseLostError) {
+        log(`${tag}: abandoned, lease lost before the failure could be recorded`);
+        return "abandoned";
+      }
+      // The database is unreachable: the lease will expire and the reaper will retry the run.
+      log(`${tag}: could not record the failure (${(e2 as Error).message}); the reaper will take the run back`);
+      return "abandoned";
+    }
+  } finally {
+    o.onKeeper?.(null);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What the worker runs: a trainer trains one claimed run through hooks that the runner fences. The
+ * real trainer adapts worker/train/train-run.ts; worker/fake-trainer.ts is the test double.
+ */
+import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
+
+export type StopRequest = "cancel" | "drain";
+
+/** Where a checkpoint sits in the run: completed epochs, and batches of the next epoch already done. */
+export interface CheckpointPosition {
+  epochsDone: number;
+  batches: number;
+}
+
+export interface TrainerHooks {
+  /**
+   * Ask between batches. "cancel" / "drain": checkpoint and return. Throws (LeaseLostError) when the
+   * run was lost: the trainer must let it propagate and write nothing more.
+   */
+  shouldStop(): Promise<StopRequest | false>;
+  /** After each epoch; writes the metrics row and event (fenced; throws when the run was lost). */
+  onEpochEnd(metrics: EpochMetrics): Promise<void>;
+  /** The checkpoint this attempt resumes from (bytes as saved), or null for a fresh start. */
+  loadCheckpoint(): Promise<Uint8Array | null>;
+  /** Makes `bytes` the run's checkpoint: written durably first, then the fenced pointer moves. */
+  saveCheckpoint(bytes: Uint8Array, at: CheckpointPosition): Promise<void>;
+  /** Live progress, not durable (may be dropped). */
+  onProgress?(progress: { epoch: number; batch: number; batchesPerEpoch: number; loss: number }): void;
+}
+
+export interface TrainerResult {
+  status: "completed" | "canceled" | "drained";
+}
+
+export interface Trainer {
+  /** Names the backend for the workers table ("fake", "wasm", "tensorflow", ...). */
+  readonly backend: string;
+  readonly device: string;
+  train(run: ClaimedRun, hooks: TrainerHooks): Promise<TrainerResult>;
+}

@@ -1,0 +1,173 @@
+import type postgres from "postgres";
+import { claimRun } from "../queue/claim-run.ts";
+import { heartbeatWorker } from "../queue/heartbeat-worker.ts";
+import { reapExpiredRuns } from "../queue/reap-expired-runs.ts";
+import { reapGoneWorkers } from "../queue/reap-gone-workers.ts";
+import { registerWorker, type WorkerInfo } from "../queue/register-worker.ts";
+import { retireWorker } from "../queue/retire-worker.ts";
+import { executeRun, type RunOutcome } from "./execute-run.ts";
+import type { LeaseKeeper } from "./lease-keeper.ts";
+import type { Trainer } from "./trainer.ts";
+import { WakeupListener } from "./wakeup-listener.ts";
+
+export interface WorkerLoopOptions {
+  sql: postgres.Sql;
+  /** For the dedicated LISTEN connection. */
+  url: string;
+  info: WorkerInfo;
+  trainer: Trainer;
+  leaseS: number;
+  heartbeatS: number;
+  pollMs: number;
+  checkpointDir: string;
+  log: (line: string) => void;
+  /** Seconds between reaper passes (default HEARTBEAT_S); jittered so workers do not reap in step. */
+  reapS?: number;
+  /** Stop after this many runs (benchmarks, tests); default unlimited. */
+  maxRuns?: number;
+  /** Called after each run with its outcome. */
+  onRunEnd?: (runId: string, outcome: RunOutcome) => void;
+}
+
+/**
+ * One worker: registers, then loops claim → train → record until drained. Idle, it waits for a
+ * `runs_queued` NOTIFY or POLL_MS, whichever comes first, so a lost notification costs at most one poll
+ * interval. It heartbeats its worker row, and reaps expired leases and stale workers every HEARTBEAT_S
+ * (every worker does: the reaper is single-winner by SKIP LOCKED, and any live worker rescues a dead
+ * one's run).
+ */
+export class WorkerLoop {
+  #draining = false;
+  #wake: (() => void) | null = null;
+  #keeper: LeaseKeeper | null = null;
+  #timers: NodeJS.Timeout[] = [];
+  #listener: WakeupListener;
+  #runs = 0;
+
+  constructor(private readonly o: WorkerLoopOptions) {
+    this.#listener = new WakeupListener(
+      { url: o.url, checkS: o.heartbeatS, applicationName: `worker ${o.info.id} listen`, log: o.log },
+      {
+        onQueued: () => this.#wakeUp(),
+        onCancel: (runId) => {
+          const keeper = this.#keeper;
+          if (keeper && keeper.lease.runId === runId && !keeper.cancelRequested) {
+            keeper.requestCancel();
+            o.log(`run ${runId}: cancel requested (NOTIFY)`);
+          }
+        },
+        onListening: () => {
+          // Anything announced while we were not listening was missed: look again.
+          this.#wakeUp();
+          void this.#keeper?.beat();
+        },
+      },
+    );
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Stop claiming; a running run is checkpointed and released at its next batch boundary. */
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.o.log(`draining${this.#keeper ? ` (releasing run ${this.#keeper.lease.runId} at the next batch)` : ""}`);
+    this.#wakeUp();
+  }
+
+  /** Runs until drained (or maxRuns); resolves when the worker has let go of everything. */
+  async run(): Promise<void> {
+    const { sql, info, log } = this.o;
+    await registerWorker(sql, info);
+    await this.#listener.start();
+    const reapMs = (this.o.reapS ?? this.o.heartbeatS) * 1000;
+    this.#every(reapMs, () => this.#reap());
+    this.#every(this.o.heartbeatS * 1000, async () => {
+      if (this.#keeper) return; // a busy worker's row is touched by its run's heartbeat
+      if (!(await heartbeatWorker(sql, info.id, this.#draining ? "draining" : "idle"))) await registerWorker(sql, info);
+    });
+    log(`worker ${info.id} ready (trainer ${this.o.trainer.backend}, lease ${this.o.leaseS} s, heartbeat ${this.o.heartbeatS} s, poll ${this.o.pollMs} ms)`);
+    try {
+      while (!this.#draining && (this.o.maxRuns === undefined || this.#runs < this.o.maxRuns)) {
+        const claimSentAt = performance.now();
+        let run;
+        try {
+          run = await claimRun(sql, { workerId: info.id, leaseS: this.o.leaseS });
+        } catch (e) {
+          log(`claim failed: ${(e as Error).message}`);
+          await this.#idle();
+          continue;
+        }
+        if (run === null) {
+          await this.#idle();
+          continue;
+        }
+        this.#runs++;
+        const outcome = await executeRun(run, {
+          sql,
+          trainer: this.o.trainer,
+          leaseS: this.o.leaseS,
+          heartbeatS: this.o.heartbeatS,
+          checkpointDir: this.o.checkpointDir,
+          draining: () => this.#draining,
+          log,
+          claimSentAt,
+          onKeeper: (k) => (this.#keeper = k),
+        });
+        this.o.onRunEnd?.(run.runId, outcome);
+      }
+    } finally {
+      for (const t of this.#timers) clearTimeout(t);
+      await this.#listener.close();
+      await retireWorker(sql, info.id).catch(() => {});
+    }
+  }
+
+  /** Waits for a NOTIFY, the poll interval, or a drain. */
+  async #idle(): Promise<void> {
+    if (this.#draining) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.o.pollMs);
+      this.#wake = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.#wake = null;
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+  }
+
+  async #reap(): Promise<void> {
+    try {
+      const reaped = await reapExpiredRuns(this.o.sql);
+      for (const r of reaped) {
+        this.o.log(`reaped run ${r.runId} attempt ${r.attempt} from worker ${r.workerId} (lease expired) → ${r.state}`);
+      }
+      await reapGoneWorkers(this.o.sql, Math.max(this.o.leaseS, 3 * this.o.heartbeatS));
+    } catch (e) {
+      this.o.log(`reaper failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** A jittered repeating task (±20 %) that never overlaps itself. */
+  #every(ms: number, task: () => Promise<void>): void {
+    let running = false;
+    const jittered = () => ms * (0.8 + Math.random() * 0.4);
+    const tick = () => {
+      if (!running) {
+        running = true;
+        void task().catch((e) => this.o.log(`background task failed: ${(e as Error).message}`)).finally(() => (running = false));
+      }
+      const t = setTimeout(tick, jittered());
+      this.#timers[index] = t;
+    };
+    const index = this.#timers.length;
+    this.#timers.push(setTimeout(tick, jittered()));
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The worker-only settings, on top of the shared configuration (shared/config.ts): which trainer
+ * to run and the fake trainer's pace. Parsed once at start; invalid values stop the worker with a
+ * message naming the variable.
+ *
+ * @example
+ * const options = loadWorkerOptions(process.env); // { TRAINER: "real", FAKE_BATCH_MS: 20, ... }
+ */
+import { z } from "zod";
+import { ConfigError } from "../shared/config.ts";
+
+export const workerOptionsSchema = z.object({
+  /** `real` trains with TensorFlow.js; `fake` is the queue's test double (worker/fake-trainer.ts). */
+  TRAINER: z.enum(["real", "fake"]).default("real"),
+  /** A stable id (e.g. per GPU slot); default host-pid-random, new on every start. */
+  WORKER_ID: z.string().trim().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "letters, digits and _.:- only, at most 100").optional(),
+  FAKE_BATCH_MS: z.coerce.number().int().min(0).max(600_000).default(20),
+  FAKE_BATCHES: z.coerce.number().int().min(1).max(100_000).default(5),
+});
+
+export type WorkerOptions = z.output<typeof workerOptionsSchema>;
+
+export function loadWorkerOptions(env: Record<string, string | undefined>): WorkerOptions {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(workerOptionsSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") picked[key] = value;
+  }
+  const result = workerOptionsSchema.safeParse(picked);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) =>
+    `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])] ?? null)})`
+  );
+  throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+}
