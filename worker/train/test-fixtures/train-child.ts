@@ -26,7 +26,7 @@ await trainRun(tf, killResumeSpec, {
       process.stdout.write(`saved ${c.epochsDone}\n`);
     },
   },
-  shouldStop: async () => {
+  shouldStop: async (): Promise<false> => {
     if (epochsSaved >= 2) await new Promise((r) => setTimeout(r, 200));
     return false;
   },
