@@ -56,7 +56,7 @@ export async function createApiToken(
   const { token, prefix, hash } = await generateApiToken();
   const [row] = await sql<{ id: string; created_at: Date; expires_at: Date | null }[]>`
     insert into api_tokens (name, token_hash, prefix, scopes, expires_at)
-    values (${opts.name}, ${hash}, ${prefix}, ${sql.array([...opts.scopes])}, ${opts.expiresAt ?? null})
+    values (${opts.name}, ${hash}, ${prefix}, ${arrayLiteral(opts.scopes)}::text[], ${opts.expiresAt ?? null})
     returning id, created_at, expires_at`;
   if (row === undefined) throw new Error("insert into api_tokens returned no row");
   return {
@@ -88,7 +88,7 @@ export async function ensureAdminToken(
       const hash = await hashApiToken(adminToken);
       await tx`
         insert into api_tokens (name, token_hash, prefix, scopes)
-        values ('ADMIN_TOKEN', ${hash}, ${adminToken.slice(0, SHOWN_CHARS)}, ${tx.array(["admin"])})
+        values ('ADMIN_TOKEN', ${hash}, ${adminToken.slice(0, SHOWN_CHARS)}, '{admin}')
         on conflict (token_hash) do nothing`;
       return { created: null, fromEnv: true };
     }
@@ -103,6 +103,14 @@ export async function ensureAdminToken(
     });
     return { created, fromEnv: false };
   }) as { created: CreatedApiToken | null; fromEnv: boolean };
+}
+
+/**
+ * A text[] literal. Not `sql.array()`: postgres.js learns array type ids on its first connection, so an
+ * array built before that is sent as plain text and Postgres refuses it for a text[] column.
+ */
+function arrayLiteral(scopes: readonly TokenScope[]): string {
+  return `{${scopes.join(",")}}`; // scope names are [a-z]+: nothing to quote
 }
 
 function base64url(bytes: Uint8Array): string {

@@ -96,3 +96,26 @@ export async function finishRun(sql: postgres.Sql, runId: string, state: "succee
   await sql`update runs set state = ${state}, finished_at = now(), lease_token = null,
     lease_expires_at = null where id = ${runId}`;
 }
+
+/**
+ * A Deno test that uses the shared pools: postgres.js opens and keeps sockets across tests, which the
+ * per-test resource and op sanitizers would report as leaks. The pools are closed in afterAll.
+ */
+export function dbTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+}
+
+/** The test's API, started once per file and closed after its last test. */
+export function useTestApi(options: Partial<AppOptions> = {}): () => TestApi {
+  let api: TestApi | undefined;
+  Deno.test.beforeAll(async () => {
+    api = await startTestApi(options);
+  });
+  Deno.test.afterAll(async () => {
+    await api?.close();
+  });
+  return () => {
+    if (api === undefined) throw new Error("the test API is not started (beforeAll did not run)");
+    return api;
+  };
+}
