@@ -183,6 +183,18 @@ const INVALID: [string, unknown, string, string][] = [
     "allowed: alpha",
   ],
   ["a typo in model", { ...valid, model: { depht: 56 } }, "model.depht", "did you mean 'depth'?"],
+  [
+    "a short unknown key",
+    { ...valid, optimizer: { lr: 1e-3 } },
+    "optimizer.lr",
+    "(allowed: alpha, lambda, l2",
+  ],
+  [
+    "a misspelled lambda",
+    { ...valid, optimizer: { lamda: 0.2 } },
+    "optimizer.lamda",
+    "did you mean 'lambda'?",
+  ],
   ["a typo in data", { ...valid, data: { suffle: true } }, "data.suffle", "unknown field"],
   ["an empty name", { ...valid, name: "  " }, "name", "1 to 200 characters"],
   ["a long name", { ...valid, name: name201 }, "name", "(201 characters)"],
@@ -228,7 +240,12 @@ const INVALID: [string, unknown, string, string][] = [
   ["zero validation images", { ...valid, data: { validationSize: 0 } }, "data.validationSize", "found 0"],
   ["stratified as text", { ...valid, data: { stratified: "yes" } }, "data.stratified", "true or false"],
   ["a negative seed", { ...valid, data: { seed: -1 } }, "data.seed", "found -1"],
-  ["shift of one half", { ...valid, data: { shift: 0.5 } }, "data.shift", "< 0.5 (a fraction of the image size), found 0.5"],
+  [
+    "shift of one half",
+    { ...valid, data: { shift: 0.5 } },
+    "data.shift",
+    "< 0.5 (a fraction of the image size), found 0.5",
+  ],
   ["a negative shift", { ...valid, data: { shift: -0.1 } }, "data.shift", "≥ 0"],
   ["flip as a number", { ...valid, data: { flip: 1 } }, "data.flip", "true or false, found 1"],
   [

@@ -83,8 +83,10 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 const ALLOWED_KEYS: Record<string, readonly string[]> = {};
 
 function unknownFieldMessage(key: string, allowed: readonly string[]): string {
+  // Suggest only close misspellings of longer keys: "lr" is not a typo of "l2".
+  const limit = key.length >= 8 ? 2 : key.length >= 4 ? 1 : 0;
   const near = allowed.find((a) => a.toLowerCase() === key.toLowerCase()) ??
-    allowed.find((a) => editDistance(a.toLowerCase(), key.toLowerCase()) <= 2);
+    allowed.find((a) => editDistance(a.toLowerCase(), key.toLowerCase()) <= limit);
   return near !== undefined
     ? `unknown field '${key}': did you mean '${near}'?`
     : `unknown field '${key}' (allowed: ${allowed.join(", ")})`;
@@ -105,16 +107,23 @@ function strictObject<T extends z.ZodRawShape>(path: string, shape: T) {
   });
 }
 
+/** Edits (insert, delete, substitute, swap two neighbours) between a and b: "depht" → "depth" is 1. */
 function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i + j),
+  );
   for (let i = 1; i <= a.length; i++) {
-    const next = [i];
     for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
     }
-    row = next;
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /**

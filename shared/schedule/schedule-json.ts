@@ -30,7 +30,15 @@ const knotJsonSchema = z.strictObject({
  */
 export type ScheduleJson = z.input<typeof scheduleJsonShapeSchema>;
 
-/** The JSON form's shape only (types and keys), without the rules: the input side of a union. */
+/**
+ * The JSON form's shape only (types and keys), without the rules: the input side of a union such as
+ * the run spec's `string | knots` schedule fields, which then apply {@link scheduleFromJson}.
+ *
+ * @example
+ * ```ts
+ * scheduleJsonShapeSchema.safeParse([{ epoch: "0", value: 1e-3 }]).success; // false: epoch is not a number
+ * ```
+ */
 export const scheduleJsonShapeSchema = z.array(knotJsonSchema, {
   error: (issue) => `expected an array of knots, found ${found(issue.input)}`,
 });
@@ -39,6 +47,13 @@ export const scheduleJsonShapeSchema = z.array(knotJsonSchema, {
  * Checks the rules on a well-typed JSON form and builds the {@link Schedule}, reporting each broken
  * rule as an issue at its JSON path (`[2, "epoch"]`). Used by {@link scheduleJsonSchema} and by the run
  * spec's schedule fields.
+ *
+ * @example
+ * ```ts
+ * const issues: { path: (string | number)[]; message: string }[] = [];
+ * scheduleFromJson([{ epoch: 0, value: 1e-3 }, { shape: "cos", epoch: 0, value: 1e-5 }], (i) => issues.push(i));
+ * // undefined; issues: [{ path: [1, "epoch"], message: "expected an epoch greater than 0 (epochs must increase), found 0" }]
+ * ```
  */
 export function scheduleFromJson(
   elements: z.output<typeof scheduleJsonShapeSchema>,
