@@ -7,10 +7,11 @@ import type { Lease } from "./queue-types.ts";
  */
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";
-  constructor(readonly lease: Lease, readonly operation: string) {
+  constructor(readonly lease: Lease, readonly operation: string, message?: string) {
     super(
-      `Lost the lease on run ${lease.runId}: ${operation} matched no running row with attempt ${lease.attempt} ` +
-        `and this worker's lease token, so the run was reaped, released or ended elsewhere`,
+      message ??
+        `Lost the lease on run ${lease.runId}: ${operation} matched no running row with attempt ${lease.attempt} ` +
+          `and this worker's lease token, so the run was reaped, released or ended elsewhere`,
     );
   }
 }

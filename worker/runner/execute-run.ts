@@ -43,7 +43,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   // Every hook first checks the lease, and turns a fenced-off write into the keeper's verdict, so that
   // whatever the trainer does next also stops.
   const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
-    keeper.throwIfLost();
+    await keeper.check();
     try {
       return await write();
     } catch (e) {
@@ -55,7 +55,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
     const result = await o.trainer.train(run, {
       shouldStop: async () => {
-        keeper.throwIfLost();
+        await keeper.check();
         if (keeper.cancelRequested) return "cancel";
         return o.draining() ? "drain" : false;
       },
@@ -70,7 +70,6 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
     });
     keeper.stop();
-    keeper.throwIfLost();
     if (result.status === "completed") {
       await fenced(() => completeRun(sql, run));
       log(`${tag}: succeeded`);

@@ -14,16 +14,18 @@ export interface LeaseKeeperOptions {
 /**
  * Renews one claim's lease every HEARTBEAT_S and keeps the worker's own, conservative view of it: the
  * lease surely lasts until `send time of the last successful renewal + LEASE_S` (the server computed
- * its expiry later than we sent). Past that local deadline the worker must assume the run is gone
- * and stop, even if it cannot reach the database to find out: "cannot renew for a whole lease → stop".
- * A heartbeat's answer also carries the cancel flag, the fallback for a lost cancel NOTIFY.
+ * its expiry from a later instant). Past that local deadline (a frozen process, a stalled network)
+ * the worker may not write before it has renewed: {@link check} then renews once, and a renewal
+ * that is rejected (the run was reaped: the database fences the write) or that cannot be made at all
+ * ("cannot renew for a whole lease") loses the run. A heartbeat's answer also carries the cancel flag,
+ * the fallback for a cancel NOTIFY lost while the LISTEN connection was down.
  */
 export class LeaseKeeper {
   #lost: LeaseLostError | null = null;
   #cancelRequested = false;
   #deadline: number;
   #timer: NodeJS.Timeout | null = null;
-  #inFlight = false;
+  #inFlight: Promise<void> | null = null;
   readonly #now: () => number;
 
   constructor(
@@ -55,18 +57,27 @@ export class LeaseKeeper {
     this.#cancelRequested = true;
   }
 
-  /** The reason the run is lost, or null while it is still ours (checks the local deadline too). */
+  /** Why the run was lost, or null while it is still ours. */
   get lost(): LeaseLostError | null {
-    if (this.#lost === null && this.#now() > this.#deadline) {
-      this.#lost = new LeaseLostError(this.lease, `renewing the lease (none succeeded for ${this.opts.leaseS} s)`);
-    }
     return this.#lost;
   }
 
-  /** Throws the loss, if any: call before every write and between batches. */
-  throwIfLost(): void {
-    const lost = this.lost;
-    if (lost) throw lost;
+  /**
+   * Call before every write and between batches: throws when the run is lost. Past the local deadline
+   * it first renews (waiting for the answer), so a worker that was frozen learns from the database
+   * whether its run was taken, and writes nothing until it knows.
+   */
+  async check(): Promise<void> {
+    if (this.#lost) throw this.#lost;
+    if (this.#now() <= this.#deadline) return;
+    await this.beat();
+    if (this.#lost) throw this.#lost;
+    if (this.#now() > this.#deadline) {
+      this.markLost(new LeaseLostError(this.lease, "renewing the lease",
+        `Lost the lease on run ${this.lease.runId}: no renewal succeeded for LEASE_S (${this.opts.leaseS} s), ` +
+          `so another worker may own the run now`));
+      throw this.#lost!;
+    }
   }
 
   /** Records that a fenced write found the run gone. */
@@ -75,19 +86,26 @@ export class LeaseKeeper {
     this.stop();
   }
 
-  /** One renewal; never throws. Public so that a caller can renew right away (e.g. after a reconnect). */
-  async beat(): Promise<void> {
-    if (this.#inFlight || this.lost) {
-      if (this.#lost) this.stop();
-      return;
-    }
-    this.#inFlight = true;
+  /** One renewal (joins one in flight); never throws. */
+  beat(): Promise<void> {
+    if (this.#lost) return Promise.resolve();
+    this.#inFlight ??= this.#renew().finally(() => (this.#inFlight = null));
+    return this.#inFlight;
+  }
+
+  async #renew(): Promise<void> {
     const sentAt = this.#now();
+    // A renewal that hangs (dead connection) must not hold the worker past the point where it has to
+    // give up: wait at most one heartbeat interval for the answer.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), this.opts.heartbeatS * 1000)));
     try {
-      const answer = await heartbeatRun(this.sql, this.lease, this.opts.leaseS);
-      // A renewal that arrives after the local deadline does not revive the run: the worker may already
-      // have started abandoning it, and one decision must hold.
-      if (this.#lost === null) this.#deadline = Math.max(this.#deadline, sentAt + this.opts.leaseS * 1000);
+      const answer = await Promise.race([heartbeatRun(this.sql, this.lease, this.opts.leaseS), timeout]);
+      if (answer === "timeout") {
+        this.opts.log(`run ${this.lease.runId}: heartbeat got no answer within ${this.opts.heartbeatS} s`);
+        return;
+      }
+      this.#deadline = Math.max(this.#deadline, sentAt + this.opts.leaseS * 1000);
       if (answer.cancelRequested && !this.#cancelRequested) {
         this.#cancelRequested = true;
         this.opts.log(`run ${this.lease.runId}: cancel requested (seen in heartbeat)`);
@@ -96,7 +114,7 @@ export class LeaseKeeper {
       if (e instanceof LeaseLostError) this.markLost(e);
       else this.opts.log(`run ${this.lease.runId}: heartbeat failed: ${(e as Error).message}`);
     } finally {
-      this.#inFlight = false;
+      clearTimeout(timer);
     }
   }
 }
