@@ -21,6 +21,9 @@ const iso = (d: Date | null): string | null => (d === null ? null : d.toISOStrin
 const selection = {
   run: runs,
   summary: {
+    // First, and never null: drizzle decides whether a left-joined object is null from its first field
+    // alone, so a run that has not reached its threshold would otherwise lose its whole summary.
+    runId: runSummaryView.runId,
     thresholdEpoch: runSummaryView.thresholdEpoch,
     accVal: runSummaryView.accVal,
     acc: runSummaryView.acc,
@@ -36,7 +39,7 @@ const selection = {
 
 type SummaryFields = Pick<
   SummaryRow,
-  "thresholdEpoch" | "accVal" | "acc" | "bestEpoch" | "bestValAcc" | "finalLoss" | "finalValLoss" | "epochsDone"
+  "runId" | "thresholdEpoch" | "accVal" | "acc" | "bestEpoch" | "bestValAcc" | "finalLoss" | "finalValLoss" | "epochsDone"
 >;
 
 type Selected = {
