@@ -16,7 +16,7 @@ import { STREAM_PROTOCOL } from "../shared/stream-messages.ts";
 import { createTestDatabase } from "./helpers/test-database.ts";
 
 const db = await createTestDatabase();
-const server = await startStreamServer(db.sql, { allowedOrigins: ["https://dash.example"] });
+const server = await startStreamServer(db.url, { allowedOrigins: ["https://dash.example"] });
 const readToken = await createToken(db.sql, ["read"]);
 
 // One server and database for the file: the sanitizers would see their connections as leaks.
@@ -42,7 +42,15 @@ test("a subscriber gets the stored events, then live ones, then the terminal sta
   const closed = await sub.closed;
   assert.equal(closed.code, 1000);
   assert.deepEqual(sub.durable(), await storedMessages(db.sql, runId));
-  assert.deepEqual(sub.messages.map((m) => m.type), ["state", "epoch", "epoch", "epoch", "epoch", "epoch", "state"]);
+  assert.deepEqual(sub.messages.map((m) => m.type), [
+    "state",
+    "epoch",
+    "epoch",
+    "epoch",
+    "epoch",
+    "epoch",
+    "state",
+  ]);
   assert.equal(sub.messages.at(-1)?.state, "succeeded");
 });
 
@@ -76,16 +84,29 @@ test("a browser's token travels as a subprotocol entry and only resnet-jobs.v1 i
 test("refusals happen before the upgrade: 401, 403, 404, 400 with the API's error body", async () => {
   const runId = await insertRun(db.sql);
   const hub = new StreamHub({ sql: db.sql });
-  const app = new Hono().route("/v1", createStreamRoutes({ sql: db.sql, hub, allowedOrigins: ["https://dash.example"] }));
+  const app = new Hono().route(
+    "/v1",
+    createStreamRoutes({ sql: db.sql, hub, allowedOrigins: ["https://dash.example"] }),
+  );
   const expired = await createToken(db.sql, ["read"], new Date(Date.now() - 1000));
   const revoked = await createToken(db.sql, ["read"]);
   await db.sql`update api_tokens set revoked_at = now() where prefix = ${revoked.slice(0, 10)}`;
   const workerToken = await createToken(db.sql, ["worker"]);
-  const ws = { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
+  const ws = {
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-version": "13",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+  };
   const get = async (path: string, headers: Record<string, string>) => {
     const res = await app.request(path, { headers: { ...ws, ...headers } });
     const body = await res.json();
-    return { status: res.status, code: body.error?.code, message: String(body.error?.message), headers: res.headers };
+    return {
+      status: res.status,
+      code: body.error?.code,
+      message: String(body.error?.message),
+      headers: res.headers,
+    };
   };
   const stream = `/v1/runs/${runId}/stream`;
   const none = await get(stream, {});
@@ -110,14 +131,25 @@ test("refusals happen before the upgrade: 401, 403, 404, 400 with the API's erro
   assert.equal(hijack.status, 403);
   const noVersion = await get(stream, { "sec-websocket-protocol": `bearer.${readToken}` });
   assert.equal(noVersion.status, 400);
-  assert.equal((await get(`/v1/runs/${crypto.randomUUID()}/stream`, { authorization: `Bearer ${readToken}` })).status, 404);
-  assert.equal((await get("/v1/runs/not-a-uuid/stream", { authorization: `Bearer ${readToken}` })).status, 404);
+  assert.equal(
+    (await get(`/v1/runs/${crypto.randomUUID()}/stream`, { authorization: `Bearer ${readToken}` })).status,
+    404,
+  );
+  assert.equal(
+    (await get("/v1/runs/not-a-uuid/stream", { authorization: `Bearer ${readToken}` })).status,
+    404,
+  );
   assert.equal((await get(`${stream}?after=-1`, { authorization: `Bearer ${readToken}` })).status, 400);
-  assert.equal((await get(`/v1/stream?sweep=${crypto.randomUUID()}`, { authorization: `Bearer ${readToken}` })).status, 404);
+  assert.equal(
+    (await get(`/v1/stream?sweep=${crypto.randomUUID()}`, { authorization: `Bearer ${readToken}` })).status,
+    404,
+  );
   const plain = await app.request(stream, { headers: { authorization: `Bearer ${readToken}` } });
   assert.equal(plain.status, 400);
   // No token text in any refusal.
-  for (const r of [wrongScope, foreign, hijack, noVersion]) assert.ok(!r.message.includes(readToken.slice(4)));
+  for (const r of [wrongScope, foreign, hijack, noVersion]) {
+    assert.ok(!r.message.includes(readToken.slice(4)));
+  }
   await hub.close();
 });
 

@@ -51,12 +51,17 @@ export interface StreamAuthOptions {
  * const { protocol } = await authorizeStream(req, { lookupToken, allowedOrigins: [], scope: "read" });
  * Deno.upgradeWebSocket(req, protocol === undefined ? {} : { protocol });
  */
-export async function authorizeStream(req: Request, opts: StreamAuthOptions): Promise<{ protocol: string | undefined }> {
+export async function authorizeStream(
+  req: Request,
+  opts: StreamAuthOptions,
+): Promise<{ protocol: string | undefined }> {
   checkOrigin(req, opts.allowedOrigins);
-  const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter((p) =>
-    p !== ""
+  const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter((
+    p,
+  ) => p !== "");
+  const fromProtocol = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))?.slice(
+    BEARER_PROTOCOL_PREFIX.length,
   );
-  const fromProtocol = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))?.slice(BEARER_PROTOCOL_PREFIX.length);
   if (offered.length > 0 && !offered.includes(STREAM_PROTOCOL)) {
     throw new AppError(
       "bad_request",
@@ -103,7 +108,9 @@ function checkOrigin(req: Request, allowed: readonly string[]): void {
   if (host !== null && host === req.headers.get("host")) return;
   throw new AppError(
     "forbidden",
-    `Origin ${JSON.stringify(origin)} may not open streams: allowed are this API's own origin and ALLOWED_ORIGINS`,
+    `Origin ${
+      JSON.stringify(origin)
+    } may not open streams: allowed are this API's own origin and ALLOWED_ORIGINS`,
   );
 }
 

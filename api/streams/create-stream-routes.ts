@@ -24,7 +24,7 @@ import { z } from "zod";
 import { workerMessageSchema } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
 import type { Logger } from "../logger.ts";
-import { authorizeStream, type LookupToken, lookupApiToken } from "./authorize-stream.ts";
+import { authorizeStream, lookupApiToken, type LookupToken } from "./authorize-stream.ts";
 import { MultiRunSubscriber } from "./multi-run-subscriber.ts";
 import { readRunEvents, readRunInfo } from "./read-run-events.ts";
 import { RunSubscriber } from "./run-subscriber.ts";
@@ -68,7 +68,10 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const auth = await authorizeStream(req, { lookupToken, allowedOrigins, scope });
     if (hub.closed) throw new AppError("unavailable", "the server is shutting down");
     if (hub.subscriberCount() >= limits.maxSubscribers) {
-      throw new AppError("unavailable", `this instance serves its maximum of ${limits.maxSubscribers} streams`);
+      throw new AppError(
+        "unavailable",
+        `this instance serves its maximum of ${limits.maxSubscribers} streams`,
+      );
     }
     return auth;
   };
@@ -185,7 +188,9 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
       // A worker running another version: its durable events still arrive through NOTIFY.
       if (invalid++ === 0) {
         log("warn", "ignoring an invalid message from a worker", {
-          issues: parsed ? parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`) : "not JSON",
+          issues: parsed
+            ? parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`)
+            : "not JSON",
         });
       }
     };

@@ -97,7 +97,10 @@ export class RunSubscriber implements HubListener {
     if (this.#phase === "closed" || event.seq <= this.#lastSent) return;
     if (this.#phase !== "live") {
       if (this.#held.length >= this.#o.limits.maxPendingEvents) {
-        this.#fail("slow_consumer", `more than ${this.#o.limits.maxPendingEvents} events arrived during the replay`);
+        this.#fail(
+          "slow_consumer",
+          `more than ${this.#o.limits.maxPendingEvents} events arrived during the replay`,
+        );
         return;
       }
       this.#held.push(event);
@@ -142,7 +145,10 @@ export class RunSubscriber implements HubListener {
         if (this.#held.length === 0) break;
         if (page.length === 0 && ++fruitless > MAX_FRUITLESS_READS) {
           // The table never showed the missing seqs (a row deleted by hand?): do not stall the stream.
-          this.#o.log?.("warn", "stream gap not in run_events; skipping it", { runId: this.runId, after: this.#lastSent });
+          this.#o.log?.("warn", "stream gap not in run_events; skipping it", {
+            runId: this.runId,
+            after: this.#lastSent,
+          });
           for (const e of this.#held.splice(0)) if (!this.#send(e)) return;
           break;
         }

@@ -168,7 +168,12 @@ export class StreamHub {
   stats(): StreamHubStats {
     let runListeners = 0;
     for (const ch of this.#channels.values()) runListeners += ch.listeners.size;
-    return { channels: this.#channels.size, runListeners, multiRunListeners: this.#multi.size, ...this.#stats };
+    return {
+      channels: this.#channels.size,
+      runListeners,
+      multiRunListeners: this.#multi.size,
+      ...this.#stats,
+    };
   }
 
   subscriberCount(): number {
@@ -181,7 +186,10 @@ export class StreamHub {
    * with seq > the returned `delivered` will reach the listener, and every event ≤ it was committed
    * before this call resolved (so a replay started now finds it in the table).
    */
-  async subscribeRun(runId: string, listener: HubListener): Promise<{ delivered: number; unsubscribe: () => void }> {
+  async subscribeRun(
+    runId: string,
+    listener: HubListener,
+  ): Promise<{ delivered: number; unsubscribe: () => void }> {
     if (this.#closed) throw new Error("the stream hub is closed");
     const ch = this.#channel(runId, null);
     ch.listeners.add(listener);
@@ -202,7 +210,7 @@ export class StreamHub {
     this.#multi.add(listener);
     return () => {
       this.#multi.delete(listener);
-      if (this.#multi.size === 0) for (const ch of [...this.#channels.values()]) this.#maybeForget(ch);
+      if (this.#multi.size === 0) { for (const ch of [...this.#channels.values()]) this.#maybeForget(ch); }
     };
   }
 
@@ -223,14 +231,16 @@ export class StreamHub {
       return;
     }
     const { type, runId, seq, ...payload } = msg;
-    const ch = this.#channels.get(runId) ?? (this.#multi.size > 0 ? this.#channel(runId, seq - 1) : undefined);
+    const ch = this.#channels.get(runId) ??
+      (this.#multi.size > 0 ? this.#channel(runId, seq - 1) : undefined);
     if (ch === undefined) return;
     if (seq <= ch.delivered) {
       this.#stats.duplicates++;
       return;
     }
     const event = outgoingEvent({ runId, seq, type, payload });
-    if (ch.isReady && !ch.reading && seq === ch.delivered + 1) {
+    // Also while a catch-up read is in flight: it skips rows ≤ delivered, so the order holds.
+    if (ch.isReady && seq === ch.delivered + 1) {
       this.#stats.fromWorker++;
       this.#deliver(ch, event);
       return;
@@ -326,7 +336,11 @@ export class StreamHub {
           if (page.length < this.#pageSize || this.#closed) break;
         }
         for (const seq of ch.ahead.keys()) if (seq <= ch.delivered) ch.ahead.delete(seq);
-        for (let next = ch.ahead.get(ch.delivered + 1); next !== undefined; next = ch.ahead.get(ch.delivered + 1)) {
+        for (
+          let next = ch.ahead.get(ch.delivered + 1);
+          next !== undefined;
+          next = ch.ahead.get(ch.delivered + 1)
+        ) {
           ch.ahead.delete(next.seq);
           this.#stats.fromWorker++;
           this.#deliver(ch, next);
@@ -341,7 +355,10 @@ export class StreamHub {
         this.#fanOutProgress(ch, { ...held, seq: ch.delivered });
       }
     } catch (e) {
-      this.#log("warn", "could not read run events; retrying", { runId: ch.runId, error: (e as Error).message });
+      this.#log("warn", "could not read run events; retrying", {
+        runId: ch.runId,
+        error: (e as Error).message,
+      });
       this.#retryLater(ch);
     } finally {
       ch.reading = false;
@@ -434,7 +451,8 @@ export class StreamHub {
       return;
     }
     if (typeof runId !== "string" || typeof seq !== "number") return;
-    const ch = this.#channels.get(runId) ?? (this.#multi.size > 0 ? this.#channel(runId, seq - 1) : undefined);
+    const ch = this.#channels.get(runId) ??
+      (this.#multi.size > 0 ? this.#channel(runId, seq - 1) : undefined);
     if (ch === undefined) return;
     if (seq <= ch.delivered && ch.isReady) {
       this.#stats.duplicates++;

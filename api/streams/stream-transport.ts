@@ -110,4 +110,3 @@ export function sseTransport(opts: { highWaterMark: number; heartbeatMs: number;
   };
   return { transport, body };
 }
-
