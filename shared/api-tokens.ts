@@ -54,9 +54,12 @@ export async function createApiToken(
   opts: { name: string; scopes: readonly TokenScope[]; expiresAt?: Date | null },
 ): Promise<CreatedApiToken> {
   const { token, prefix, hash } = await generateApiToken();
-  const [row] = await sql<{ id: string; created_at: Date; expires_at: Date | null }[]>`
+  // Timestamps cross as ISO text both ways: a client shared with drizzle-orm has drizzle's date
+  // parsers and serializers (text in, text out) instead of postgres.js's (Date).
+  const [row] = await sql<{ id: string; created_at: Date | string; expires_at: Date | string | null }[]>`
     insert into api_tokens (name, token_hash, prefix, scopes, expires_at)
-    values (${opts.name}, ${hash}, ${prefix}, ${arrayLiteral(opts.scopes)}::text[], ${opts.expiresAt ?? null})
+    values (${opts.name}, ${hash}, ${prefix}, ${arrayLiteral(opts.scopes)}::text[],
+      ${opts.expiresAt?.toISOString() ?? null}::timestamptz)
     returning id, created_at, expires_at`;
   if (row === undefined) throw new Error("insert into api_tokens returned no row");
   return {
@@ -65,8 +68,8 @@ export async function createApiToken(
     token,
     prefix,
     scopes: [...opts.scopes],
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
+    createdAt: new Date(row.created_at),
+    expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
   };
 }
 
