@@ -50,10 +50,14 @@ export class LineChart {
       title: options.title,
       width: Math.max(320, container.clientWidth || 640),
       height: options.height ?? 260,
+      // Explicit ranges: uPlot's axis code throws when a scale has no range (a chart before its first
+      // point, a run with one epoch), so empty scales get [0, 1] and epoch axes at least one epoch.
       scales: {
-        x: { time: false },
-        y: options.logY ? { distr: 3 } : { auto: true },
-        ...(hasY2 ? { y2: options.logY ? { distr: 3 } : { auto: true } } : {}),
+        x: options.integerX
+          ? { time: false, range: (_u, min, max) => (min === null || max === null ? [0, 1] : [Math.max(0, Math.floor(min) - (min === max ? 1 : 0)), Math.max(Math.ceil(max), Math.floor(min) + 1)]) }
+          : { time: false, range: (_u, min, max) => (min === null || max === null ? [0, 1] : min === max ? [min - 1, max + 1] : [min, max]) },
+        y: options.logY ? { distr: 3 } : { auto: true, range: valueRange },
+        ...(hasY2 ? { y2: options.logY ? { distr: 3 } : { auto: true, range: valueRange } } : {}),
       },
       axes: [
         {
@@ -153,6 +157,11 @@ export class LineChart {
     }
     ctx.restore();
   }
+}
+
+function valueRange(_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+  return uPlot.rangeNum(min, max, 0.1, true);
 }
 
 /** Axis and legend numbers: short, scientific for tiny LRs. */

@@ -159,24 +159,24 @@ export const runView: View = (root, ctx, _params, id) => {
   function renderSummary(): void {
     if (!run) return;
     const s = summarizeMetrics(metrics, run.spec.threshold);
-    const cells: [string, string][] = [
-      [`epoch (val_acc ≥ ${run.spec.threshold})`, s.thresholdEpoch === null ? "—" : String(s.thresholdEpoch)],
-      ["acc_val", fixed(s.accVal, 5)],
-      ["acc", fixed(s.acc, 4)],
-      ["epo best", s.bestEpoch === null ? "—" : String(s.bestEpoch)],
-      ["val acc best", fixed(s.bestValAcc, 5)],
-      ["final loss", fixed(s.finalLoss, 4)],
-      ["final val loss", fixed(s.finalValLoss, 4)],
-      ["shift", param(run.spec.data.shift)],
-      ["l2", param(run.spec.optimizer.l2)],
-      ["λ", param(run.spec.optimizer.lambda)],
-      ["α", param(run.spec.optimizer.alpha)],
-      ["epochs", `${s.epochsDone}/${run.epochs}`],
+    const cells: [key: string, label: string, value: string][] = [
+      ["thresholdEpoch", `epoch (val_acc ≥ ${run.spec.threshold})`, s.thresholdEpoch === null ? "—" : String(s.thresholdEpoch)],
+      ["accVal", "acc_val", fixed(s.accVal, 5)],
+      ["acc", "acc", fixed(s.acc, 4)],
+      ["bestEpoch", "epo best", s.bestEpoch === null ? "—" : String(s.bestEpoch)],
+      ["bestValAcc", "val acc best", fixed(s.bestValAcc, 5)],
+      ["finalLoss", "final loss", fixed(s.finalLoss, 4)],
+      ["finalValLoss", "final val loss", fixed(s.finalValLoss, 4)],
+      ["shift", "shift", param(run.spec.data.shift)],
+      ["l2", "l2", param(run.spec.optimizer.l2)],
+      ["lambda", "λ", param(run.spec.optimizer.lambda)],
+      ["alpha", "α", param(run.spec.optimizer.alpha)],
+      ["epochs", "epochs", `${s.epochsDone}/${run.epochs}`],
     ];
     summaryBox.replaceChildren(
       h("table", { class: "summary", id: "run-summary" },
-        h("thead", {}, h("tr", {}, cells.map(([k]) => h("th", { scope: "col" }, k)))),
-        h("tbody", {}, h("tr", {}, cells.map(([k, v]) => h("td", { "data-col": k }, v))))),
+        h("thead", {}, h("tr", {}, cells.map(([, label]) => h("th", { scope: "col" }, label)))),
+        h("tbody", {}, h("tr", {}, cells.map(([key, , value]) => h("td", { "data-col": key }, value))))),
       h("p", {}, "schedule ", h("code", { class: "schedule" }, run.spec.schedule)),
     );
   }
