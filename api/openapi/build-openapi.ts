@@ -18,9 +18,10 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
     const json = z.toJSONSchema(schema, {
       io,
       unrepresentable: "any",
-      // The stored spec is the transform's output, which is itself a valid input: document both as the input.
+      // The stored spec is the transform's output, which is itself a valid input: both sides refer to the
+      // one RunSpec component, generated from the input side below.
       override: (ctx) => {
-        if (ctx.zodSchema === runSpecSchema && !(io === "input" && schema === runSpecSchema)) {
+        if (ctx.zodSchema === runSpecSchema) {
           for (const key of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as Json)[key];
           (ctx.jsonSchema as Json).$ref = `${REF_PREFIX}RunSpec`;
         }
