@@ -1,0 +1,203 @@
+/**
+ * `npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|wasm|cpu]
+ *   [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`
+ *
+ * Trains one run spec without the service: a progress bar per epoch with ETA (on a terminal), a line
+ * per epoch in the seed's table style, the seed's summary row at the end, and optionally a CSV of the
+ * epochs. With a checkpoint folder (`--checkpoint-dir` or CHECKPOINT_DIR) a checkpoint is written
+ * after every epoch, and a run of the same spec resumes from it (unless `--fresh`). Ctrl-C or SIGTERM
+ * stops between batches after writing a checkpoint. Data comes from CIFAR10_DIR (default
+ * .data/cifar10) or is generated (`"dataset": "synthetic"`).
+ * Exit status: 0 done, 1 training failed, 2 bad arguments or spec, 130 stopped by a signal.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { loadConfig } from "../../shared/config.ts";
+import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
+import { loadRawDataset } from "../data/prepare-data.ts";
+import { fileCheckpointStore, writeFileAtomic } from "../train/checkpoint.ts";
+import type { EpochMetrics } from "../train/metrics.ts";
+import { formatProgressBar } from "../train/progress-bar.ts";
+import {
+  CSV_HEADER, EPOCH_HEADER, formatCsvRow, formatEpochRow, formatSummaryRow, SUMMARY_HEADER,
+} from "../train/seed-table.ts";
+import { specFingerprint } from "../train/train-spec.ts";
+import { trainRun, type StopRequest } from "../train/train-run.ts";
+
+const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|wasm|cpu]
+                      [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        spec: { type: "string" },
+        out: { type: "string" },
+        backend: { type: "string" },
+        "checkpoint-dir": { type: "string" },
+        fresh: { type: "boolean", default: false },
+        "progress-every": { type: "string" },
+        label: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+    if (args.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (!args.spec) throw new UsageError("--spec is required");
+    if (args.backend && !["auto", "tensorflow", "wasm", "cpu"].includes(args.backend)) {
+      throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(args.backend)}`);
+    }
+  } catch (e) {
+    process.stderr.write(`train: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const progressEvery = args["progress-every"] === undefined ? 10 : Number(args["progress-every"]);
+  if (!Number.isInteger(progressEvery) || progressEvery < 1) {
+    process.stderr.write(`train: --progress-every must be a positive integer, got ${args["progress-every"]}\n`);
+    return 2;
+  }
+
+  const config = loadConfig(process.env);
+  let spec: RunSpec;
+  try {
+    const parsed = parseRunSpec(JSON.parse(await readFile(args.spec, "utf8")));
+    if (!parsed.ok) {
+      process.stderr.write(`train: invalid spec ${args.spec}:\n${parsed.issues.map((i) => `  ${i.path || "(spec)"}: ${i.message}`).join("\n")}\n`);
+      return 2;
+    }
+    spec = parsed.spec;
+  } catch (e) {
+    process.stderr.write(`train: cannot read spec ${args.spec}: ${(e as Error).message}\n`);
+    return 2;
+  }
+
+  const backend = await selectBackend((args.backend ?? config.BACKEND) as BackendName);
+  const label = args.label ?? spec.name ?? "run";
+  const cifar10Dir = config.CIFAR10_DIR ?? join(config.DATA_DIR, "cifar10");
+  const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;
+  const store = checkpointDir ? fileCheckpointStore(join(checkpointDir, `train-${specFingerprint(spec)}.ckpt`)) : undefined;
+  if (store && args.fresh) await import("node:fs/promises").then((fs) => fs.rm(store.path, { force: true }));
+
+  let stop: StopRequest | false = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop) process.exit(130); // a second Ctrl-C: give up at once
+    stop = "drain";
+    process.stderr.write(`\n${signal}: stopping after this batch${store ? " and writing a checkpoint" : ""} (again to quit now)\n`);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const tty = process.stderr.isTTY === true;
+  // Every epoch row so far (resumed ones included); the CSV is rewritten atomically after each epoch.
+  const rows = new Map<number, EpochMetrics>();
+  const out = args.out;
+  const writeCsv = async () => {
+    if (!out) return;
+    const lines = [...rows.values()].sort((a, b) => a.epoch - b.epoch).map(formatCsvRow);
+    await writeFileAtomic(out, new TextEncoder().encode([CSV_HEADER, ...lines].join("\n") + "\n"));
+  };
+
+  process.stderr.write(`train: ${label}: backend ${backend}, ${spec.data.dataset} data, depth ${spec.model.depth}, batch ${spec.batchSize}\n`);
+  const raw = await loadRawDataset(spec.data, { cifar10Dir });
+  let headerPrinted = false;
+  const printHeader = () => {
+    if (!headerPrinted) process.stdout.write(`${EPOCH_HEADER}\n`);
+    headerPrinted = true;
+  };
+  try {
+    const result = await trainRun(tf, spec, {
+      data: raw,
+      ...(store ? { checkpoints: store } : {}),
+      progressEvery,
+      shouldStop: () => stop,
+      onResume: async ({ epochsDone, batchesDone, history }) => {
+        process.stderr.write(`train: resuming from ${store!.path}: epoch ${epochsDone} done${batchesDone ? `, ${batchesDone} batches into epoch ${epochsDone + 1}` : ""}\n`);
+        printHeader();
+        for (const m of history) {
+          rows.set(m.epoch, m);
+          process.stdout.write(`${formatEpochRow(m)}\n`);
+        }
+        await writeCsv();
+      },
+      onProgress: (p) => {
+        if (!tty) return;
+        const bar = formatProgressBar({
+          prefix: `epoch ${p.epoch}/${p.epochs}`,
+          done: p.batch,
+          total: p.batchesPerEpoch,
+          etaSeconds: p.etaSeconds,
+          suffix: `loss ${p.loss.toFixed(4)} acc ${p.acc.toFixed(4)} lr ${p.lr.toExponential(2)} ${p.imagesPerSecond.toFixed(1)} img/s`,
+        });
+        process.stderr.write(`\r\x1b[2K${bar}`);
+      },
+      onEpochEnd: async (m) => {
+        if (tty) process.stderr.write("\r\x1b[2K");
+        printHeader();
+        process.stdout.write(`${formatEpochRow(m)}\n`);
+        rows.set(m.epoch, m);
+        await writeCsv();
+      },
+    });
+    if (tty) process.stderr.write("\r\x1b[2K");
+    process.stdout.write(`\n${SUMMARY_HEADER}\n${formatSummaryRow(label, spec, result.summary)}\n`);
+    if (result.status !== "completed") {
+      process.stderr.write(`train: stopped after epoch ${result.history.length}${store ? `; run the same command to resume from ${store.path}` : ""}\n`);
+      return 130;
+    }
+    return 0;
+  } catch (e) {
+    if (tty) process.stderr.write("\n");
+    process.stderr.write(`train: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+type BackendName = "auto" | "tensorflow" | "wasm" | "cpu";
+
+/**
+ * Picks the backend: tensorflow (tfjs-node, when installed) → wasm → cpu for "auto".
+ * TODO(helper K): replace with worker/tf/select-backend.ts, which also registers the fast wasm/cpu
+ * conv-gradient kernels, once it lands.
+ */
+async function selectBackend(name: BackendName): Promise<string> {
+  const tryTensorflow = async () => {
+    try {
+      await import("@tensorflow/tfjs-node" as string);
+      return await tf.setBackend("tensorflow");
+    } catch {
+      return false;
+    }
+  };
+  const tryWasm = async () => {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const { createRequire } = await import("node:module");
+    const { dirname } = await import("node:path");
+    const dist = dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
+    wasm.setWasmPaths(`${dist}/`);
+    return tf.setBackend("wasm");
+  };
+  const ok = name === "tensorflow" ? await tryTensorflow()
+    : name === "wasm" ? await tryWasm()
+    : name === "cpu" ? await tf.setBackend("cpu")
+    : (await tryTensorflow()) || (await tryWasm()) || (await tf.setBackend("cpu"));
+  if (!ok) throw new Error(`backend ${name} is not available`);
+  await tf.ready();
+  return tf.getBackend();
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`train: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

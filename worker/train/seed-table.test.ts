@@ -1,0 +1,48 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { EpochMetrics } from "./metrics.ts";
+import { formatBytes, formatDuration, formatProgressBar } from "./progress-bar.ts";
+import { formatCsvRow, formatEpochRow, formatSummaryRow } from "./seed-table.ts";
+import { summarizeRun } from "./metrics.ts";
+import type { TrainSpec } from "./train-spec.ts";
+
+const row = (epoch: number, valAcc: number, acc = 0.95): EpochMetrics => ({
+  epoch, loss: 0.1234567, acc, valLoss: 0.2317, valAcc, lr: 1e-3, wd: 1.5e-4, seconds: 75, imagesPerSecond: 533.33, iterations: epoch * 625,
+});
+
+test("summarizeRun() finds the first epoch at the threshold and the best val_acc (first on ties)", () => {
+  const s = summarizeRun([row(1, 0.5), row(2, 0.9231, 0.959), row(3, 0.9257), row(4, 0.9257), row(5, 0.91)], 0.92);
+  assert.deepEqual(
+    [s.thresholdEpoch, s.accValAtThreshold, s.accAtThreshold, s.bestEpoch, s.bestValAcc, s.finalLoss, s.finalValLoss],
+    [2, 0.9231, 0.959, 3, 0.9257, 0.1234567, 0.2317],
+  );
+  const none = summarizeRun([row(1, 0.5)], 0.92);
+  assert.equal(none.thresholdEpoch, null);
+  assert.equal(summarizeRun([], 0.92).bestEpoch, null);
+});
+
+test("formatSummaryRow() writes the seed's table row", () => {
+  const spec: TrainSpec = {
+    model: { depth: 56 },
+    data: { dataset: "cifar10", validationSize: 10000, stratified: true, seed: 1, shift: 0.07, flip: true },
+    optimizer: { alpha: 1e-3, lambda: 0.15, l2: 0 },
+    batchSize: 64,
+    schedule: "[1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34]",
+    threshold: 0.92,
+  };
+  const s = summarizeRun([row(23, 0.9231, 0.959), row(29, 0.9257)], 0.92);
+  assert.equal(
+    formatSummaryRow("17", spec, s),
+    "17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.1235 | 0.2317 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
+  );
+  assert.equal(formatSummaryRow("x", spec, summarizeRun([row(1, 0.5)], 0.92)).split(" | ").slice(1, 4).join(","), "–,–,–");
+});
+
+test("formatEpochRow(), formatCsvRow() and the progress bar", () => {
+  assert.equal(formatEpochRow(row(7, 0.91234)), "    7 | 0.1235 | 0.9500 | 0.2317 | 0.91234 | 1.000e-3 | 1.500e-4 | 1:15 | 533.3 |");
+  assert.equal(formatCsvRow(row(7, 0.5)), "7,0.1234567,0.95,0.2317,0.5,0.001,0.00015,75.000,533.33");
+  assert.equal(formatProgressBar({ done: 5, total: 10, width: 10, prefix: "epoch 1/3", etaSeconds: 62 }), "epoch 1/3 [#####.....]  50% 5/10 ETA 1:02");
+  assert.equal(formatProgressBar({ done: 2048, total: null }), "2048");
+  assert.equal(formatDuration(3725), "1:02:05");
+  assert.equal(formatBytes(1536), "1.5 KiB");
+});
