@@ -158,7 +158,7 @@ test("submit a run from the form, watch it train live, cancel a second run, swee
   // The heat map fills in live as the sweep's runs finish (2 epochs each: best val acc, not the
   // threshold epoch, which these short runs never reach).
   await page.selectOption("#heat-metric", "bestValAcc");
-  await page.waitForFunction(() => [...document.querySelectorAll("#heatmap tbody td")].every((td) => /^0\.\d{5}/.test(td.textContent ?? "")), null, { timeout: 30_000 });
+  await page.waitForFunction(() => Array.from(document.querySelectorAll("#heatmap tbody td")).every((td) => /^0\.\d{5}/.test(td.textContent ?? "")), null, { timeout: 30_000 });
   const shot5 = await h.screenshot("sweep-heatmap");
   assert.ok(shot5.stddev > 10);
 

@@ -1,5 +1,5 @@
 import type uPlot from "uplot";
-import type { EpochMetric } from "../api-types.ts";
+import type { EpochRow } from "../api-types.ts";
 
 export type MetricKey = "loss" | "valLoss" | "acc" | "valAcc";
 
@@ -12,7 +12,7 @@ export type MetricKey = "loss" | "valLoss" | "acc" | "valAcc";
  * overlayData([[{ epoch: 1, valAcc: 0.5, … }], []], "valAcc"); // [[1], [0.5], [null]]
  * ```
  */
-export function overlayData(runs: readonly (readonly EpochMetric[])[], key: MetricKey): uPlot.AlignedData {
+export function overlayData(runs: readonly (readonly EpochRow[])[], key: MetricKey): uPlot.AlignedData {
   let maxEpoch = 0;
   for (const metrics of runs) for (const m of metrics) if (m.epoch > maxEpoch) maxEpoch = m.epoch;
   const x = Array.from({ length: maxEpoch }, (_, i) => i + 1);
