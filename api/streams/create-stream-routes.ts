@@ -30,7 +30,7 @@ import { readRunEvents, readRunInfo } from "./read-run-events.ts";
 import { RunSubscriber } from "./run-subscriber.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import { type StreamLimits, streamLimits } from "./stream-limits.ts";
-import { sseTransport, webSocketTransport } from "./stream-transport.ts";
+import { CLOSE, sseTransport, webSocketTransport } from "./stream-transport.ts";
 
 export interface StreamRoutesDeps {
   sql: postgres.Sql;
@@ -172,6 +172,11 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     requireUpgrade(req);
     const { protocol } = await admit(req, "worker");
     const { socket, response } = upgrade(req, protocol, limits);
+    // On shutdown the worker reconnects (to another instance, or to this one once it is back).
+    const forget = hub.onClose(() =>
+      webSocketTransport(socket).close(CLOSE.goingAway, "the server is shutting down")
+    );
+    socket.onclose = () => forget();
     let invalid = 0;
     socket.onmessage = (e) => {
       if (typeof e.data !== "string") return;

@@ -124,6 +124,7 @@ export class StreamHub {
   readonly #channels = new Map<string, Channel>();
   readonly #multi = new Set<MultiRunListener>();
   readonly #unlisten: (() => Promise<void>)[] = [];
+  readonly #onClose = new Set<() => void>();
   #checkTimer: ReturnType<typeof setInterval> | null = null;
   #pingSentAt = 0;
   #pingSeenAt = 0;
@@ -156,9 +157,17 @@ export class StreamHub {
       for (const l of ch.listeners) safe(() => l.onShutdown());
     }
     for (const l of this.#multi) safe(() => l.onShutdown());
+    for (const fn of this.#onClose) safe(fn);
+    this.#onClose.clear();
     this.#channels.clear();
     this.#multi.clear();
     await Promise.all(this.#unlisten.splice(0).map((u) => u().catch(() => {})));
+  }
+
+  /** Runs `fn` when the hub closes (workers' sockets end then too); returns a function that unregisters it. */
+  onClose(fn: () => void): () => void {
+    this.#onClose.add(fn);
+    return () => this.#onClose.delete(fn);
   }
 
   get closed(): boolean {
