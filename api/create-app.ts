@@ -26,6 +26,8 @@ import { runsRoutes } from "./routes/runs-routes.ts";
 import { sqlRoutes } from "./routes/sql-routes.ts";
 import { sweepsRoutes } from "./routes/sweeps-routes.ts";
 import { tokensRoutes } from "./routes/tokens-routes.ts";
+import { createStreamRoutes } from "./streams/create-stream-routes.ts";
+import type { StreamHub } from "./streams/stream-hub.ts";
 
 export interface AppOptions {
   /** statement_timeout of POST /v1/sql. */
@@ -52,6 +54,8 @@ export interface AppDeps {
   readerSql: postgres.Sql | null;
   log: Logger;
   options?: Partial<AppOptions>;
+  /** Live streams (api/streams/): mounted under /v1 when given; the hub is started and closed by the caller. */
+  streams?: { hub: StreamHub; allowedOrigins?: readonly string[] };
 }
 
 /** What route modules receive. */
@@ -123,6 +127,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   reportRoutes(router, routeDeps);
   tokensRoutes(router, routeDeps);
   metaRoutes(router, routeDeps);
+  // --- live streams (api/streams/README.md): WebSocket + SSE endpoints, own auth before the upgrade ---
+  if (deps.streams !== undefined) {
+    const { hub, allowedOrigins = [] } = deps.streams;
+    app.route("/v1", createStreamRoutes({ sql: deps.sql, hub, allowedOrigins, log }));
+  }
+  // --- end live streams ---
 
   app.notFound((c) => {
     const allowed = router.methodsFor(c.req.path);

@@ -8,6 +8,7 @@ import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createApp } from "./create-app.ts";
 import { jsonLogger } from "./logger.ts";
+import { StreamHub } from "./streams/stream-hub.ts";
 import { ensureSqlReaderLogin, openSqlReaderPool } from "./sql/sql-reader.ts";
 
 let config;
@@ -39,7 +40,10 @@ try {
 }
 if (config.ADMIN_TOKEN !== undefined) await ensureAdminToken(sql, config.ADMIN_TOKEN);
 
-const app = createApp({ sql, readerSql, log });
+// Live streams: one LISTEN hub per instance (its own connection, made by postgres.js's listen()).
+const hub = new StreamHub({ sql, log });
+await hub.start();
+const app = createApp({ sql, readerSql, log, streams: { hub, allowedOrigins: config.ALLOWED_ORIGINS } });
 
 const server = Deno.serve({
   hostname: config.HOST,
@@ -55,6 +59,8 @@ async function stop(signal: string): Promise<void> {
   if (stopping) Deno.exit(1);
   stopping = true;
   log("info", "stopping", { signal });
+  // Close the streams first (1001, clients resume elsewhere): open WebSockets would hold shutdown up.
+  await hub.close();
   await server.shutdown();
   await Promise.all([sql.end({ timeout: 5 }), readerSql?.end({ timeout: 5 })]);
   Deno.exit(0);

@@ -34,6 +34,11 @@ export const configSchema = z.object({
   HEARTBEAT_S: int(1, 600).default(10),
   POLL_MS: int(10, 600_000).default(2000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /**
+   * Live streams: browser origins, besides the API's own, whose pages may open a stream (comma-separated,
+   * e.g. "https://dash.example.org"; "*" allows any). Pages from other origins are refused with 403.
+   */
+  ALLOWED_ORIGINS: z.string().trim().default("").transform((s) => s.split(",").map((o) => o.trim()).filter((o) => o !== "")),
 }).refine((c) => c.HEARTBEAT_S < c.LEASE_S, {
   path: ["HEARTBEAT_S"],
   message: "must be less than LEASE_S, or every lease expires between two heartbeats",
