@@ -5,7 +5,7 @@ import {
   runMetricsSchema,
   runViewSchema,
 } from "../../shared/api-schemas.ts";
-import { parseRunSpec, runSpecSchema, type RunSpec } from "../../shared/run-spec.ts";
+import { runSpecSchema, type RunSpec } from "../../shared/run-spec.ts";
 import { cancelRun } from "../../worker/queue/cancel-run.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
@@ -13,6 +13,7 @@ import { createRun, getRun, listRuns, runExists, runMetrics } from "../db/runs-r
 import { acceptsCsv, toCsv } from "../http/csv.ts";
 import { type Router, uuidParam } from "../http/router.ts";
 import { canonicalJson } from "../http/canonical-json.ts";
+import { validateSpec } from "../validate-spec.ts";
 
 const anyJson = z.unknown();
 const runDoc = { description: "The run", schema: runViewSchema };
@@ -154,7 +155,7 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
 }
 
 function validSpec(body: unknown): RunSpec {
-  const parsed = parseRunSpec(body);
+  const parsed = validateSpec(body);
   if (!parsed.ok) {
     throw new AppError("validation_failed", "the run spec is not valid", {
       issues: parsed.issues.map((i) => ({ path: i.path, message: i.message })),

@@ -3,8 +3,9 @@
  * Pure: no I/O, so it is tested on its own with random grids.
  */
 import { MAX_SWEEP_RUNS, type SweepRequest } from "../../shared/api-schemas.ts";
-import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
+import type { RunSpec } from "../../shared/run-spec.ts";
 import type { ErrorIssue } from "../app-error.ts";
+import { validateSpec } from "../validate-spec.ts";
 
 /** Enough to fix a bad grid; a 1000-run sweep with one bad base field would otherwise repeat it 1000 times. */
 const MAX_ISSUES = 50;
@@ -77,7 +78,7 @@ export function expandSweep(request: SweepRequest): ExpandResult {
         if (first === undefined) break; // the first repeat was invalid; its issues are recorded
         setPath(input, "data.seed", first.data.seed + r);
       }
-      const parsed = parseRunSpec(input);
+      const parsed = validateSpec(input);
       if (parsed.ok) {
         specs.push(parsed.spec);
         continue;
