@@ -1,7 +1,56 @@
+import path from "node:path";
 import type { Config } from "../../shared/config.ts";
+import { parseRunSpec } from "../../shared/run-spec.ts";
+import { loadRawDataset } from "../data/prepare-data.ts";
+import { selectBackend } from "../tf/select-backend.ts";
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from "../train/checkpoint.ts";
+import { trainRun } from "../train/train-run.ts";
+import { RunFailure } from "./classify-error.ts";
 import type { Trainer } from "./trainer.ts";
 
-/** Placeholder until the training engine's modules land: TRAINER=real is not available yet. */
-export async function createRealTrainer(_config: Config, _log: (line: string) => void): Promise<Trainer> {
-  throw new Error("TRAINER=real is not available yet; run with TRAINER=fake");
+/**
+ * `TRAINER=real`: the training engine (worker/train/train-run.ts) on the backend chosen by BACKEND,
+ * behind the runner's hooks. The run's spec is validated again here (a row written by an older
+ * version, or by hand, may not parse), and spec or data problems end the run as its own failure
+ * rather than being retried.
+ */
+export async function createRealTrainer(config: Config, log: (line: string) => void): Promise<Trainer> {
+  const backend = await selectBackend(config.BACKEND, { log });
+  const cifar10Dir = config.CIFAR10_DIR ?? path.join(config.DATA_DIR, "cifar10");
+  return {
+    backend: backend.name,
+    device: backend.detail,
+    async train(run, hooks) {
+      const parsed = parseRunSpec(run.spec);
+      if (!parsed.ok) {
+        throw new RunFailure("invalid_spec", `Invalid run spec: ${parsed.issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`);
+      }
+      const spec = parsed.spec;
+      let data;
+      try {
+        data = await loadRawDataset(spec.data, { cifar10Dir });
+      } catch (e) {
+        throw new RunFailure("invalid_data", `Cannot load the ${spec.data.dataset} data: ${(e as Error).message}`);
+      }
+      const checkpoints: CheckpointStore = {
+        load: async () => {
+          const bytes = await hooks.loadCheckpoint();
+          return bytes === null ? null : decodeCheckpoint(bytes, `checkpoint of run ${run.runId}`);
+        },
+        save: (c) => hooks.saveCheckpoint(encodeCheckpoint(c), { epochsDone: c.epochsDone, batches: c.partial?.batches ?? 0 }),
+      };
+      const result = await trainRun(backend.tf, spec, {
+        data,
+        checkpoints,
+        shouldStop: () => hooks.shouldStop(),
+        onEpochEnd: (m) =>
+          hooks.onEpochEnd({
+            epoch: m.epoch, loss: m.loss, acc: m.acc, valLoss: m.valLoss, valAcc: m.valAcc, lr: m.lr, wd: m.wd,
+            seconds: m.seconds, imagesPerSec: m.imagesPerSecond,
+          }),
+        onProgress: (p) => hooks.onProgress?.({ epoch: p.epoch, batch: p.batch, batchesPerEpoch: p.batchesPerEpoch, loss: p.loss }),
+      });
+      return { status: result.status };
+    },
+  };
 }

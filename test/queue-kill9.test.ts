@@ -1,0 +1,85 @@
+// kill -9 of a worker in the middle of a real training run (TRAINER=real, a tiny ResNet on synthetic
+// data): the run is back in the queue within LEASE_S + one reaper interval, resumes on another worker
+// from its checkpoint, finishes, and has one metrics row per epoch.
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { parseRunSpec } from "../shared/run-spec.ts";
+import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+import { eventually, FAST_QUEUE_ENV, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+
+let db: TestDatabase;
+let dir: string;
+const pool: WorkerProcess[] = [];
+before(async () => {
+  db = await createTestDatabase();
+  dir = await mkdtemp(path.join(tmpdir(), "queue-kill9-"));
+});
+after(async () => {
+  await stopWorkers(pool);
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const LEASE_S = Number(FAST_QUEUE_ENV.LEASE_S);
+const HEARTBEAT_S = Number(FAST_QUEUE_ENV.HEARTBEAT_S);
+const EPOCHS = 4;
+
+test("kill -9 mid-run: back in the queue within LEASE_S + reaper interval, resumed elsewhere from the checkpoint, one metrics row per epoch", { timeout: 100_000 }, async () => {
+  const parsed = parseRunSpec({
+    name: "kill -9",
+    schedule: `[1e-3, 0]lin[1e-3, ${EPOCHS}]`,
+    model: { depth: 11 },
+    batchSize: 16,
+    data: { dataset: "synthetic", trainSize: 160, imageSize: 8, validationSize: 32 },
+  });
+  assert.ok(parsed.ok);
+  const env = { DATABASE_URL: db.url, TRAINER: "real", BACKEND: "wasm", CHECKPOINT_DIR: dir };
+  pool.push(startWorker(env, "real-a"), startWorker(env, "real-b"));
+  await Promise.all(pool.map((w) => w.waitFor(/ready/, 60_000)));
+  const [id] = await enqueueRuns(db.sql, [{ name: "kill -9", spec: parsed.spec, epochs: EPOCHS }]);
+
+  // Kill whichever worker took it, once an epoch is checkpointed (so there is something to resume from).
+  await eventually("epoch 1 checkpointed", async () => {
+    const [r] = await db.sql`select checkpoint_epoch from runs where id = ${id!}`;
+    return (r!.checkpoint_epoch ?? 0) >= 1;
+  }, 60_000);
+  const [{ worker_id: first }] = await db.sql`select worker_id from runs where id = ${id!}` as unknown as [{ worker_id: string }];
+  const victim = pool.find((w) => w.id === first)!;
+  const survivor = pool.find((w) => w.id !== first)!;
+  const [before] = await db.sql`select checkpoint_epoch, state from runs where id = ${id!}`;
+  assert.equal(before!.state, "running");
+  victim.child.kill("SIGKILL");
+  const killedAt = Date.now();
+  assert.equal((await victim.exited).signal, "SIGKILL");
+
+  const reapedMs = await eventually("the run back in the queue", async () => {
+    const [a] = await db.sql`select outcome from run_attempts where run_id = ${id!} and attempt = 1`;
+    return a!.outcome === "lease_expired" ? Date.now() - killedAt : undefined;
+  }, 30_000);
+  const limitMs = (LEASE_S + HEARTBEAT_S * 1.2) * 1000 + 1000; // the reaper runs every HEARTBEAT_S ± 20 %, plus slack
+  assert.ok(reapedMs <= limitMs, `back in the queue after ${reapedMs} ms, over LEASE_S + reaper interval (${limitMs} ms)`);
+
+  await eventually("the run to succeed", async () => {
+    const [r] = await db.sql`select state from runs where id = ${id!}`;
+    return r!.state === "succeeded";
+  }, 60_000);
+  const line = await survivor.waitFor(new RegExp(`run ${id} attempt 2: started from checkpoint`));
+  assert.match(line, /a1-e[1-9]-b0\.ckpt/, "resumed from the first attempt's epoch checkpoint");
+  const [run] = await db.sql`select attempt, worker_id, checkpoint_epoch from runs where id = ${id!}`;
+  assert.deepEqual({ ...run }, { attempt: 2, worker_id: survivor.id, checkpoint_epoch: EPOCHS });
+  const epochs = await db.sql`select epoch, attempt from epoch_metrics where run_id = ${id!} order by epoch`;
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4], "one metrics row per epoch");
+  assert.equal(epochs[0]!.attempt, 1, "epoch 1 came from the killed worker and was not redone");
+  const attempts = await db.sql`select attempt, worker_id, outcome from run_attempts where run_id = ${id!} order by attempt`;
+  assert.deepEqual(attempts.map((a) => ({ ...a })), [
+    { attempt: 1, worker_id: victim.id, outcome: "lease_expired" },
+    { attempt: 2, worker_id: survivor.id, outcome: "succeeded" },
+  ]);
+  // Only the final checkpoint is left: each newer one replaced the one before it.
+  assert.deepEqual(await readdir(path.join(dir, id!)), [`a2-e${EPOCHS}-b0.ckpt`]);
+  console.log(`# kill -9: back in the queue after ${reapedMs} ms (LEASE_S ${LEASE_S}, reaper every ~${HEARTBEAT_S} s)`);
+});
