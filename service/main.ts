@@ -1,5 +1,6 @@
 // `npm start`: the whole service on one machine. Reads the environment, opens Postgres (embedded
 // unless DATABASE_URL is set) and migrates it, then supervises the API and the worker processes.
+import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { openDatabase } from "./database.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -18,6 +19,18 @@ try {
 const db = await openDatabase(config, log);
 log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT}` : "DATABASE_URL"})`);
 const supervisor = new Supervisor(log);
+
+// WORKERS worker processes (`npm run worker` each), restarted by the supervisor when one dies. They
+// get the database URL; everything else (LEASE_S, BACKEND, TRAINER, ...) comes from our environment.
+const WORKER_MAIN = fileURLToPath(new URL("../worker/main.ts", import.meta.url));
+for (let i = 1; i <= config.WORKERS; i++) {
+  supervisor.add({
+    name: `worker-${i}`,
+    command: process.execPath,
+    args: ["--import", "tsx", WORKER_MAIN],
+    env: { ...process.env, DATABASE_URL: db.url },
+  });
+}
 
 // npm forwards the terminal's Ctrl-C to us, and the terminal sends it too: one key press can arrive
 // twice within a few milliseconds. Only a signal well after the first one means "force".
