@@ -1,5 +1,6 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { TF } from "../tf/tf-types.ts";
+import { BN_RELU_GRAD, BN_RELU_TRAIN } from "../tf/wasm-kernels.ts";
 import { channelSum } from "./channel-sum.ts";
 
 /** The state of one Keras BatchNormalization layer (channels last). */
@@ -37,22 +38,41 @@ export function makeBatchNormRelu(tf: TF): BatchNormRelu {
   const trainOp = tf.customGrad((...args) => {
     const [x, gamma, beta, save] = args as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
     const bn = current!;
+    const eps = bn.epsilon; // gradFunc runs later, when `current` is gone
     const c = x.shape[3];
     const p = x.size / c;
-    const mean = tf.mul(channelSum(tf, x), 1 / p) as tfjs.Tensor1D;
-    const variance = tf.mul(channelSum(tf, tf.squaredDifference(x, mean)), 1 / p) as tfjs.Tensor1D;
-    const r = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon)) as tfjs.Tensor4D;
-    const invStd = tf.rsqrt(tf.add(variance, bn.epsilon)) as tfjs.Tensor1D;
-    save([x, r, gamma, mean, invStd]);
+    const engine = tf.engine();
+    const fused = tf.getKernel(BN_RELU_TRAIN, tf.getBackend()) !== undefined;
+    let r: tfjs.Tensor4D;
+    let mean: tfjs.Tensor1D;
+    let variance: tfjs.Tensor1D;
+    if (fused) {
+      [r, mean, variance] = engine.runKernel(BN_RELU_TRAIN, { x, gamma, beta }, { epsilon: bn.epsilon }) as [
+        tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D,
+      ];
+    } else {
+      mean = tf.mul(channelSum(tf, x), 1 / p);
+      variance = tf.mul(channelSum(tf, tf.squaredDifference(x, mean)), 1 / p);
+      r = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon));
+    }
+    save([x, r, gamma, mean, variance]);
     const m = bn.momentum;
     bn.movingMean.assign(tf.add(tf.mul(bn.movingMean, m), tf.mul(mean, 1 - m)));
     bn.movingVariance.assign(tf.add(tf.mul(bn.movingVariance, m), tf.mul(variance, 1 - m)));
     return {
       value: r,
       gradFunc: (dr: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [sx, sr, sGamma, sMean, sInvStd] = saved as [
+        const [sx, sr, sGamma, sMean, sVariance] = saved as [
           tfjs.Tensor4D, tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor1D,
         ];
+        if (tf.getKernel(BN_RELU_GRAD, tf.getBackend()) !== undefined) {
+          return tf.engine().runKernel(
+            BN_RELU_GRAD,
+            { dr, r: sr, x: sx, gamma: sGamma, mean: sMean, variance: sVariance },
+            { epsilon: eps },
+          ) as tfjs.Tensor[];
+        }
+        const sInvStd = tf.rsqrt(tf.add(sVariance, eps));
         const dy = tf.mul(dr, tf.step(sr));
         const xHat = tf.mul(tf.sub(sx, sMean), sInvStd);
         const dBeta = channelSum(tf, dy);

@@ -1,0 +1,141 @@
+// Training-step benchmark: `npm run bench:train -- --backend wasm --depth 56 --batch 64 --steps 3`.
+// Prints per-step times and, last, `img/s <number>` (median step). --profile adds the top kernels by
+// time (tf.profile); --kernels measures GFLOP/s of each convolution (forward and both gradients) of
+// the chosen model against the backend's own 1024² matMul.
+import { parseArgs } from "node:util";
+import type * as tfjs from "@tensorflow/tfjs";
+import { buildResNetV2, type ResNetModel } from "../worker/model/resnet-v2.ts";
+import { parseBackendChoice, selectBackend } from "../worker/tf/select-backend.ts";
+import type { TF } from "../worker/tf/tf-types.ts";
+import { AdamW } from "../worker/train/adamw.ts";
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: "string", default: process.env.BACKEND ?? "auto" },
+    depth: { type: "string", default: "56" },
+    batch: { type: "string", default: "64" },
+    steps: { type: "string", default: "3" },
+    "image-size": { type: "string", default: "32" },
+    profile: { type: "boolean", default: false },
+    kernels: { type: "boolean", default: false },
+  },
+});
+const depth = Number(values.depth);
+const batch = Number(values.batch);
+const steps = Number(values.steps);
+const imageSize = Number(values["image-size"]);
+
+const { tf, name } = await selectBackend(parseBackendChoice(values.backend));
+const model = buildResNetV2(tf, { depth, imageSize, seed: 1 });
+const counts = model.paramCounts();
+console.log(`ResNet${depth}v2 ${imageSize}×${imageSize} params ${counts.total} batch ${batch} backend ${name}`);
+
+const x = tf.randomUniform([batch, imageSize, imageSize, 3], -1, 1, "float32", 7) as tfjs.Tensor4D;
+const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", 8) as tfjs.Tensor1D, 10));
+const optimizer = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
+
+function step(): number {
+  const loss = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(
+      () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tfjs.Scalar,
+      model.trainableVariables as tfjs.Variable[],
+    );
+    optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name]), { lr: 1e-3 });
+    return value;
+  });
+  const v = loss.dataSync()[0]!;
+  loss.dispose();
+  return v;
+}
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const wall: number[] = [];
+const cpu: number[] = [];
+for (let i = 0; i <= steps; i++) {
+  const t0 = performance.now();
+  const c0 = cpuMs();
+  const loss = step();
+  const dt = performance.now() - t0;
+  const dc = cpuMs() - c0;
+  const mem = name === "wasm" ? ` heap ${((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MiB` : "";
+  console.log(`step ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms wall, ${dc.toFixed(0)} ms cpu, loss ${loss.toFixed(4)}, tensors ${tf.memory().numTensors}${mem}`);
+  if (i > 0) {
+    wall.push(dt);
+    cpu.push(dc);
+  }
+}
+
+if (values.profile) {
+  const info = await tf.profile(() => {
+    step();
+  });
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  let total = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += ms;
+    e.calls += 1;
+    byKernel.set(k.name, e);
+    total += ms;
+  }
+  console.log(`profile (one step; kernel time ${total.toFixed(0)} ms, peak ${(info.peakBytes / 2 ** 20).toFixed(0)} MiB of tensors):`);
+  for (const [kname, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
+    console.log(`  ${kname.padEnd(28)} ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+  }
+}
+
+if (values.kernels) kernelReport(tf, model, batch);
+
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+if (wall.length > 0) console.log(`median step ${median(wall).toFixed(0)} ms wall (${median(cpu).toFixed(0)} ms cpu: img/s by cpu time ${(batch / (median(cpu) / 1000)).toFixed(1)})`);
+if (wall.length > 0) console.log(`img/s ${(batch / (median(wall) / 1000)).toFixed(1)}`);
+model.dispose();
+optimizer.dispose();
+
+/** GFLOP/s per distinct convolution shape of the model (2·MACs per output), best of 3 runs, by cpu time. */
+function kernelReport(tf: TF, model: ResNetModel, n: number) {
+  const time = (f: () => tfjs.Tensor) => {
+    let best = Infinity;
+    for (let i = 0; i < 4; i++) {
+      const c0 = cpuMs();
+      const r = f();
+      r.dataSync();
+      const dt = cpuMs() - c0;
+      r.dispose();
+      if (i > 0) best = Math.min(best, dt);
+    }
+    return best;
+  };
+  const a = tf.randomNormal([1024, 1024]);
+  const ceiling = (2 * 1024 ** 3) / time(() => tf.matMul(a, a)) / 1e6;
+  a.dispose();
+  console.log(`matMul 1024×1024 ceiling: ${ceiling.toFixed(1)} GFLOP/s`);
+  console.log("conv (k/stride, in→out, HxW)          fwd GF/s   dx GF/s   dW GF/s   (share of ceiling)");
+  const seen = new Set<string>();
+  for (const row of model.layerTable()) {
+    if (row.type !== "Conv2D") continue;
+    const w = model.weights.find((wt) => wt.name === `${row.name}/kernel`)!.variable;
+    const [k, , cin, cout] = w.shape as [number, number, number, number];
+    const s = Number(row.config.split("/")[1]);
+    const oh = row.outputShape[0]!;
+    const h = oh * s;
+    const key = `${k}×${k}/${s} ${cin}→${cout} ${h}×${h}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const flops = 2 * n * oh * oh * cout * cin * k * k;
+    const xs = tf.randomNormal([n, h, h, cin]) as tfjs.Tensor4D;
+    const dy = tf.randomNormal([n, oh, oh, cout]) as tfjs.Tensor4D;
+    const attrs = { strides: [s, s], pad: "same", dataFormat: "NHWC" };
+    const fwd = time(() => tf.conv2d(xs, w as tfjs.Tensor4D, s as 1 | 2, "same"));
+    const dx = time(() => tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { ...attrs, inputShape: xs.shape } as never) as tfjs.Tensor);
+    const dw = time(() => tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy }, { ...attrs, filterShape: w.shape } as never) as tfjs.Tensor);
+    const g = (ms: number) => `${(flops / ms / 1e6).toFixed(1).padStart(6)} (${((100 * flops) / ms / 1e6 / ceiling).toFixed(0).padStart(3)}%)`;
+    console.log(`${key.padEnd(38)} ${g(fwd)} ${g(dx)} ${g(dw)}`);
+    xs.dispose();
+    dy.dispose();
+  }
+}

@@ -1,0 +1,125 @@
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import type { TF } from "./tf-types.ts";
+import { registerWasmTrainingKernels } from "./wasm-kernels.ts";
+
+/** `BACKEND` values: `auto` tries tfjs-node-gpu → tfjs-node → wasm → cpu. */
+export const backendChoices = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export type BackendChoice = (typeof backendChoices)[number];
+
+export interface SelectedBackend {
+  /** The TensorFlow.js namespace, with `name` active: pass it to model and training code. */
+  readonly tf: TF;
+  /** tf.getBackend(): "tensorflow" (tfjs-node or tfjs-node-gpu), "wasm" or "cpu". */
+  readonly name: "tensorflow" | "wasm" | "cpu";
+  /** The npm package that provides it, e.g. "@tensorflow/tfjs-node-gpu". */
+  readonly package: string;
+  /** One line on what was chosen, e.g. "wasm (SIMD, 1 thread) with training kernels: Conv2DBackpropFilter, …". */
+  readonly detail: string;
+  /** Candidates tried before it and why each was skipped. */
+  readonly skipped: readonly { readonly candidate: string; readonly reason: string }[];
+}
+
+export interface SelectBackendOptions {
+  /** Where the one-line decisions go (default: console.error, so stdout stays clean for CSV/JSON). */
+  log?: (line: string) => void;
+}
+
+/**
+ * Reads `BACKEND` (undefined or "" → auto); throws RangeError naming the allowed values.
+ *
+ * @example
+ * parseBackendChoice(process.env.BACKEND); // "auto"
+ */
+export function parseBackendChoice(value: string | undefined): BackendChoice {
+  const v = (value ?? "").trim() || "auto";
+  if ((backendChoices as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new RangeError(`BACKEND must be one of ${backendChoices.join(", ")}, got ${JSON.stringify(value)}`);
+}
+
+// Optional packages are imported by a computed name so that neither TypeScript nor a bundler
+// requires them to be installed: GPU hosts add them, everyone else runs wasm.
+const importOptional = (name: string): Promise<unknown> => import(name);
+
+async function tryTensorflow(pkg: string): Promise<TF> {
+  const mod = (await importOptional(pkg)) as Partial<TF> & { default?: TF };
+  const ns = (typeof mod.getBackend === "function" ? mod : mod.default) as TF;
+  await ns.setBackend("tensorflow");
+  await ns.ready();
+  if (ns.getBackend() !== "tensorflow") throw new Error(`${pkg} loaded but its "tensorflow" backend did not start`);
+  return ns;
+}
+
+function describeError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(msg)) return "not installed";
+  return msg.split("\n")[0]!.slice(0, 200);
+}
+
+/**
+ * Picks and initialises the TensorFlow.js backend for a worker or CLI, and logs the choice.
+ *
+ * - `tensorflow`: @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (native CPU);
+ * - `wasm`: @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus our training
+ *   kernels (worker/tf/wasm-kernels.ts) — the fast choice on machines without libtensorflow;
+ * - `cpu`: plain JavaScript, slow (tests and last resort);
+ * - `auto`: the first of tensorflow-gpu, tensorflow, wasm, cpu that starts.
+ *
+ * @example
+ * const { tf, detail } = await selectBackend(parseBackendChoice(process.env.BACKEND));
+ * const model = buildResNetV2(tf, { depth: 56 });
+ */
+export async function selectBackend(choice: BackendChoice = "auto", options: SelectBackendOptions = {}): Promise<SelectedBackend> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const skipped: { candidate: string; reason: string }[] = [];
+  const candidates: string[] =
+    choice === "auto" ? ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "wasm", "cpu"]
+    : choice === "tensorflow" ? ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]
+    : [choice];
+  for (const candidate of candidates) {
+    try {
+      const picked = await start(candidate);
+      const result: SelectedBackend = { ...picked, skipped };
+      for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
+      log(`backend: ${result.detail} (BACKEND=${choice})`);
+      return result;
+    } catch (e) {
+      skipped.push({ candidate, reason: describeError(e) });
+    }
+  }
+  for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
+  throw new Error(
+    `No TensorFlow.js backend could start for BACKEND=${choice}: ` +
+      skipped.map((s) => `${s.candidate} (${s.reason})`).join("; ") +
+      (choice === "tensorflow" ? ". On a GPU host: npm install @tensorflow/tfjs-node-gpu (see README)." : ""),
+  );
+}
+
+async function start(candidate: string): Promise<Omit<SelectedBackend, "skipped">> {
+  if (candidate.startsWith("@tensorflow/tfjs-node")) {
+    const tf = await tryTensorflow(candidate);
+    const gpu = candidate.endsWith("-gpu");
+    return { tf, name: "tensorflow", package: candidate, detail: `tensorflow via ${candidate}${gpu ? " (CUDA if a GPU is visible)" : ""}` };
+  }
+  const tf = (await import("@tensorflow/tfjs")) as TF;
+  if (candidate === "wasm") {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const require = createRequire(import.meta.url);
+    // In Node the .wasm files must be read from disk: point tfjs at the package's dist folder.
+    wasm.setWasmPaths(`${dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}/`);
+    if (!(await tf.setBackend("wasm"))) throw new Error("tf.setBackend('wasm') failed");
+    await tf.ready();
+    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+    const { kernels } = registerWasmTrainingKernels(tf);
+    return {
+      tf, name: "wasm", package: "@tensorflow/tfjs-backend-wasm",
+      detail: `wasm (${simd ? "SIMD" : "no SIMD: slow"}, 1 thread) with training kernels: ${kernels.join(", ")}`,
+    };
+  }
+  if (candidate === "cpu") {
+    if (!(await tf.setBackend("cpu"))) throw new Error("tf.setBackend('cpu') failed");
+    await tf.ready();
+    return { tf, name: "cpu", package: "@tensorflow/tfjs-backend-cpu", detail: "cpu (plain JavaScript: slow, for tests)" };
+  }
+  throw new RangeError(`unknown backend candidate ${candidate}`);
+}
