@@ -1,6 +1,8 @@
 // `npm start`: the whole service on one machine. Reads the environment, opens Postgres (embedded
 // unless DATABASE_URL is set) and migrates it, then supervises the API and the worker processes.
 import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { openDatabase } from "./database.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -19,6 +21,19 @@ try {
 const db = await openDatabase(config, log);
 log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT}` : "DATABASE_URL"})`);
 const supervisor = new Supervisor(log);
+
+// The API (Deno, api/main.ts) on HOST:PORT, restarted by the supervisor if it dies.
+const API_MAIN = fileURLToPath(new URL("../api/main.ts", import.meta.url));
+const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+const adminToken = await seedAdminToken(db.url, config.ADMIN_TOKEN);
+supervisor.add({
+  name: "api",
+  command: DENO,
+  args: ["run", "-A", API_MAIN],
+  env: { ...process.env, DATABASE_URL: db.url },
+});
+const apiHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "127.0.0.1" : config.HOST;
+const apiUrl = `http://${apiHost.includes(":") ? `[${apiHost}]` : apiHost}:${config.PORT}`;
 
 // WORKERS worker processes (`npm run worker` each), restarted by the supervisor when one dies. They
 // get the database URL; everything else (LEASE_S, BACKEND, TRAINER, ...) comes from our environment.
@@ -53,4 +68,34 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 }
 process.on("SIGINT", (s) => void shutdown(s));
 process.on("SIGTERM", (s) => void shutdown(s));
+log(await apiAnswers(`${apiUrl}/healthz`, 30_000)
+  ? `API listening on ${apiUrl} (reference: ${apiUrl}/docs)`
+  : `API not answering on ${apiUrl} yet; see the [api] lines`);
+log(adminToken);
 log("service running; press Ctrl-C to stop");
+
+/**
+ * ADMIN_TOKEN is stored (hashed) as an admin token; without it, the first start creates one and this is
+ * the only time it is shown. Returns the line to print.
+ */
+async function seedAdminToken(url: string, fromEnv: string | undefined): Promise<string> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const { created } = await ensureAdminToken(sql, fromEnv);
+    if (fromEnv !== undefined) return "admin token: the one in ADMIN_TOKEN";
+    if (created !== null) return `admin token: ${created.token}  (shown only now; keep it)`;
+    return "admin token: created at the first start; make another with: npm run token -- create --scope admin";
+  } finally {
+    await sql.end();
+  }
+}
+
+async function apiAnswers(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && stoppingSince === null) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}

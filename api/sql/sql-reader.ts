@@ -34,7 +34,14 @@ export async function sqlReaderUrl(appUrl: string): Promise<string> {
  */
 export async function ensureSqlReaderLogin(appSql: postgres.Sql, appUrl: string): Promise<string> {
   const url = await sqlReaderUrl(appUrl);
-  if (await canLogIn(url)) return url;
+  // Probe only a role that can log in: a failed login is logged by Postgres as FATAL, which on a
+  // first start (role still NOLOGIN) would look like an error when nothing is wrong.
+  const [role] = await appSql<{ login: boolean }[]>`
+    select rolcanlogin as login from pg_roles where rolname = ${SQL_READER_ROLE}`;
+  if (role === undefined) {
+    throw new Error(`the SQL reader role ${SQL_READER_ROLE} does not exist: are the migrations applied?`);
+  }
+  if (role.login && (await canLogIn(url))) return url;
   const password = new URL(url).password; // hex digits only: safe inside a quoted literal
   for (let attempt = 0; ; attempt++) {
     try {
