@@ -13,10 +13,10 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
 import { loadConfig } from "../../shared/config.ts";
 import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
 import { loadRawDataset } from "../data/prepare-data.ts";
+import { parseBackendChoice, selectBackend } from "../tf/select-backend.ts";
 import { fileCheckpointStore, writeFileAtomic } from "../train/checkpoint.ts";
 import type { EpochMetrics } from "../train/metrics.ts";
 import { formatProgressBar } from "../train/progress-bar.ts";
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const backend = await selectBackend((args.backend ?? config.BACKEND) as BackendName);
+  const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND));
   const label = args.label ?? spec.name ?? "run";
   const cifar10Dir = config.CIFAR10_DIR ?? join(config.DATA_DIR, "cifar10");
   const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;
@@ -159,39 +159,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`train: ${(e as Error).message}\n`);
     return 1;
   }
-}
-
-type BackendName = "auto" | "tensorflow" | "wasm" | "cpu";
-
-/**
- * Picks the backend: tensorflow (tfjs-node, when installed) → wasm → cpu for "auto".
- * TODO(helper K): replace with worker/tf/select-backend.ts, which also registers the fast wasm/cpu
- * conv-gradient kernels, once it lands.
- */
-async function selectBackend(name: BackendName): Promise<string> {
-  const tryTensorflow = async () => {
-    try {
-      await import("@tensorflow/tfjs-node" as string);
-      return await tf.setBackend("tensorflow");
-    } catch {
-      return false;
-    }
-  };
-  const tryWasm = async () => {
-    const wasm = await import("@tensorflow/tfjs-backend-wasm");
-    const { createRequire } = await import("node:module");
-    const { dirname } = await import("node:path");
-    const dist = dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
-    wasm.setWasmPaths(`${dist}/`);
-    return tf.setBackend("wasm");
-  };
-  const ok = name === "tensorflow" ? await tryTensorflow()
-    : name === "wasm" ? await tryWasm()
-    : name === "cpu" ? await tf.setBackend("cpu")
-    : (await tryTensorflow()) || (await tryWasm()) || (await tf.setBackend("cpu"));
-  if (!ok) throw new Error(`backend ${name} is not available`);
-  await tf.ready();
-  return tf.getBackend();
 }
 
 main(process.argv.slice(2)).then(
