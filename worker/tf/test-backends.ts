@@ -1,0 +1,53 @@
+// Test helper: one wasm backend (with our kernels) and the stock cpu backend in one process, and a
+// way to run the same computation on each. Not a test file itself.
+import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "./select-backend.ts";
+
+let ready: Promise<void> | undefined;
+
+/** Initialises wasm (+ training kernels) once; afterwards tf.setBackend switches between the two. */
+export function backendsReady(): Promise<void> {
+  ready ??= (async () => {
+    await selectBackend("wasm", { log: () => {} });
+    await tf.setBackend("cpu");
+    await tf.ready();
+  })();
+  return ready;
+}
+
+/** Runs f on `backend` and returns its output values (float64 copies), disposing everything. */
+export function runOn(backend: "wasm" | "cpu", f: () => tf.Tensor | tf.Tensor[]): Float64Array[] {
+  tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const list = Array.isArray(outs) ? outs : [outs];
+  const values = list.map((t) => Float64Array.from(t.dataSync()));
+  for (const t of list) t.dispose();
+  return values;
+}
+
+/** ‖a − b‖ / ‖b‖ (0 when both are 0). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`relErr needs equal lengths, got ${a.length} and ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+/** Deterministic values in [-0.5, 0.5): the same inputs on every backend. */
+export function pseudoRandom(size: number, seed: number): Float32Array {
+  const a = new Float32Array(size);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    a[i] = s / 4294967296 - 0.5;
+  }
+  return a;
+}
