@@ -8,7 +8,12 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { buildDashboard } from "../web/build-dashboard.ts";
+import { RUN_STATES, TOKEN_SCOPES } from "../shared/db/schema.ts";
+import { buildDashboard, DB_SCHEMA_CONSTANTS } from "../web/build-dashboard.ts";
+
+test("the page's copy of the schema constants equals shared/db/schema.ts", () => {
+  assert.deepEqual(DB_SCHEMA_CONSTANTS, { RUN_STATES, TOKEN_SCOPES });
+});
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 

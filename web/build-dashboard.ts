@@ -33,6 +33,29 @@ const zodEnglishOnly: esbuild.Plugin = {
   },
 };
 
+/** The only runtime values the page needs from shared/db/schema.ts (checked by test/dashboard-build.test.ts). */
+export const DB_SCHEMA_CONSTANTS = {
+  RUN_STATES: ["queued", "running", "succeeded", "failed", "cancelled"],
+  TOKEN_SCOPES: ["read", "submit", "admin", "worker"],
+} as const;
+
+/**
+ * shared/stream-messages.ts takes RUN_STATES from shared/db/schema.ts, which defines the drizzle
+ * tables: in the page that would pull in drizzle-orm (35 KB) and build every table at start-up. The
+ * page gets a module with the two constants instead.
+ */
+const dbSchemaConstantsOnly: esbuild.Plugin = {
+  name: "db-schema-constants-only",
+  setup(build) {
+    build.onResolve({ filter: /\/db\/schema\.ts$/ }, (args) =>
+      path.resolve(args.resolveDir, args.path) === path.join(WEB, "..", "shared", "db", "schema.ts") ? { path: "db-schema", namespace: "db-schema-constants" } : undefined);
+    build.onLoad({ filter: /.*/, namespace: "db-schema-constants" }, () => ({
+      contents: Object.entries(DB_SCHEMA_CONSTANTS).map(([k, v]) => `export const ${k} = ${JSON.stringify(v)};`).join("\n"),
+      loader: "js",
+    }));
+  },
+};
+
 /**
  * Builds the dashboard into `outDir` (default web/dist), replacing what was there.
  *
@@ -62,7 +85,7 @@ export async function buildDashboard(options: { outDir?: string; minify?: boolea
     legalComments: "linked",
     logLevel: "silent",
     tsconfig: path.join(WEB, "tsconfig.json"),
-    plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, dbSchemaConstantsOnly],
   });
   const outputs = Object.keys(result.metafile.outputs);
   const js = outputs.find((f) => f.endsWith(".js"));

@@ -11,6 +11,7 @@ import { createApp } from "../create-app.ts";
 import { jsonLogger } from "../logger.ts";
 import { createStreamRoutes } from "../streams/create-stream-routes.ts";
 import { StreamHub } from "../streams/stream-hub.ts";
+import { ensureSqlReaderLogin, openSqlReaderPool } from "../sql/sql-reader.ts";
 import { serveDashboard } from "./serve-dashboard.ts";
 
 const env = Deno.env.toObject();
@@ -25,7 +26,9 @@ const sql = postgres(url, { max: 10, onnotice: () => {} });
 await ensureAdminToken(sql, token);
 const hub = new StreamHub({ sql, log });
 await hub.start();
-const app = createApp({ sql, readerSql: null, log });
+// POST /v1/sql as in main.ts: the dashboard reads many runs' epochs through it in one request.
+const readerSql = openSqlReaderPool(await ensureSqlReaderLogin(sql, url));
+const app = createApp({ sql, readerSql, log });
 app.route("/v1", createStreamRoutes({ sql, hub, log }));
 app.route("/", serveDashboard({ dir: new URL("../../web/dist/", import.meta.url) }));
 
@@ -38,6 +41,7 @@ const server = Deno.serve({
 async function stop(): Promise<void> {
   await server.shutdown();
   await hub.close();
+  await readerSql.end({ timeout: 2 });
   await sql.end({ timeout: 2 });
   Deno.exit(0);
 }

@@ -56,6 +56,43 @@ export class ApiClient {
     return [...body.epochs].sort((a, b) => a.epoch - b.epoch);
   }
 
+  /**
+   * Many runs' epochs in a few requests: `POST /v1/sql` over `epoch_metrics_view` (the API's documented
+   * read-only SQL), in chunks that stay under its 10,000-row cap. One request per run would cost a
+   * 100-run sweep 100 round trips. Where the SQL endpoint is unavailable (503) or the result is cut
+   * off, the runs it did not cover are fetched one by one.
+   */
+  async getMetricsMany(ids: readonly string[], epochsPerRun: number): Promise<Map<string, EpochMetric[]>> {
+    const out = new Map<string, EpochMetric[]>(ids.map((id) => [id, []]));
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+    const perChunk = Math.max(1, Math.floor(9_000 / Math.max(1, epochsPerRun)));
+    const missing = new Set(ids);
+    const chunks: string[][] = [];
+    const valid = ids.filter((id) => uuid.test(id));
+    for (let i = 0; i < valid.length; i += perChunk) chunks.push(valid.slice(i, i + perChunk));
+    try {
+      await Promise.all(chunks.map(async (chunk) => {
+        const sql = "select run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt " +
+          `from epoch_metrics_view where run_id in (${chunk.map((id) => `'${id}'`).join(",")}) order by run_id, epoch`;
+        const res = await this.#request<{ rows: unknown[][]; truncated: boolean }>("POST", "/v1/sql", { sql });
+        if (res.truncated) return;
+        for (const r of res.rows) {
+          const [runId, epoch, loss, acc, valLoss, valAcc, lr, wd, seconds, imagesPerSec, attempt] = r as [string, ...number[]];
+          out.get(runId)?.push({ epoch: epoch!, loss: loss!, acc: acc!, valLoss: valLoss!, valAcc: valAcc!, lr: lr!, wd: wd!, seconds: seconds!, imagesPerSec: imagesPerSec!, attempt: attempt! });
+        }
+        for (const id of chunk) missing.delete(id);
+      }));
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status === 401) throw e;
+    }
+    const rest = [...missing];
+    const worker = async () => {
+      for (let id = rest.pop(); id !== undefined; id = rest.pop()) out.set(id, await this.getMetrics(id));
+    };
+    await Promise.all(Array.from({ length: Math.min(6, rest.length) }, worker));
+    return out;
+  }
+
   cancelRun(id: string): Promise<Run> {
     return this.#request<Run>("POST", `/v1/runs/${encodeURIComponent(id)}/cancel`);
   }

@@ -85,7 +85,9 @@ export class LineChart {
         })),
       ],
       cursor: { drag: { x: true, y: false } },
-      legend: { live: true },
+      // A legend of 100 runs is a wall of text (and 100 live-updated DOM rows per chart): overlays of many
+      // runs rely on the table beside them, which has the same colours.
+      legend: { show: options.series.length <= 12, live: true },
       hooks: { draw: [(u) => this.#drawOverlays(u)] },
     };
     this.plot = new uPlot(opts, data, container);

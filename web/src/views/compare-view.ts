@@ -6,6 +6,7 @@ import { type MetricKey, overlayData } from "../charts/overlay.ts";
 import { h } from "../dom.ts";
 import { LiveStream } from "../live-stream.ts";
 import { summarizeMetrics, upsertEpoch } from "../run-summary.ts";
+import { markRendered } from "../render-mark.ts";
 import { COLUMNS } from "./run-columns.ts";
 
 const CHARTS: { key: MetricKey; title: string; y: string }[] = [
@@ -78,9 +79,15 @@ export function mountComparison(
   }
 
   async function load(): Promise<void> {
+    const bulk = ids.length > 4
+      ? api.getMetricsMany(ids, Math.max(1, ...ids.map((id) => preloaded.get(id)?.epochs ?? 60))).catch((e: Error) => {
+        notify(`Cannot load metrics: ${e.message}`, "error");
+        return new Map<string, EpochMetric[]>();
+      })
+      : null;
     const loaded = await Promise.all(ids.map(async (id) => {
       try {
-        const [run, m] = await Promise.all([preloaded.get(id) ?? api.getRun(id), api.getMetrics(id)]);
+        const [run, m] = await Promise.all([preloaded.get(id) ?? api.getRun(id), bulk ? bulk.then((b) => b.get(id) ?? []) : api.getMetrics(id)]);
         return { run, m };
       } catch (e) {
         notify(`Cannot load run ${id}: ${(e as Error).message}`, "error");
@@ -96,6 +103,7 @@ export function mountComparison(
     renderTable();
     draw();
     options.onUpdate?.(runs);
+    markRendered("compare", runs.reduce((n, r) => n + (metrics.get(r.id)?.length ?? 0), 0));
     if (runs.some((r) => r.state === "queued" || r.state === "running")) subscribe();
   }
 

@@ -11,6 +11,7 @@ import { h, replaceChildren } from "../dom.ts";
 import { fixed, param, timestamp } from "../format.ts";
 import { LiveStream } from "../live-stream.ts";
 import { summarizeMetrics, upsertEpoch } from "../run-summary.ts";
+import { markRendered } from "../render-mark.ts";
 import { progressBar, stateBadge } from "./run-columns.ts";
 
 /**
@@ -220,6 +221,7 @@ export const runView: View = (root, ctx, _params, id) => {
     if (disposed) return;
     renderAll();
     drawSchedule();
+    markRendered("run", metrics.length);
     // From seq 0 even for a finished run: the replay of its state changes is its attempt history, and
     // the server closes a finished run's stream (1000) right after the replay.
     subscribe(0);

@@ -4,6 +4,7 @@ import type { View } from "../app-context.ts";
 import { h } from "../dom.ts";
 import { LiveStream } from "../live-stream.ts";
 import { applyEpoch } from "../run-summary.ts";
+import { markRendered } from "../render-mark.ts";
 import { COLUMNS, compareValues } from "./run-columns.ts";
 
 /**
@@ -160,7 +161,8 @@ export const runsView: View = (root, ctx, params) => {
       runs.clear();
       order.clear();
       list.forEach((r, i) => { runs.set(r.id, r); order.set(r.id, i); });
-      queueRender(true);
+      render();
+      markRendered("runs", list.length);
     } catch (e) {
       ctx.notify(`Cannot load runs: ${(e as Error).message}`, "error");
     }
