@@ -4,6 +4,7 @@
  */
 import { and, arrayContains, asc, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type postgres from "postgres";
 import type { RunListQuery, RunView } from "../../shared/api-schemas.ts";
 import { epochMetrics, runs } from "../../shared/db/schema.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
@@ -11,7 +12,8 @@ import { specEpochs } from "../../shared/run-spec.ts";
 import { AppError } from "../app-error.ts";
 import { runSummaryView } from "./run-summary-view.ts";
 
-export type Db = PostgresJsDatabase<Record<string, never>>;
+/** Drizzle over postgres.js, with the client itself for hand-written statements. */
+export type Db = PostgresJsDatabase<Record<string, never>> & { $client: postgres.Sql };
 
 type RunRow = typeof runs.$inferSelect;
 type SummaryRow = typeof runSummaryView.$inferSelect;
@@ -85,8 +87,20 @@ function selectRuns(db: Db) {
   return db.select(selection).from(runs).leftJoin(runSummaryView, eq(runSummaryView.runId, runs.id));
 }
 
+/**
+ * Drizzle builds this query's SQL (50-odd columns) anew on every call, which costs more CPU than Postgres
+ * spends running it (~0.9 ms against ~0.3 ms, measured); the hottest read is therefore built once per
+ * database handle and prepared.
+ */
+const getRunQueries = new WeakMap<Db, ReturnType<typeof prepareGetRun>>();
+function prepareGetRun(db: Db) {
+  return selectRuns(db).where(eq(runs.id, sql.placeholder("id"))).prepare("api_get_run");
+}
+
 export async function getRun(db: Db, id: string): Promise<RunView | null> {
-  const [row] = await selectRuns(db).where(eq(runs.id, id));
+  let query = getRunQueries.get(db);
+  if (query === undefined) getRunQueries.set(db, query = prepareGetRun(db));
+  const [row] = await query.execute({ id });
   return row === undefined ? null : toRunView(row);
 }
 
@@ -114,16 +128,17 @@ export async function createRun(
   idempotency?: { key: string; requestHash: string },
   sweepId: string | null = null,
 ): Promise<{ run: RunView; created: boolean }> {
-  const values = {
-    ...runValues(spec),
-    sweepId,
-    idempotencyKey: idempotency?.key ?? null,
-    requestHash: idempotency?.requestHash ?? null,
-  };
-  const inserted = idempotency === undefined
-    ? await db.insert(runs).values(values).returning({ id: runs.id })
-    : await db.insert(runs).values(values).onConflictDoNothing({ target: runs.idempotencyKey })
-      .returning({ id: runs.id });
+  // One hand-written statement rather than drizzle's builder: this is the hottest write, and building it
+  // cost more CPU than running it. ON CONFLICT never fires for a NULL key (NULLs are distinct).
+  const v = runValues(spec);
+  const client = db.$client;
+  const inserted = await client<{ id: string }[]>`
+    insert into runs (name, spec, priority, tags, max_attempts, epochs, sweep_id, idempotency_key, request_hash)
+    values (${v.name}, ${JSON.stringify(v.spec)}::jsonb, ${v.priority},
+      array(select jsonb_array_elements_text(${JSON.stringify(v.tags)}::jsonb)), ${v.maxAttempts}, ${v.epochs},
+      ${sweepId}::uuid, ${idempotency?.key ?? null}, ${idempotency?.requestHash ?? null})
+    on conflict (idempotency_key) do nothing
+    returning id`;
   let id = inserted[0]?.id;
   let created = true;
   if (id === undefined && idempotency !== undefined) {
