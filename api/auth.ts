@@ -31,7 +31,9 @@ export function bearerAuthenticator(sql: postgres.Sql, log: Logger): Authenticat
     }
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (match === null) {
-      throw new AppError("unauthorized", "the Authorization header must be 'Bearer <token>'", { headers: challenge });
+      throw new AppError("unauthorized", "the Authorization header must be 'Bearer <token>'", {
+        headers: challenge,
+      });
     }
     const hash = await hashApiToken(match[1]!);
     const [row] = await sql<
@@ -49,13 +51,19 @@ export function bearerAuthenticator(sql: postgres.Sql, log: Logger): Authenticat
     if (row.stale) {
       // Not awaited: bookkeeping must not slow down or fail the request.
       sql`update api_tokens set last_used_at = now() where id = ${row.id}`.catch((e: Error) =>
-        log("warn", "could not update last_used_at", { requestId: c.get("requestId"), tokenId: row.id, error: e.message })
+        log("warn", "could not update last_used_at", {
+          requestId: c.get("requestId"),
+          tokenId: row.id,
+          error: e.message,
+        })
       );
     }
     if (!scopeAllows(row.scopes, scope)) {
       throw new AppError(
         "forbidden",
-        `this endpoint needs a token with the '${scope}' scope; this token has ${row.scopes.map((s) => `'${s}'`).join(", ")}`,
+        `this endpoint needs a token with the '${scope}' scope; this token has ${
+          row.scopes.map((s) => `'${s}'`).join(", ")
+        }`,
       );
     }
   };

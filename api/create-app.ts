@@ -28,6 +28,7 @@ import { sweepsRoutes } from "./routes/sweeps-routes.ts";
 import { tokensRoutes } from "./routes/tokens-routes.ts";
 import { createStreamRoutes } from "./streams/create-stream-routes.ts";
 import type { StreamHub } from "./streams/stream-hub.ts";
+import { serveDashboard } from "./static/serve-dashboard.ts";
 
 export interface AppOptions {
   /** statement_timeout of POST /v1/sql. */
@@ -56,6 +57,8 @@ export interface AppDeps {
   options?: Partial<AppOptions>;
   /** Live streams (api/streams/): mounted under /v1 when given; the hub is started and closed by the caller. */
   streams?: { hub: StreamHub; allowedOrigins?: readonly string[] };
+  /** The built dashboard (web/dist, `npm run build:web`), served at `/` when given (api/static/). */
+  dashboardDir?: string | URL;
 }
 
 /** What route modules receive. */
@@ -117,7 +120,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(bodyLimit({
     maxSize: options.maxBodyBytes,
     onError: () => {
-      throw new AppError("payload_too_large", `the request body is over the limit of ${options.maxBodyBytes} bytes`);
+      throw new AppError(
+        "payload_too_large",
+        `the request body is over the limit of ${options.maxBodyBytes} bytes`,
+      );
     },
   }));
 
@@ -133,13 +139,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.route("/v1", createStreamRoutes({ sql: deps.sql, hub, allowedOrigins, log }));
   }
   // --- end live streams ---
+  // --- dashboard (web/, helper D): index.html at /, hashed assets under /assets/ ---
+  if (deps.dashboardDir !== undefined) app.route("/", serveDashboard({ dir: deps.dashboardDir }));
+  // --- end dashboard ---
 
   app.notFound((c) => {
     const allowed = router.methodsFor(c.req.path);
     const error = allowed.length > 0
-      ? new AppError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(", ")}`, {
-        headers: { Allow: allowed.join(", ") },
-      })
+      ? new AppError(
+        "method_not_allowed",
+        `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(", ")}`,
+        {
+          headers: { Allow: allowed.join(", ") },
+        },
+      )
       : new AppError("not_found", `no endpoint ${c.req.method} ${c.req.path}; see /openapi.json`);
     return c.json(error.toBody(), error.status, error.headers);
   });
@@ -179,5 +192,8 @@ function toAppError(err: unknown, requestId: string): AppError {
   if (typeof code === "string" && UNAVAILABLE.has(code)) {
     return new AppError("unavailable", "the database is unavailable; try again shortly");
   }
-  return new AppError("internal", `internal error; the server log has the details under request id ${requestId}`);
+  return new AppError(
+    "internal",
+    `internal error; the server log has the details under request id ${requestId}`,
+  );
 }

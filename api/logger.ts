@@ -23,7 +23,9 @@ export function jsonLogger(minLevel: LogLevel, write: (line: string) => void): L
 }
 
 /** For tests: keeps every entry. */
-export function memoryLogger(): Logger & { entries: { level: LogLevel; message: string; fields: Record<string, unknown> }[] } {
+export function memoryLogger(): Logger & {
+  entries: { level: LogLevel; message: string; fields: Record<string, unknown> }[];
+} {
   const entries: { level: LogLevel; message: string; fields: Record<string, unknown> }[] = [];
   const log = ((level: LogLevel, message: string, fields: Record<string, unknown> = {}) => {
     entries.push({ level, message, fields });

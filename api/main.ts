@@ -43,7 +43,13 @@ if (config.ADMIN_TOKEN !== undefined) await ensureAdminToken(sql, config.ADMIN_T
 // Live streams: one LISTEN hub per instance (its own connection, made by postgres.js's listen()).
 const hub = new StreamHub({ sql, log });
 await hub.start();
-const app = createApp({ sql, readerSql, log, streams: { hub, allowedOrigins: config.ALLOWED_ORIGINS } });
+const app = createApp({
+  sql,
+  readerSql,
+  log,
+  streams: { hub, allowedOrigins: config.ALLOWED_ORIGINS },
+  dashboardDir: new URL("../web/dist/", import.meta.url),
+});
 
 const server = Deno.serve({
   hostname: config.HOST,

@@ -169,7 +169,9 @@ export type SweepView = z.output<typeof sweepViewSchema>;
 // ── SQL ─────────────────────────────────────────────────────────────────────────────────────────────
 
 export const sqlRequestSchema = z.strictObject({
-  sql: z.string().min(1).max(100_000).describe("one statement over runs_view, epoch_metrics_view, run_summary"),
+  sql: z.string().min(1).max(100_000).describe(
+    "one statement over runs_view, epoch_metrics_view, run_summary",
+  ),
 });
 
 export const sqlResultSchema = z.object({

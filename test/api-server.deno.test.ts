@@ -33,7 +33,13 @@ async function startApi(databaseUrl: string): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "api/main.ts"],
     cwd: ROOT,
-    env: { DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port), ADMIN_TOKEN: ADMIN, LOG_LEVEL: "info" },
+    env: {
+      DATABASE_URL: databaseUrl,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ADMIN_TOKEN: ADMIN,
+      LOG_LEVEL: "info",
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -46,7 +52,10 @@ async function startApi(databaseUrl: string): Promise<Server> {
   const exited = child.status.then(async (s) => (await pumped, s));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300 && !text.includes('"msg":"listening"'); i++) {
-    const done = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 50))]);
+    const done = await Promise.race([
+      exited.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 50)),
+    ]);
     if (done) throw new Error(`api/main.ts exited before listening:\n${text}`);
   }
   if (!text.includes('"msg":"listening"')) throw new Error(`api/main.ts did not start:\n${text}`);
@@ -61,7 +70,11 @@ function api(path: string, init: RequestInit & { token?: string | null } = {}): 
 }
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  api(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers } });
+  api(path, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+  });
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -106,7 +119,9 @@ Deno.test({
     assert.deepEqual(responses.map((r) => r.status).filter((s) => s === 201), [201]);
     assert.equal(responses.filter((r) => r.status === 200).length, 19);
     assert.equal(new Set(bodies.map((b) => b.id)).size, 1);
-    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from runs where idempotency_key = ${key}`;
+    const [row] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from runs where idempotency_key = ${key}`;
     assert.equal(row!.n, 1);
   },
 });
@@ -124,7 +139,11 @@ Deno.test({
         controller.enqueue(chunk);
       },
     });
-    const res = await api("/v1/runs", { method: "POST", body, headers: { "content-type": "application/json" } });
+    const res = await api("/v1/runs", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, "payload_too_large");
   },
@@ -135,7 +154,9 @@ Deno.test({
   name: "POST /v1/sql over HTTP runs as the reader role (JSON and CSV), and refuses the token table",
   fn: async () => {
     await post("/v1/runs", { ...SPEC, name: "for sql" });
-    const res = await post("/v1/sql", { sql: "select name, current_user as who from runs_view where name = 'for sql'" });
+    const res = await post("/v1/sql", {
+      sql: "select name, current_user as who from runs_view where name = 'for sql'",
+    });
     assert.deepEqual((await res.json()).rows, [["for sql", "resnet_sql_reader"]]);
     const csv = await post("/v1/sql", { sql: "select 1 as one" }, { accept: "text/csv" });
     assert.equal(await csv.text(), "one\r\n1\r\n");

@@ -10,12 +10,27 @@ Deno.test("parseTokenArgs() reads create with scopes, a name and an expiry", () 
     name: "submit token",
     expiresInDays: null,
   });
-  assert.deepEqual(parseTokenArgs(["create", "--scope", "read", "--scope", "worker", "--scope", "read", "--name", "gpu-1", "--expires-in-days", "30"]), {
-    command: "create",
-    scopes: ["read", "worker"],
-    name: "gpu-1",
-    expiresInDays: 30,
-  });
+  assert.deepEqual(
+    parseTokenArgs([
+      "create",
+      "--scope",
+      "read",
+      "--scope",
+      "worker",
+      "--scope",
+      "read",
+      "--name",
+      "gpu-1",
+      "--expires-in-days",
+      "30",
+    ]),
+    {
+      command: "create",
+      scopes: ["read", "worker"],
+      name: "gpu-1",
+      expiresInDays: 30,
+    },
+  );
   assert.deepEqual(parseTokenArgs(["list"]), { command: "list" });
   const id = crypto.randomUUID();
   assert.deepEqual(parseTokenArgs(["revoke", id]), { command: "revoke", id });
@@ -26,7 +41,10 @@ Deno.test("parseTokenArgs() refuses what it cannot do, with a message and the us
     [[], /usage: npm run token/],
     [["create"], /at least one --scope/],
     [["create", "--scope", "root"], /unknown scope 'root'/],
-    [["create", "--scope", "read", "--expires-in-days", "0"], /--expires-in-days must be a number of days > 0, found .0./],
+    [
+      ["create", "--scope", "read", "--expires-in-days", "0"],
+      /--expires-in-days must be a number of days > 0, found .0./,
+    ],
     [["create", "--scope", "read", "--expires-in-days=soon"], /found .soon./],
     [["create", "--scope", "read", "--colour", "red"], /Unknown option '--colour'/],
     [["revoke"], /usage/],
@@ -34,13 +52,20 @@ Deno.test("parseTokenArgs() refuses what it cannot do, with a message and the us
     [["delete", "x"], /usage/],
   ];
   for (const [argv, message] of cases) {
-    assert.throws(() => parseTokenArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(" "));
+    assert.throws(
+      () => parseTokenArgs(argv),
+      (e: unknown) => e instanceof UsageError && message.test(e.message),
+      argv.join(" "),
+    );
   }
 });
 
 Deno.test("tokenDatabaseUrl() uses DATABASE_URL, or else npm start's embedded Postgres on PG_PORT", () => {
   assert.equal(tokenDatabaseUrl({ DATABASE_URL: "postgres://u:p@db:5432/x" }), "postgres://u:p@db:5432/x");
-  assert.equal(tokenDatabaseUrl({ PG_PORT: "6000" }), "postgres://postgres:postgres@127.0.0.1:6000/resnet_jobs");
+  assert.equal(
+    tokenDatabaseUrl({ PG_PORT: "6000" }),
+    "postgres://postgres:postgres@127.0.0.1:6000/resnet_jobs",
+  );
 });
 
 Deno.test({
@@ -55,7 +80,11 @@ Deno.test({
         cwd: new URL("../..", import.meta.url).pathname,
         env: { DATABASE_URL: db.url },
       }).output();
-      return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+      return {
+        code: out.code,
+        stdout: new TextDecoder().decode(out.stdout),
+        stderr: new TextDecoder().decode(out.stderr),
+      };
     };
     try {
       const created = await run("create", "--scope", "submit", "--name", "ci");
@@ -63,7 +92,8 @@ Deno.test({
       const token = created.stdout.trim();
       assert.match(token, /^rjt_[A-Za-z0-9_-]{43}$/);
       assert.match(created.stderr, /scopes submit\)\. It is shown only this once/);
-      const [row] = await db.sql`select id, name, scopes from api_tokens where token_hash = ${await hashApiToken(token)}`;
+      const [row] = await db
+        .sql`select id, name, scopes from api_tokens where token_hash = ${await hashApiToken(token)}`;
       assert.deepEqual({ name: row!.name, scopes: row!.scopes }, { name: "ci", scopes: ["submit"] });
 
       const listed = await run("list");

@@ -21,7 +21,9 @@ export type TokenCommand =
   | { command: "list" }
   | { command: "revoke"; id: string };
 
-const USAGE = `usage: npm run token -- create --scope <${TOKEN_SCOPES.join("|")}> [--scope …] [--name <name>] [--expires-in-days <n>]
+const USAGE = `usage: npm run token -- create --scope <${
+  TOKEN_SCOPES.join("|")
+}> [--scope …] [--name <name>] [--expires-in-days <n>]
        npm run token -- list
        npm run token -- revoke <token id>`;
 
@@ -73,7 +75,9 @@ export function parseTokenArgs(argv: readonly string[]): TokenCommand {
   if (command === "list" && rest.length === 0) return { command };
   if (command === "revoke" && rest.length === 1) {
     const id = rest[0]!;
-    if (!/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError(`revoke needs a token id (a UUID), found '${id}'\n${USAGE}`);
+    if (!/^[0-9a-f-]{36}$/i.test(id)) {
+      throw new UsageError(`revoke needs a token id (a UUID), found '${id}'\n${USAGE}`);
+    }
     return { command, id };
   }
   throw new UsageError(USAGE);
@@ -87,7 +91,9 @@ export function tokenDatabaseUrl(env: Record<string, string | undefined>): strin
 
 async function run(cmd: TokenCommand, sql: postgres.Sql): Promise<void> {
   if (cmd.command === "create") {
-    const expiresAt = cmd.expiresInDays === null ? null : new Date(Date.now() + cmd.expiresInDays * 86_400_000);
+    const expiresAt = cmd.expiresInDays === null
+      ? null
+      : new Date(Date.now() + cmd.expiresInDays * 86_400_000);
     const created = await createApiToken(sql, { name: cmd.name, scopes: cmd.scopes, expiresAt });
     console.log(created.token);
     console.error(
@@ -98,7 +104,9 @@ async function run(cmd: TokenCommand, sql: postgres.Sql): Promise<void> {
     return;
   }
   if (cmd.command === "list") {
-    const rows = await sql<{ id: string; name: string; prefix: string; scopes: string[]; state: string; created_at: Date }[]>`
+    const rows = await sql<
+      { id: string; name: string; prefix: string; scopes: string[]; state: string; created_at: Date }[]
+    >`
       select id, name, prefix, scopes, created_at,
         case when revoked_at is not null then 'revoked' when expires_at <= now() then 'expired' else 'active' end as state
       from api_tokens order by created_at`;
@@ -107,7 +115,8 @@ async function run(cmd: TokenCommand, sql: postgres.Sql): Promise<void> {
     }
     return;
   }
-  const [row] = await sql`update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = ${cmd.id} returning id`;
+  const [row] =
+    await sql`update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = ${cmd.id} returning id`;
   if (row === undefined) throw new UsageError(`no token with id ${cmd.id}`);
   console.error(`revoked token ${cmd.id}`);
 }

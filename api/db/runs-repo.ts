@@ -41,7 +41,15 @@ const selection = {
 
 type SummaryFields = Pick<
   SummaryRow,
-  "runId" | "thresholdEpoch" | "accVal" | "acc" | "bestEpoch" | "bestValAcc" | "finalLoss" | "finalValLoss" | "epochsDone"
+  | "runId"
+  | "thresholdEpoch"
+  | "accVal"
+  | "acc"
+  | "bestEpoch"
+  | "bestValAcc"
+  | "finalLoss"
+  | "finalValLoss"
+  | "epochsDone"
 >;
 
 type Selected = {
@@ -135,7 +143,9 @@ export async function createRun(
   const inserted = await client<{ id: string }[]>`
     insert into runs (name, spec, priority, tags, max_attempts, epochs, sweep_id, idempotency_key, request_hash)
     values (${v.name}, ${JSON.stringify(v.spec)}::jsonb, ${v.priority},
-      array(select jsonb_array_elements_text(${JSON.stringify(v.tags)}::jsonb)), ${v.maxAttempts}, ${v.epochs},
+      array(select jsonb_array_elements_text(${
+    JSON.stringify(v.tags)
+  }::jsonb)), ${v.maxAttempts}, ${v.epochs},
       ${sweepId}::uuid, ${idempotency?.key ?? null}, ${idempotency?.requestHash ?? null})
     on conflict (idempotency_key) do nothing
     returning id`;
@@ -148,7 +158,9 @@ export async function createRun(
     if (existing.requestHash !== idempotency.requestHash) {
       throw new AppError(
         "idempotency_conflict",
-        `Idempotency-Key ${JSON.stringify(idempotency.key)} was already used with a different request (run ${existing.id})`,
+        `Idempotency-Key ${
+          JSON.stringify(idempotency.key)
+        } was already used with a different request (run ${existing.id})`,
       );
     }
     id = existing.id;
@@ -199,7 +211,10 @@ function decodeCursor(text: string, sort: string): Cursor {
  * One page of runs, keyset-paginated on (sort key, id): stable under concurrent inserts, and as fast on
  * page 1000 as on page 1. `name` sorts nulls as "".
  */
-export async function listRuns(db: Db, q: RunListQuery): Promise<{ runs: RunView[]; nextCursor: string | null }> {
+export async function listRuns(
+  db: Db,
+  q: RunListQuery,
+): Promise<{ runs: RunView[]; nextCursor: string | null }> {
   const where: SQL[] = [];
   if (q.state !== undefined && q.state.length > 0) where.push(inArray(runs.state, q.state));
   if (q.sweep !== undefined) where.push(eq(runs.sweepId, q.sweep));
@@ -214,7 +229,11 @@ export async function listRuns(db: Db, q: RunListQuery): Promise<{ runs: RunView
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor, q.sort);
     const value = byName ? sql`${c.k}` : sql`${c.k}::timestamptz`;
-    where.push(descending ? sql`(${key}, ${runs.id}) < (${value}, ${c.id}::uuid)` : sql`(${key}, ${runs.id}) > (${value}, ${c.id}::uuid)`);
+    where.push(
+      descending
+        ? sql`(${key}, ${runs.id}) < (${value}, ${c.id}::uuid)`
+        : sql`(${key}, ${runs.id}) > (${value}, ${c.id}::uuid)`,
+    );
   }
   const order = descending ? [desc(key), desc(runs.id)] : [asc(key), asc(runs.id)];
   const rows: Selected[] = await selectRuns(db).where(and(...where)).orderBy(...order).limit(q.limit + 1);
@@ -227,7 +246,10 @@ export async function listRuns(db: Db, q: RunListQuery): Promise<{ runs: RunView
 }
 
 export async function runsOfSweep(db: Db, sweepId: string): Promise<RunView[]> {
-  const rows = await selectRuns(db).where(eq(runs.sweepId, sweepId)).orderBy(asc(runs.createdAt), asc(runs.id));
+  const rows = await selectRuns(db).where(eq(runs.sweepId, sweepId)).orderBy(
+    asc(runs.createdAt),
+    asc(runs.id),
+  );
   return rows.map(toRunView);
 }
 

@@ -37,7 +37,10 @@ export async function getSweep(db: Db, id: string): Promise<SweepView | null> {
   const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, id));
   if (sweep === undefined) return null;
   const sweepRuns = await runsOfSweep(db, id);
-  const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<(typeof RUN_STATES)[number], number>;
+  const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<
+    (typeof RUN_STATES)[number],
+    number
+  >;
   for (const r of sweepRuns) counts[r.state]++;
   return {
     id: sweep.id,

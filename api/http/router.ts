@@ -95,7 +95,9 @@ export class Router {
 
   /** The methods registered for a concrete path, for 405 and its Allow header. */
   methodsFor(path: string): string[] {
-    const methods = this.routes.filter((r) => pathPattern(r.path).test(path)).map((r) => r.method.toUpperCase());
+    const methods = this.routes.filter((r) => pathPattern(r.path).test(path)).map((r) =>
+      r.method.toUpperCase()
+    );
     if (methods.includes("GET")) methods.push("HEAD");
     return [...new Set(methods)];
   }
@@ -118,7 +120,10 @@ function escapeRegExp(s: string): string {
 
 /** Turns zod issues into the API's `{ path, message }` pairs (dotted paths). */
 export function toIssues(error: z.ZodError, prefix: string[] = []): ErrorIssue[] {
-  return error.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join("."), message: i.message }));
+  return error.issues.map((i) => ({
+    path: [...prefix, ...i.path.map(String)].join("."),
+    message: i.message,
+  }));
 }
 
 function validate<S extends z.ZodType>(schema: S, value: unknown, where: "body" | "query"): z.output<S> {

@@ -42,7 +42,12 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
     const path = route.path.replace(/:(\w+)/g, "{$1}");
     const parameters: Json[] = [];
     for (const name of route.path.match(/:(\w+)/g) ?? []) {
-      parameters.push({ name: name.slice(1), in: "path", required: true, schema: { type: "string", format: "uuid" } });
+      parameters.push({
+        name: name.slice(1),
+        in: "path",
+        required: true,
+        schema: { type: "string", format: "uuid" },
+      });
     }
     if (route.query !== undefined) {
       const q = convert(route.query, "input");
@@ -60,19 +65,33 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
       }
     }
     for (const h of route.headers ?? []) {
-      parameters.push({ name: h.name, in: "header", required: false, description: h.description, schema: { type: "string" } });
+      parameters.push({
+        name: h.name,
+        in: "header",
+        required: false,
+        description: h.description,
+        schema: { type: "string" },
+      });
     }
     const responses: Record<string, unknown> = {};
     for (const [status, doc] of Object.entries(route.responses)) {
       const content: Record<string, unknown> = {};
       if (doc.schema !== undefined) content["application/json"] = { schema: convert(doc.schema, "output") };
       for (const type of doc.alternatives ?? []) content[type] = { schema: { type: "string" } };
-      responses[status] = { description: doc.description, ...(Object.keys(content).length ? { content } : {}) };
+      responses[status] = {
+        description: doc.description,
+        ...(Object.keys(content).length ? { content } : {}),
+      };
     }
     const errors: [number, string][] = [[400, "Malformed request"], [500, "Internal error"]];
-    if (route.scope !== null) errors.push([401, "Missing, unknown, revoked or expired token"], [403, "Token lacks the scope"]);
+    if (route.scope !== null) {
+      errors.push([401, "Missing, unknown, revoked or expired token"], [403, "Token lacks the scope"]);
+    }
     if (route.body !== undefined) {
-      errors.push([413, "Body over 1 MiB"], [415, "Content-Type is not application/json"], [422, "Invalid body"]);
+      errors.push([413, "Body over 1 MiB"], [415, "Content-Type is not application/json"], [
+        422,
+        "Invalid body",
+      ]);
     }
     for (const [status, description] of errors) {
       responses[String(status)] ??= {
@@ -108,7 +127,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
       description:
         "Submit ResNet56v2 / CIFAR-10 training runs and sweeps, follow them, and query finished runs with SQL. " +
         "Authenticate with `Authorization: Bearer <token>`; scopes nest: admin ⊇ submit ⊇ read; worker is separate. " +
-        "Every error has the body `{ \"error\": { \"code\", \"message\", \"issues\"? } }` and every response an " +
+        'Every error has the body `{ "error": { "code", "message", "issues"? } }` and every response an ' +
         "`X-Request-Id` header.",
     },
     servers: [{ url: "/" }],

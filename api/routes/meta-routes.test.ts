@@ -14,7 +14,11 @@ dbTest("GET /healthz is 200 while Postgres answers", async () => {
 
 dbTest("GET /healthz is 503 and other endpoints 503 (not 500) when Postgres is unreachable", async () => {
   // Port 1 on loopback: nothing listens there, so every connection is refused at once.
-  const dead = postgres("postgres://nobody:nothing@127.0.0.1:1/none", { max: 1, connect_timeout: 2, onnotice: () => {} });
+  const dead = postgres("postgres://nobody:nothing@127.0.0.1:1/none", {
+    max: 1,
+    connect_timeout: 2,
+    onnotice: () => {},
+  });
   const log = memoryLogger();
   const app = createApp({ sql: dead, readerSql: null, log });
   try {
@@ -61,7 +65,9 @@ dbTest("GET /openapi.json is OpenAPI 3.1 covering every endpoint, with every $re
   const doc = await res.json();
   assert.equal(doc.openapi, "3.1.0");
   const operations = Object.entries(doc.paths as Record<string, Record<string, { operationId: string }>>)
-    .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`));
+    .flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`)
+    );
   for (
     const expected of [
       "POST /v1/runs createRun",
@@ -84,7 +90,11 @@ dbTest("GET /openapi.json is OpenAPI 3.1 covering every endpoint, with every $re
   ) {
     assert.ok(operations.includes(expected), expected);
   }
-  assert.equal(new Set(operations.map((o) => o.split(" ")[2])).size, operations.length, "operationIds are unique");
+  assert.equal(
+    new Set(operations.map((o) => o.split(" ")[2])).size,
+    operations.length,
+    "operationIds are unique",
+  );
   const refs = new Set<string>();
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk);
@@ -110,7 +120,10 @@ dbTest("GET /openapi.json is OpenAPI 3.1 covering every endpoint, with every $re
   assert.ok(create.parameters.some((p: { name: string }) => p.name === "Idempotency-Key"));
   const list = doc.paths["/v1/runs"].get.parameters.map((p: { name: string }) => p.name).sort();
   assert.deepEqual(list, ["cursor", "limit", "namePrefix", "sort", "state", "sweep", "tag"]);
-  assert.equal(doc.paths["/v1/runs"].get.parameters.find((p: { name: string }) => p.name === "limit").schema.maximum, 1000);
+  assert.equal(
+    doc.paths["/v1/runs"].get.parameters.find((p: { name: string }) => p.name === "limit").schema.maximum,
+    1000,
+  );
   assert.deepEqual(doc.paths["/healthz"].get.security, []);
   assert.deepEqual(doc.paths["/v1/sql"].post.security, [{ bearer: ["read"] }]);
 });
@@ -139,23 +152,30 @@ dbTest("unknown paths are 404 and wrong methods 405 with Allow, in the one error
   assert.equal(patch.headers.get("allow"), "POST");
 });
 
-dbTest("every response carries a request id (the client's if it sent a sane one), and so does every log line", async () => {
-  const { log } = api();
-  const before = log.entries.length;
-  for (const path of ["/healthz", "/v1/runs", "/nope"]) {
-    const res = await api().request("GET", path);
-    assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
-  }
-  const mine = await api().request("GET", "/v1/runs/not-a-uuid", { headers: { "x-request-id": "trace-42" } });
-  assert.equal(mine.headers.get("x-request-id"), "trace-42");
-  // A value that could forge log fields or headers is replaced, not echoed.
-  const hostile = await api().request("GET", "/healthz", { headers: { "x-request-id": 'x","level":"error' } });
-  assert.match(hostile.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
-  const lines = log.entries.slice(before);
-  assert.ok(lines.length >= 5);
-  for (const line of lines) assert.ok(typeof line.fields.requestId === "string", JSON.stringify(line));
-  assert.ok(lines.some((l) => l.fields.requestId === "trace-42" && l.fields.status === 404));
-});
+dbTest(
+  "every response carries a request id (the client's if it sent a sane one), and so does every log line",
+  async () => {
+    const { log } = api();
+    const before = log.entries.length;
+    for (const path of ["/healthz", "/v1/runs", "/nope"]) {
+      const res = await api().request("GET", path);
+      assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+    }
+    const mine = await api().request("GET", "/v1/runs/not-a-uuid", {
+      headers: { "x-request-id": "trace-42" },
+    });
+    assert.equal(mine.headers.get("x-request-id"), "trace-42");
+    // A value that could forge log fields or headers is replaced, not echoed.
+    const hostile = await api().request("GET", "/healthz", {
+      headers: { "x-request-id": 'x","level":"error' },
+    });
+    assert.match(hostile.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+    const lines = log.entries.slice(before);
+    assert.ok(lines.length >= 5);
+    for (const line of lines) assert.ok(typeof line.fields.requestId === "string", JSON.stringify(line));
+    assert.ok(lines.some((l) => l.fields.requestId === "trace-42" && l.fields.status === 404));
+  },
+);
 
 dbTest("an unexpected error is a 500 without stack or message details; the log keeps them", async () => {
   const log = memoryLogger();

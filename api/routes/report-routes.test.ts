@@ -16,7 +16,15 @@ Deno.test.beforeAll(async () => {
   assert.equal(res.status, 201, JSON.stringify(sweep));
   sweepId = sweep.id;
   const [run16, run17] = sweep.runs;
-  const history = (thresholdEpoch: number, accVal: number, acc: number, best: number, bestVal: number, loss: number, valLoss: number) =>
+  const history = (
+    thresholdEpoch: number,
+    accVal: number,
+    acc: number,
+    best: number,
+    bestVal: number,
+    loss: number,
+    valLoss: number,
+  ) =>
     Array.from({ length: 34 }, (_, i) => {
       const epoch = i + 1;
       if (epoch === thresholdEpoch) return { epoch, loss: 0.2, acc, valLoss: 0.3, valAcc: accVal };
@@ -29,7 +37,9 @@ Deno.test.beforeAll(async () => {
 });
 
 dbTest("GET /v1/report?format=md reproduces the seed's table rows for a sweep", async () => {
-  const res = await api().request("GET", `/v1/report?sweep=${sweepId}&format=md`, { token: api().tokens.read });
+  const res = await api().request("GET", `/v1/report?sweep=${sweepId}&format=md`, {
+    token: api().tokens.read,
+  });
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type")!, /^text\/markdown/);
   const lines = (await res.text()).trim().split("\n");
@@ -70,19 +80,29 @@ dbTest("GET /v1/report as json and csv carries the same figures at full precisio
   const csv = await api().request("GET", `/v1/report?sweep=${sweepId}&format=csv`);
   assert.match(csv.headers.get("content-type")!, /^text\/csv/);
   const lines = (await csv.text()).trim().split("\r\n");
-  assert.equal(lines[0], "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,shift,l2,lambda,alpha,schedule");
-  assert.match(lines[2]!, /^table 3 #2,[0-9a-f-]{36},queued,23,0\.9231,0\.959,29,0\.9257,0\.0903,0\.2317,0\.07,0,0\.15,0\.001,"\[1e-3, 0\]lin/);
+  assert.equal(
+    lines[0],
+    "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,shift,l2,lambda,alpha,schedule",
+  );
+  assert.match(
+    lines[2]!,
+    /^table 3 #2,[0-9a-f-]{36},queued,23,0\.9231,0\.959,29,0\.9257,0\.0903,0\.2317,0\.07,0,0\.15,0\.001,"\[1e-3, 0\]lin/,
+  );
 });
 
-dbTest("GET /v1/report shows runs without metrics with empty figures; unknown sweep 404; bad format 400", async () => {
-  const run = await (await api().request("POST", "/v1/runs", { json: { schedule: SCHEDULE, name: "fresh" } })).json();
-  const all = await (await api().request("GET", "/v1/report?format=json")).json();
-  const fresh = all.rows.find((r: { runId: string }) => r.runId === run.id);
-  assert.equal(fresh.thresholdEpoch, null);
-  assert.equal(fresh.bestValAcc, null);
-  const md = await (await api().request("GET", "/v1/report?format=md")).text();
-  assert.match(md, /\| fresh \| – \| – \| – \| – \| – \| – \| – \| 0\.07 \|/);
-  assert.equal((await api().request("GET", `/v1/report?sweep=${crypto.randomUUID()}`)).status, 404);
-  assert.equal((await api().request("GET", "/v1/report?format=xlsx")).status, 400);
-  assert.equal((await api().request("GET", "/v1/report", { token: api().tokens.worker })).status, 403);
-});
+dbTest(
+  "GET /v1/report shows runs without metrics with empty figures; unknown sweep 404; bad format 400",
+  async () => {
+    const run =
+      await (await api().request("POST", "/v1/runs", { json: { schedule: SCHEDULE, name: "fresh" } })).json();
+    const all = await (await api().request("GET", "/v1/report?format=json")).json();
+    const fresh = all.rows.find((r: { runId: string }) => r.runId === run.id);
+    assert.equal(fresh.thresholdEpoch, null);
+    assert.equal(fresh.bestValAcc, null);
+    const md = await (await api().request("GET", "/v1/report?format=md")).text();
+    assert.match(md, /\| fresh \| – \| – \| – \| – \| – \| – \| – \| 0\.07 \|/);
+    assert.equal((await api().request("GET", `/v1/report?sweep=${crypto.randomUUID()}`)).status, 404);
+    assert.equal((await api().request("GET", "/v1/report?format=xlsx")).status, 400);
+    assert.equal((await api().request("GET", "/v1/report", { token: api().tokens.worker })).status, 403);
+  },
+);

@@ -15,15 +15,24 @@ const runCount = async () => (await api().sql<{ n: number }[]>`select count(*)::
 
 dbTest("POST /v1/runs stores the fully defaulted spec and epochs = the schedule's last epoch", async () => {
   const res = await api().request("POST", "/v1/runs", {
-    json: { schedule: "[1.e-3, 0]lin[1.e-3, 14]cos[1.e-5, 24]lin[6.e-6, 34]", name: "run 17", tags: ["table3"] },
+    json: {
+      schedule: "[1.e-3, 0]lin[1.e-3, 14]cos[1.e-5, 24]lin[6.e-6, 34]",
+      name: "run 17",
+      tags: ["table3"],
+    },
     token: api().tokens.submit,
   });
   assert.equal(res.status, 201);
   const run = await res.json();
   assert.equal(res.headers.get("location"), `/v1/runs/${run.id}`);
-  const expected = parseRunSpec({ schedule: "[1.e-3, 0]lin[1.e-3, 14]cos[1.e-5, 24]lin[6.e-6, 34]", name: "run 17", tags: ["table3"] });
+  const expected = parseRunSpec({
+    schedule: "[1.e-3, 0]lin[1.e-3, 14]cos[1.e-5, 24]lin[6.e-6, 34]",
+    name: "run 17",
+    tags: ["table3"],
+  });
   assert.ok(expected.ok);
-  const [row] = await api().sql`select spec, epochs, name, tags, state, priority, max_attempts from runs where id = ${run.id}`;
+  const [row] = await api()
+    .sql`select spec, epochs, name, tags, state, priority, max_attempts from runs where id = ${run.id}`;
   assert.deepEqual(row!.spec, expected.spec);
   assert.equal(row!.epochs, 34);
   assert.deepEqual({ ...row, spec: undefined }, {
@@ -49,67 +58,98 @@ dbTest("POST /v1/runs answers 422 with the spec's issues (path + message) and st
   assert.equal(res.status, 422);
   const body = await res.json();
   assert.equal(body.error.code, "validation_failed");
-  const byPath = Object.fromEntries(body.error.issues.map((i: { path: string; message: string }) => [i.path, i.message]));
+  const byPath = Object.fromEntries(
+    body.error.issues.map((i: { path: string; message: string }) => [i.path, i.message]),
+  );
   assert.match(byPath["schedule"], /expected 'lin' or 'cos' at offset 9, found 'sin'/);
   assert.match(byPath["optimizer.lambda"], /≥ 0, found -1/);
   assert.match(byPath["optimizer.learningRate"], /unknown field 'learningRate'/);
   assert.equal(await runCount(), before);
 });
 
-dbTest("POST /v1/runs: malformed JSON is 400, a non-JSON content type 415, a body over 1 MiB 413", async () => {
-  const bad = await api().request("POST", "/v1/runs", { body: '{"schedule": ', headers: { "content-type": "application/json" } });
-  assert.equal(bad.status, 400);
-  assert.equal((await bad.json()).error.code, "invalid_json");
+dbTest(
+  "POST /v1/runs: malformed JSON is 400, a non-JSON content type 415, a body over 1 MiB 413",
+  async () => {
+    const bad = await api().request("POST", "/v1/runs", {
+      body: '{"schedule": ',
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.code, "invalid_json");
 
-  const text = await api().request("POST", "/v1/runs", { body: "schedule=x", headers: { "content-type": "text/plain" } });
-  assert.equal(text.status, 415);
-  assert.equal((await text.json()).error.code, "unsupported_media_type");
+    const text = await api().request("POST", "/v1/runs", {
+      body: "schedule=x",
+      headers: { "content-type": "text/plain" },
+    });
+    assert.equal(text.status, 415);
+    assert.equal((await text.json()).error.code, "unsupported_media_type");
 
-  const none = await api().request("POST", "/v1/runs", { body: JSON.stringify(SMALL_SPEC) });
-  assert.equal(none.status, 415);
+    const none = await api().request("POST", "/v1/runs", { body: JSON.stringify(SMALL_SPEC) });
+    assert.equal(none.status, 415);
 
-  const huge = JSON.stringify({ ...SMALL_SPEC, name: "x".repeat(1024 * 1024) });
-  const big = await api().request("POST", "/v1/runs", { body: huge, headers: { "content-type": "application/json" } });
-  assert.equal(big.status, 413);
-  assert.equal((await big.json()).error.code, "payload_too_large");
+    const huge = JSON.stringify({ ...SMALL_SPEC, name: "x".repeat(1024 * 1024) });
+    const big = await api().request("POST", "/v1/runs", {
+      body: huge,
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(big.status, 413);
+    assert.equal((await big.json()).error.code, "payload_too_large");
 
-  // Exactly at the limit is allowed through to validation (here: the name is too long → 422).
-  const pad = 1024 * 1024 - JSON.stringify({ ...SMALL_SPEC, name: "" }).length;
-  const atLimit = JSON.stringify({ ...SMALL_SPEC, name: "y".repeat(pad) });
-  assert.equal(new TextEncoder().encode(atLimit).length, 1024 * 1024);
-  const edge = await api().request("POST", "/v1/runs", { body: atLimit, headers: { "content-type": "application/json" } });
-  assert.equal(edge.status, 422);
-});
+    // Exactly at the limit is allowed through to validation (here: the name is too long → 422).
+    const pad = 1024 * 1024 - JSON.stringify({ ...SMALL_SPEC, name: "" }).length;
+    const atLimit = JSON.stringify({ ...SMALL_SPEC, name: "y".repeat(pad) });
+    assert.equal(new TextEncoder().encode(atLimit).length, 1024 * 1024);
+    const edge = await api().request("POST", "/v1/runs", {
+      body: atLimit,
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(edge.status, 422);
+  },
+);
 
-dbTest("POST /v1/runs with an Idempotency-Key: same body → same run (200, replayed), other body → 409", async () => {
-  const key = crypto.randomUUID();
-  const first = await api().request("POST", "/v1/runs", { json: SMALL_SPEC, headers: { "idempotency-key": key } });
-  assert.equal(first.status, 201);
-  const run = await first.json();
-  // Same meaning, different key order and explicit defaults: the same request.
-  const again = await api().request("POST", "/v1/runs", {
-    json: { priority: 0, maxAttempts: 3, ...Object.fromEntries(Object.entries(SMALL_SPEC).reverse()) },
-    headers: { "idempotency-key": key },
-  });
-  assert.equal(again.status, 200);
-  assert.equal(again.headers.get("idempotent-replayed"), "true");
-  assert.equal((await again.json()).id, run.id);
-  const other = await api().request("POST", "/v1/runs", {
-    json: { ...SMALL_SPEC, name: "other" },
-    headers: { "idempotency-key": key },
-  });
-  assert.equal(other.status, 409);
-  const body = await other.json();
-  assert.equal(body.error.code, "idempotency_conflict");
-  const bad = await api().request("POST", "/v1/runs", { json: SMALL_SPEC, headers: { "idempotency-key": "has space" } });
-  assert.equal(bad.status, 400);
-});
+dbTest(
+  "POST /v1/runs with an Idempotency-Key: same body → same run (200, replayed), other body → 409",
+  async () => {
+    const key = crypto.randomUUID();
+    const first = await api().request("POST", "/v1/runs", {
+      json: SMALL_SPEC,
+      headers: { "idempotency-key": key },
+    });
+    assert.equal(first.status, 201);
+    const run = await first.json();
+    // Same meaning, different key order and explicit defaults: the same request.
+    const again = await api().request("POST", "/v1/runs", {
+      json: { priority: 0, maxAttempts: 3, ...Object.fromEntries(Object.entries(SMALL_SPEC).reverse()) },
+      headers: { "idempotency-key": key },
+    });
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.equal((await again.json()).id, run.id);
+    const other = await api().request("POST", "/v1/runs", {
+      json: { ...SMALL_SPEC, name: "other" },
+      headers: { "idempotency-key": key },
+    });
+    assert.equal(other.status, 409);
+    const body = await other.json();
+    assert.equal(body.error.code, "idempotency_conflict");
+    const bad = await api().request("POST", "/v1/runs", {
+      json: SMALL_SPEC,
+      headers: { "idempotency-key": "has space" },
+    });
+    assert.equal(bad.status, 400);
+  },
+);
 
 dbTest("20 concurrent identical POSTs with one Idempotency-Key create exactly one run", async () => {
   const key = `concurrent-${crypto.randomUUID()}`;
   const responses = await Promise.all(
-    Array.from({ length: 20 }, () =>
-      api().request("POST", "/v1/runs", { json: { ...SMALL_SPEC, name: key }, headers: { "idempotency-key": key } })
+    Array.from(
+      { length: 20 },
+      () =>
+        api().request("POST", "/v1/runs", {
+          json: { ...SMALL_SPEC, name: key },
+          headers: { "idempotency-key": key },
+        }),
     ),
   );
   const statuses = responses.map((r) => r.status).sort();
@@ -120,35 +160,40 @@ dbTest("20 concurrent identical POSTs with one Idempotency-Key create exactly on
   assert.equal(row!.n, 1);
 });
 
-dbTest("GET /v1/runs/:id returns the run with its summary figures; unknown and malformed ids are 404", async () => {
-  const run = await createRun({ ...SMALL_SPEC, threshold: 0.9 });
-  await insertEpochs(api().sql, run.id, [
-    { epoch: 1, loss: 1.2, acc: 0.6, valLoss: 1.1, valAcc: 0.61 },
-    { epoch: 2, loss: 0.8, acc: 0.93, valLoss: 0.7, valAcc: 0.91 },
-    { epoch: 3, loss: 0.5, acc: 0.95, valLoss: 0.6, valAcc: 0.905 },
-  ]);
-  const res = await api().request("GET", `/v1/runs/${run.id}`, { token: api().tokens.read });
-  assert.equal(res.status, 200);
-  const got = await res.json();
-  assert.deepEqual(got.summary, {
-    thresholdEpoch: 2,
-    accVal: 0.91,
-    acc: 0.93,
-    bestEpoch: 2,
-    bestValAcc: 0.91,
-    finalLoss: 0.5,
-    finalValLoss: 0.6,
-    epochsDone: 3,
-  });
-  for (const key of ["attempt", "workerId", "createdAt", "startedAt", "finishedAt", "error", "spec", "state"]) {
-    assert.ok(key in got, key);
-  }
-  const missing = await api().request("GET", `/v1/runs/${crypto.randomUUID()}`);
-  assert.equal(missing.status, 404);
-  assert.equal((await missing.json()).error.code, "not_found");
-  const malformed = await api().request("GET", "/v1/runs/not-a-uuid");
-  assert.equal(malformed.status, 404);
-});
+dbTest(
+  "GET /v1/runs/:id returns the run with its summary figures; unknown and malformed ids are 404",
+  async () => {
+    const run = await createRun({ ...SMALL_SPEC, threshold: 0.9 });
+    await insertEpochs(api().sql, run.id, [
+      { epoch: 1, loss: 1.2, acc: 0.6, valLoss: 1.1, valAcc: 0.61 },
+      { epoch: 2, loss: 0.8, acc: 0.93, valLoss: 0.7, valAcc: 0.91 },
+      { epoch: 3, loss: 0.5, acc: 0.95, valLoss: 0.6, valAcc: 0.905 },
+    ]);
+    const res = await api().request("GET", `/v1/runs/${run.id}`, { token: api().tokens.read });
+    assert.equal(res.status, 200);
+    const got = await res.json();
+    assert.deepEqual(got.summary, {
+      thresholdEpoch: 2,
+      accVal: 0.91,
+      acc: 0.93,
+      bestEpoch: 2,
+      bestValAcc: 0.91,
+      finalLoss: 0.5,
+      finalValLoss: 0.6,
+      epochsDone: 3,
+    });
+    for (
+      const key of ["attempt", "workerId", "createdAt", "startedAt", "finishedAt", "error", "spec", "state"]
+    ) {
+      assert.ok(key in got, key);
+    }
+    const missing = await api().request("GET", `/v1/runs/${crypto.randomUUID()}`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, "not_found");
+    const malformed = await api().request("GET", "/v1/runs/not-a-uuid");
+    assert.equal(malformed.status, 404);
+  },
+);
 
 dbTest("GET /v1/runs/:id/metrics returns every epoch in order, as JSON or CSV", async () => {
   const run = await createRun();
@@ -161,7 +206,16 @@ dbTest("GET /v1/runs/:id/metrics returns every epoch in order, as JSON or CSV", 
   assert.equal(body.runId, run.id);
   assert.deepEqual(body.epochs.map((e: { epoch: number }) => e.epoch), [1, 2]);
   assert.deepEqual(Object.keys(body.epochs[0]).sort(), [
-    "acc", "attempt", "epoch", "imagesPerSec", "loss", "lr", "seconds", "valAcc", "valLoss", "wd",
+    "acc",
+    "attempt",
+    "epoch",
+    "imagesPerSec",
+    "loss",
+    "lr",
+    "seconds",
+    "valAcc",
+    "valLoss",
+    "wd",
   ]);
   const csv = await api().request("GET", `/v1/runs/${run.id}/metrics`, { headers: { accept: "text/csv" } });
   assert.match(csv.headers.get("content-type")!, /^text\/csv/);
@@ -202,7 +256,10 @@ dbTest("GET /v1/runs pages with cursors through every run once, in each sort ord
   const prefix = `page-${crypto.randomUUID().slice(0, 8)}`;
   // A sweep gives 25 runs created in one transaction: equal now(), so the id tie-break matters too.
   const sweep = await api().request("POST", "/v1/sweeps", {
-    json: { base: { ...SMALL_SPEC, name: prefix }, grid: { "data.seed": Array.from({ length: 25 }, (_, i) => i) } },
+    json: {
+      base: { ...SMALL_SPEC, name: prefix },
+      grid: { "data.seed": Array.from({ length: 25 }, (_, i) => i) },
+    },
   });
   assert.equal(sweep.status, 201);
   for (const sort of ["-createdAt", "createdAt", "name", "-name"]) {
@@ -226,22 +283,39 @@ dbTest("GET /v1/runs pages with cursors through every run once, in each sort ord
   }
 });
 
-dbTest("GET /v1/runs refuses limit > 1000, unknown parameters, bad states and foreign cursors with 400", async () => {
-  for (const q of ["limit=1001", "limit=0", "limit=ten", "state=done", "sort=speed", "colour=red", "sweep=123", "cursor=%%%"]) {
-    const res = await api().request("GET", `/v1/runs?${q}`);
-    assert.equal(res.status, 400, q);
-    const body = await res.json();
-    assert.equal(body.error.code, "bad_request", q);
-  }
-  const ok = await api().request("GET", "/v1/runs?limit=1000");
-  assert.equal(ok.status, 200);
-  const page = await (await api().request("GET", "/v1/runs?limit=1&sort=name")).json();
-  if (page.nextCursor !== null) {
-    const mismatch = await api().request("GET", `/v1/runs?limit=1&sort=-createdAt&cursor=${page.nextCursor}`);
-    assert.equal(mismatch.status, 400);
-    assert.match((await mismatch.json()).error.message, /sort=name/);
-  }
-});
+dbTest(
+  "GET /v1/runs refuses limit > 1000, unknown parameters, bad states and foreign cursors with 400",
+  async () => {
+    for (
+      const q of [
+        "limit=1001",
+        "limit=0",
+        "limit=ten",
+        "state=done",
+        "sort=speed",
+        "colour=red",
+        "sweep=123",
+        "cursor=%%%",
+      ]
+    ) {
+      const res = await api().request("GET", `/v1/runs?${q}`);
+      assert.equal(res.status, 400, q);
+      const body = await res.json();
+      assert.equal(body.error.code, "bad_request", q);
+    }
+    const ok = await api().request("GET", "/v1/runs?limit=1000");
+    assert.equal(ok.status, 200);
+    const page = await (await api().request("GET", "/v1/runs?limit=1&sort=name")).json();
+    if (page.nextCursor !== null) {
+      const mismatch = await api().request(
+        "GET",
+        `/v1/runs?limit=1&sort=-createdAt&cursor=${page.nextCursor}`,
+      );
+      assert.equal(mismatch.status, 400);
+      assert.match((await mismatch.json()).error.message, /sort=name/);
+    }
+  },
+);
 
 dbTest("POST /v1/runs/:id/cancel ends a queued run at once with a state event", async () => {
   const run = await createRun();
@@ -258,28 +332,31 @@ dbTest("POST /v1/runs/:id/cancel ends a queued run at once with a state event", 
   assert.equal((await again.json()).error.code, "conflict");
 });
 
-dbTest("POST /v1/runs/:id/cancel on a running run sets cancel_requested_at and NOTIFYs run_cancel with the id", async () => {
-  const run = await createRun();
-  await markRunning(api().sql, run.id);
-  const heard: string[] = [];
-  const listener = await api().sql.listen("run_cancel", (payload) => heard.push(payload));
-  try {
-    const res = await api().request("POST", `/v1/runs/${run.id}/cancel`);
-    assert.equal(res.status, 202);
-    const body = await res.json();
-    assert.equal(body.state, "running");
-    assert.ok(body.cancelRequestedAt);
-    for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(heard, [run.id]);
-    // Asking again while the worker has not stopped yet is still 202, and notifies nobody again.
-    const again = await api().request("POST", `/v1/runs/${run.id}/cancel`);
-    assert.equal(again.status, 202);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(heard, [run.id]);
-  } finally {
-    await listener.unlisten();
-  }
-});
+dbTest(
+  "POST /v1/runs/:id/cancel on a running run sets cancel_requested_at and NOTIFYs run_cancel with the id",
+  async () => {
+    const run = await createRun();
+    await markRunning(api().sql, run.id);
+    const heard: string[] = [];
+    const listener = await api().sql.listen("run_cancel", (payload) => heard.push(payload));
+    try {
+      const res = await api().request("POST", `/v1/runs/${run.id}/cancel`);
+      assert.equal(res.status, 202);
+      const body = await res.json();
+      assert.equal(body.state, "running");
+      assert.ok(body.cancelRequestedAt);
+      for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(heard, [run.id]);
+      // Asking again while the worker has not stopped yet is still 202, and notifies nobody again.
+      const again = await api().request("POST", `/v1/runs/${run.id}/cancel`);
+      assert.equal(again.status, 202);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(heard, [run.id]);
+    } finally {
+      await listener.unlisten();
+    }
+  },
+);
 
 dbTest("POST /v1/runs/:id/cancel on a finished run is 409, on an unknown run 404", async () => {
   const run = await createRun();
@@ -291,39 +368,45 @@ dbTest("POST /v1/runs/:id/cancel on a finished run is 409, on an unknown run 404
   assert.equal((await api().request("POST", `/v1/runs/${crypto.randomUUID()}/cancel`)).status, 404);
 });
 
-dbTest("POST /v1/runs/:id/retry makes a new queued run from a failed or cancelled run's spec; 409 otherwise", async () => {
-  const failed = await createRun({ ...SMALL_SPEC, name: "to retry", tags: ["r"] });
-  await markRunning(api().sql, failed.id);
-  await finishRun(api().sql, failed.id, "failed");
-  const res = await api().request("POST", `/v1/runs/${failed.id}/retry`, { token: api().tokens.submit });
-  assert.equal(res.status, 201);
-  const retried = await res.json();
-  assert.notEqual(retried.id, failed.id);
-  assert.equal(retried.state, "queued");
-  assert.deepEqual(retried.spec, failed.spec);
-  assert.equal(retried.name, "to retry");
-  assert.deepEqual(retried.tags, ["r"]);
+dbTest(
+  "POST /v1/runs/:id/retry makes a new queued run from a failed or cancelled run's spec; 409 otherwise",
+  async () => {
+    const failed = await createRun({ ...SMALL_SPEC, name: "to retry", tags: ["r"] });
+    await markRunning(api().sql, failed.id);
+    await finishRun(api().sql, failed.id, "failed");
+    const res = await api().request("POST", `/v1/runs/${failed.id}/retry`, { token: api().tokens.submit });
+    assert.equal(res.status, 201);
+    const retried = await res.json();
+    assert.notEqual(retried.id, failed.id);
+    assert.equal(retried.state, "queued");
+    assert.deepEqual(retried.spec, failed.spec);
+    assert.equal(retried.name, "to retry");
+    assert.deepEqual(retried.tags, ["r"]);
 
-  const queued = await createRun();
-  const conflict = await api().request("POST", `/v1/runs/${queued.id}/retry`);
-  assert.equal(conflict.status, 409);
-  await api().request("POST", `/v1/runs/${queued.id}/cancel`);
-  assert.equal((await api().request("POST", `/v1/runs/${queued.id}/retry`)).status, 201);
-  assert.equal((await api().request("POST", `/v1/runs/${crypto.randomUUID()}/retry`)).status, 404);
-});
+    const queued = await createRun();
+    const conflict = await api().request("POST", `/v1/runs/${queued.id}/retry`);
+    assert.equal(conflict.status, 409);
+    await api().request("POST", `/v1/runs/${queued.id}/cancel`);
+    assert.equal((await api().request("POST", `/v1/runs/${queued.id}/retry`)).status, 201);
+    assert.equal((await api().request("POST", `/v1/runs/${crypto.randomUUID()}/retry`)).status, 404);
+  },
+);
 
-dbTest("run endpoints need the right scope: read may read, submit may also write, worker may do neither", async () => {
-  const { tokens } = api();
-  const get = (token: string) => api().request("GET", "/v1/runs?limit=1", { token });
-  const post = (token: string) => api().request("POST", "/v1/runs", { json: SMALL_SPEC, token });
-  assert.equal((await get(tokens.read)).status, 200);
-  assert.equal((await get(tokens.submit)).status, 200);
-  assert.equal((await get(tokens.admin)).status, 200);
-  assert.equal((await get(tokens.worker)).status, 403);
-  assert.equal((await post(tokens.read)).status, 403);
-  assert.equal((await post(tokens.worker)).status, 403);
-  assert.equal((await post(tokens.submit)).status, 201);
-  const forbidden = await (await post(tokens.read)).json();
-  assert.equal(forbidden.error.code, "forbidden");
-  assert.match(forbidden.error.message, /'submit' scope/);
-});
+dbTest(
+  "run endpoints need the right scope: read may read, submit may also write, worker may do neither",
+  async () => {
+    const { tokens } = api();
+    const get = (token: string) => api().request("GET", "/v1/runs?limit=1", { token });
+    const post = (token: string) => api().request("POST", "/v1/runs", { json: SMALL_SPEC, token });
+    assert.equal((await get(tokens.read)).status, 200);
+    assert.equal((await get(tokens.submit)).status, 200);
+    assert.equal((await get(tokens.admin)).status, 200);
+    assert.equal((await get(tokens.worker)).status, 403);
+    assert.equal((await post(tokens.read)).status, 403);
+    assert.equal((await post(tokens.worker)).status, 403);
+    assert.equal((await post(tokens.submit)).status, 201);
+    const forbidden = await (await post(tokens.read)).json();
+    assert.equal(forbidden.error.code, "forbidden");
+    assert.match(forbidden.error.message, /'submit' scope/);
+  },
+);

@@ -5,7 +5,7 @@ import {
   runMetricsSchema,
   runViewSchema,
 } from "../../shared/api-schemas.ts";
-import { runSpecSchema, type RunSpec } from "../../shared/run-spec.ts";
+import { type RunSpec, runSpecSchema } from "../../shared/run-spec.ts";
 import { cancelRun } from "../../worker/queue/cancel-run.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
@@ -40,7 +40,10 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     headers: [{ name: "Idempotency-Key", description: "client-chosen key (1–255 visible ASCII characters)" }],
     responses: {
       201: { description: "Created", schema: runViewSchema },
-      200: { description: "Replay of an earlier request with the same Idempotency-Key", schema: runViewSchema },
+      200: {
+        description: "Replay of an earlier request with the same Idempotency-Key",
+        schema: runViewSchema,
+      },
       409: { description: "Idempotency-Key reused with a different spec" },
     },
   }, async (c, { body }) => {
@@ -51,7 +54,9 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
       });
     }
     const spec = validSpec(body);
-    const idempotency = key === undefined ? undefined : { key, requestHash: await sha256(canonicalJson(spec)) };
+    const idempotency = key === undefined
+      ? undefined
+      : { key, requestHash: await sha256(canonicalJson(spec)) };
     const { run, created } = await createRun(db, spec, idempotency);
     if (!created) c.header("Idempotent-Replayed", "true");
     c.header("Location", `/v1/runs/${run.id}`);
@@ -88,7 +93,11 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     tag: "runs",
     scope: "read",
     responses: {
-      200: { description: "Epoch metrics, oldest first", schema: runMetricsSchema, alternatives: ["text/csv"] },
+      200: {
+        description: "Epoch metrics, oldest first",
+        schema: runMetricsSchema,
+        alternatives: ["text/csv"],
+      },
       404: { description: "No such run" },
     },
   }, async (c) => {
@@ -96,8 +105,21 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     const epochs = await runMetrics(db, id);
     if (epochs.length === 0 && !(await runExists(db, id))) throw notFound(id);
     if (acceptsCsv(c.req.header("accept"))) {
-      const header = ["epoch", "loss", "acc", "val_loss", "val_acc", "lr", "wd", "seconds", "images_per_sec", "attempt"];
-      const rows = epochs.map((e) => [e.epoch, e.loss, e.acc, e.valLoss, e.valAcc, e.lr, e.wd, e.seconds, e.imagesPerSec, e.attempt]);
+      const header = [
+        "epoch",
+        "loss",
+        "acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "wd",
+        "seconds",
+        "images_per_sec",
+        "attempt",
+      ];
+      const rows = epochs.map((
+        e,
+      ) => [e.epoch, e.loss, e.acc, e.valLoss, e.valAcc, e.lr, e.wd, e.seconds, e.imagesPerSec, e.attempt]);
       return c.body(toCsv(header, rows), 200, { "Content-Type": "text/csv; charset=utf-8" });
     }
     return c.json({ runId: id, epochs }, 200);
@@ -125,8 +147,13 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     if (outcome === "not_found") throw notFound(id);
     const run = await requireRun(deps, id);
     if (outcome === "cancelled") return c.json(run, 200);
-    if (outcome === "requested" || (run.state === "running" && run.cancelRequestedAt !== null)) return c.json(run, 202);
-    throw new AppError("conflict", `run ${id} is ${run.state}; only a queued or running run can be cancelled`);
+    if (outcome === "requested" || (run.state === "running" && run.cancelRequestedAt !== null)) {
+      return c.json(run, 202);
+    }
+    throw new AppError(
+      "conflict",
+      `run ${id} is ${run.state}; only a queued or running run can be cancelled`,
+    );
   });
 
   router.add({
@@ -145,7 +172,10 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     const id = uuidParam(c, "id", "run");
     const old = await requireRun(deps, id);
     if (old.state !== "failed" && old.state !== "cancelled") {
-      throw new AppError("conflict", `run ${id} is ${old.state}; only a failed or cancelled run can be retried`);
+      throw new AppError(
+        "conflict",
+        `run ${id} is ${old.state}; only a failed or cancelled run can be retried`,
+      );
     }
     // Stored specs are parse outputs and so valid inputs; parsing again re-derives anything defaulted.
     const { run } = await createRun(db, validSpec(old.spec), undefined, old.sweepId);

@@ -23,9 +23,13 @@ export function sweepsRoutes(router: Router, deps: RouteDeps): void {
   }, async (c, { body }) => {
     const expanded = expandSweep(body);
     if (!expanded.ok) {
-      throw new AppError("validation_failed", "the sweep does not expand into valid run specs; no run was created", {
-        issues: expanded.issues,
-      });
+      throw new AppError(
+        "validation_failed",
+        "the sweep does not expand into valid run specs; no run was created",
+        {
+          issues: expanded.issues,
+        },
+      );
     }
     const id = await createSweep(deps.db, body, expanded.specs);
     const sweep = await getSweep(deps.db, id);
@@ -40,7 +44,10 @@ export function sweepsRoutes(router: Router, deps: RouteDeps): void {
     summary: "Get a sweep with every run's state and summary figures",
     tag: "sweeps",
     scope: "read",
-    responses: { 200: { description: "The sweep", schema: sweepViewSchema }, 404: { description: "No such sweep" } },
+    responses: {
+      200: { description: "The sweep", schema: sweepViewSchema },
+      404: { description: "No such sweep" },
+    },
   }, async (c) => {
     const id = uuidParam(c, "id", "sweep");
     const sweep = await getSweep(deps.db, id);

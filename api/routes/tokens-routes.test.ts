@@ -21,12 +21,24 @@ dbTest("an admin creates a token (shown once), lists tokens without secrets, and
   const stored = await api().sql`select * from api_tokens where id = ${created.id}`;
   assert.ok(!JSON.stringify(stored).includes(created.token));
 
-  assert.equal((await api().request("POST", "/v1/runs", { json: SMALL_SPEC, token: created.token })).status, 201);
+  assert.equal(
+    (await api().request("POST", "/v1/runs", { json: SMALL_SPEC, token: created.token })).status,
+    201,
+  );
 
   const list = await (await api().request("GET", "/v1/tokens")).json();
   const listed = list.tokens.find((t: { id: string }) => t.id === created.id);
   assert.ok(listed.lastUsedAt, "the token was used once");
-  assert.deepEqual(Object.keys(listed).sort(), ["createdAt", "expiresAt", "id", "lastUsedAt", "name", "prefix", "revokedAt", "scopes"]);
+  assert.deepEqual(Object.keys(listed).sort(), [
+    "createdAt",
+    "expiresAt",
+    "id",
+    "lastUsedAt",
+    "name",
+    "prefix",
+    "revokedAt",
+    "scopes",
+  ]);
   assert.ok(!JSON.stringify(list).includes(created.token));
   assert.ok(!JSON.stringify(list).includes(row!.token_hash));
 
@@ -41,14 +53,24 @@ dbTest("an admin creates a token (shown once), lists tokens without secrets, and
 
 dbTest("token endpoints need the admin scope; bad bodies are 422", async () => {
   for (const scope of ["read", "submit", "worker"] as const) {
-    const res = await api().request("POST", "/v1/tokens", { token: api().tokens[scope], json: { name: "x", scopes: ["admin"] } });
+    const res = await api().request("POST", "/v1/tokens", {
+      token: api().tokens[scope],
+      json: { name: "x", scopes: ["admin"] },
+    });
     assert.equal(res.status, 403, scope);
     assert.equal((await api().request("GET", "/v1/tokens", { token: api().tokens[scope] })).status, 403);
   }
-  for (const json of [{ name: "x", scopes: [] }, { name: "x", scopes: ["root"] }, { name: "", scopes: ["read"] }, {
-    name: "x",
-    scopes: ["read", "read"],
-  }]) {
+  for (
+    const json of [
+      { name: "x", scopes: [] },
+      { name: "x", scopes: ["root"] },
+      { name: "", scopes: ["read"] },
+      {
+        name: "x",
+        scopes: ["read", "read"],
+      },
+    ]
+  ) {
     assert.equal((await api().request("POST", "/v1/tokens", { json })).status, 422, JSON.stringify(json));
   }
 });
@@ -64,26 +86,40 @@ dbTest("an expired token is 401", async () => {
   assert.equal(expired.status, 401);
 });
 
-dbTest("no token, a malformed header or an unknown token is 401 with WWW-Authenticate; healthz and openapi are public", async () => {
-  for (const headers of [{}, { authorization: "" }, { authorization: "Basic abc" }, { authorization: "Bearer" }, {
-    authorization: "Bearer rjt_unknown",
-  }]) {
-    const res = await api().request("GET", "/v1/runs", { token: null, headers });
-    assert.equal(res.status, 401, JSON.stringify(headers));
-    assert.match(res.headers.get("www-authenticate")!, /^Bearer/);
-    assert.equal((await res.json()).error.code, "unauthorized");
-  }
-  assert.equal((await api().request("GET", "/v1/runs", { token: null, headers: { authorization: `bearer ${api().tokens.read}` } })).status, 200);
-  assert.equal((await api().request("GET", "/healthz", { token: null })).status, 200);
-  assert.equal((await api().request("GET", "/openapi.json", { token: null })).status, 200);
-});
+dbTest(
+  "no token, a malformed header or an unknown token is 401 with WWW-Authenticate; healthz and openapi are public",
+  async () => {
+    for (
+      const headers of [{}, { authorization: "" }, { authorization: "Basic abc" }, {
+        authorization: "Bearer",
+      }, {
+        authorization: "Bearer rjt_unknown",
+      }]
+    ) {
+      const res = await api().request("GET", "/v1/runs", { token: null, headers });
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      assert.match(res.headers.get("www-authenticate")!, /^Bearer/);
+      assert.equal((await res.json()).error.code, "unauthorized");
+    }
+    assert.equal(
+      (await api().request("GET", "/v1/runs", {
+        token: null,
+        headers: { authorization: `bearer ${api().tokens.read}` },
+      })).status,
+      200,
+    );
+    assert.equal((await api().request("GET", "/healthz", { token: null })).status, 200);
+    assert.equal((await api().request("GET", "/openapi.json", { token: null })).status, 200);
+  },
+);
 
 dbTest("tokens never appear in log lines", async () => {
   const { log, tokens } = api();
   await api().request("GET", "/v1/runs", { token: tokens.read });
   await api().request("GET", "/v1/runs", { token: "rjt_wrong-token-that-must-not-be-logged" });
   await api().request("POST", "/v1/runs", { json: SMALL_SPEC, token: tokens.read });
-  const created = await (await api().request("POST", "/v1/tokens", { json: { name: "logged?", scopes: ["read"] } })).json();
+  const created =
+    await (await api().request("POST", "/v1/tokens", { json: { name: "logged?", scopes: ["read"] } })).json();
   const text = JSON.stringify(log.entries);
   for (const t of [...Object.values(tokens), created.token, "rjt_wrong-token-that-must-not-be-logged"]) {
     assert.ok(!text.includes(t), "a token reached the log");
@@ -91,22 +127,30 @@ dbTest("tokens never appear in log lines", async () => {
   assert.ok(log.entries.some((e) => e.fields.tokenId !== undefined), "log lines name the token by id");
 });
 
-dbTest("ensureAdminToken() seeds ADMIN_TOKEN once, and creates a first admin token only when none is usable", async () => {
-  const { sql } = api();
-  const fromEnv = await ensureAdminToken(sql, "rjt_from-env-admin-token");
-  assert.deepEqual(fromEnv, { created: null, fromEnv: true });
-  await ensureAdminToken(sql, "rjt_from-env-admin-token");
-  const [n] = await sql<{ n: number }[]>`select count(*)::int as n from api_tokens where name = 'ADMIN_TOKEN'`;
-  assert.equal(n!.n, 1);
-  assert.equal((await api().request("GET", "/v1/tokens", { token: "rjt_from-env-admin-token" })).status, 200);
-  // Admin tokens exist (the test's and ADMIN_TOKEN's): nothing new is created.
-  assert.equal((await ensureAdminToken(sql, undefined)).created, null);
-  await sql`update api_tokens set revoked_at = now() where 'admin' = any(scopes)`;
-  const first = await ensureAdminToken(sql, undefined);
-  assert.ok(first.created !== null);
-  assert.equal((await api().request("GET", "/v1/tokens", { token: first.created.token })).status, 200);
-  assert.equal((await ensureAdminToken(sql, undefined)).created, null);
-});
+dbTest(
+  "ensureAdminToken() seeds ADMIN_TOKEN once, and creates a first admin token only when none is usable",
+  async () => {
+    const { sql } = api();
+    const fromEnv = await ensureAdminToken(sql, "rjt_from-env-admin-token");
+    assert.deepEqual(fromEnv, { created: null, fromEnv: true });
+    await ensureAdminToken(sql, "rjt_from-env-admin-token");
+    const [n] = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from api_tokens where name = 'ADMIN_TOKEN'`;
+    assert.equal(n!.n, 1);
+    assert.equal(
+      (await api().request("GET", "/v1/tokens", { token: "rjt_from-env-admin-token" })).status,
+      200,
+    );
+    // Admin tokens exist (the test's and ADMIN_TOKEN's): nothing new is created.
+    assert.equal((await ensureAdminToken(sql, undefined)).created, null);
+    await sql`update api_tokens set revoked_at = now() where 'admin' = any(scopes)`;
+    const first = await ensureAdminToken(sql, undefined);
+    assert.ok(first.created !== null);
+    assert.equal((await api().request("GET", "/v1/tokens", { token: first.created.token })).status, 200);
+    assert.equal((await ensureAdminToken(sql, undefined)).created, null);
+  },
+);
 
 Deno.test("scopeAllows(): admin may do everything, submit also reads, worker only worker", () => {
   assert.ok(scopeAllows(["admin"], "worker"));

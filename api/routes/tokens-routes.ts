@@ -43,7 +43,11 @@ export function tokensRoutes(router: Router, deps: RouteDeps): void {
       scopes: body.scopes,
       expiresAt: body.expiresAt === undefined ? null : new Date(body.expiresAt),
     });
-    deps.log("info", "token created", { requestId: c.get("requestId"), tokenId: created.id, scopes: created.scopes });
+    deps.log("info", "token created", {
+      requestId: c.get("requestId"),
+      tokenId: created.id,
+      scopes: created.scopes,
+    });
     return c.json({
       id: created.id,
       name: created.name,
@@ -77,7 +81,10 @@ export function tokensRoutes(router: Router, deps: RouteDeps): void {
     summary: "Revoke a token (takes effect on its next request)",
     tag: "tokens",
     scope: "admin",
-    responses: { 200: { description: "The revoked token", schema: tokenViewSchema }, 404: { description: "No such token" } },
+    responses: {
+      200: { description: "The revoked token", schema: tokenViewSchema },
+      404: { description: "No such token" },
+    },
   }, async (c) => {
     const id = uuidParam(c, "id", "token");
     const [row] = await deps.db.update(apiTokens)

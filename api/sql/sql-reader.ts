@@ -43,7 +43,7 @@ export async function ensureSqlReaderLogin(appSql: postgres.Sql, appUrl: string)
   }
   if (role.login && (await canLogIn(url))) return url;
   const password = new URL(url).password; // hex digits only: safe inside a quoted literal
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0;; attempt++) {
     try {
       await appSql.unsafe(`alter role ${SQL_READER_ROLE} with login password '${password}'`);
       break;

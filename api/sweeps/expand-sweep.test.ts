@@ -27,7 +27,9 @@ Deno.test("expandSweep() takes the cross product, first grid path slowest, every
 });
 
 Deno.test("expandSweep() repeats each grid point with data.seed raised by 0, 1, …", () => {
-  const result = expandSweep(request({ base: { ...BASE, data: { seed: 7 } }, grid: { "optimizer.lambda": [0.1, 0.3] }, repeat: 3 }));
+  const result = expandSweep(
+    request({ base: { ...BASE, data: { seed: 7 } }, grid: { "optimizer.lambda": [0.1, 0.3] }, repeat: 3 }),
+  );
   assert.ok(result.ok);
   assert.deepEqual(result.specs.map((s) => [s.optimizer.lambda, s.data.seed]), [
     [0.1, 7],
@@ -37,17 +39,29 @@ Deno.test("expandSweep() repeats each grid point with data.seed raised by 0, 1, 
     [0.3, 8],
     [0.3, 9],
   ]);
-  assert.deepEqual(result.specs.map((s) => s.name), ["sweep #1", "sweep #2", "sweep #3", "sweep #4", "sweep #5", "sweep #6"]);
+  assert.deepEqual(result.specs.map((s) => s.name), [
+    "sweep #1",
+    "sweep #2",
+    "sweep #3",
+    "sweep #4",
+    "sweep #5",
+    "sweep #6",
+  ]);
 });
 
 Deno.test("expandSweep() with an empty grid is the base spec, repeat times", () => {
   const result = expandSweep(request({ base: { ...BASE, name: "seed study" }, repeat: 2 }));
   assert.ok(result.ok);
-  assert.deepEqual(result.specs.map((s) => [s.name, s.data.seed]), [["seed study #1", 1], ["seed study #2", 2]]);
+  assert.deepEqual(result.specs.map((s) => [s.name, s.data.seed]), [["seed study #1", 1], [
+    "seed study #2",
+    2,
+  ]]);
 });
 
 Deno.test("expandSweep() rejects the whole sweep when one grid value is invalid, pointing at that value", () => {
-  const result = expandSweep(request({ base: BASE, grid: { "optimizer.lambda": [0.1, -1, 0.2], "data.shift": [0.07, 0.6] } }));
+  const result = expandSweep(
+    request({ base: BASE, grid: { "optimizer.lambda": [0.1, -1, 0.2], "data.shift": [0.07, 0.6] } }),
+  );
   assert.equal(result.ok, false);
   assert.ok(!result.ok);
   const paths = result.issues.map((i) => i.path).sort();
@@ -56,22 +70,31 @@ Deno.test("expandSweep() rejects the whole sweep when one grid value is invalid,
 });
 
 Deno.test("expandSweep() reports a bad base field once, at base.<path>, not once per run", () => {
-  const result = expandSweep(request({ base: { ...BASE, batchSize: 0 }, grid: { "data.seed": [1, 2, 3, 4, 5] } }));
+  const result = expandSweep(
+    request({ base: { ...BASE, batchSize: 0 }, grid: { "data.seed": [1, 2, 3, 4, 5] } }),
+  );
   assert.ok(!result.ok);
   assert.deepEqual(result.issues.map((i) => i.path), ["base.batchSize"]);
 });
 
 Deno.test("expandSweep() reports cross-field rules at the grid value that broke them (peak LR × lambda ≥ 1)", () => {
-  const result = expandSweep(request({ base: { schedule: "[0.5, 0]cos[1e-3, 10]" }, grid: { "optimizer.lambda": [1, 3] } }));
+  const result = expandSweep(
+    request({ base: { schedule: "[0.5, 0]cos[1e-3, 10]" }, grid: { "optimizer.lambda": [1, 3] } }),
+  );
   assert.ok(!result.ok);
   assert.deepEqual(result.issues.map((i) => i.path), ["grid.optimizer.lambda.1"]);
 });
 
 Deno.test("expandSweep() refuses more than 1000 runs before expanding anything", () => {
   const values = Array.from({ length: 40 }, (_, i) => i);
-  const result = expandSweep(request({ base: BASE, grid: { "data.seed": values, "optimizer.lambda": values.map((v) => v / 100) } }));
+  const result = expandSweep(
+    request({ base: BASE, grid: { "data.seed": values, "optimizer.lambda": values.map((v) => v / 100) } }),
+  );
   assert.ok(!result.ok);
-  assert.deepEqual(result.issues, [{ path: "grid", message: "expected at most 1000 runs, found 1600 (40 × 40)" }]);
+  assert.deepEqual(result.issues, [{
+    path: "grid",
+    message: "expected at most 1000 runs, found 1600 (40 × 40)",
+  }]);
   const repeated = expandSweep(request({ base: BASE, grid: { "data.seed": values }, repeat: 26 }));
   assert.ok(!repeated.ok);
   assert.match(repeated.issues[0]!.message, /found 1040 \(40 × repeat 26\)/);
@@ -87,7 +110,10 @@ Deno.test("expandSweep() names an unknown grid path as an unknown field", () => 
 Deno.test("expandSweep() cannot set a path through a non-object base value", () => {
   const result = expandSweep(request({ base: { ...BASE, data: 5 }, grid: { "data.seed": [1] } }));
   assert.ok(!result.ok);
-  assert.deepEqual(result.issues, [{ path: "grid.data.seed", message: "cannot set 'data.seed': base.data is 5, not an object" }]);
+  assert.deepEqual(result.issues, [{
+    path: "grid.data.seed",
+    message: "cannot set 'data.seed': base.data is 5, not an object",
+  }]);
 });
 
 Deno.test("expandSweep() treats __proto__ in a grid path as a plain (unknown) field, never the prototype", () => {
@@ -100,17 +126,34 @@ Deno.test("expandSweep() treats __proto__ in a grid path as a plain (unknown) fi
 });
 
 Deno.test("sweepRequestSchema refuses grid paths that are not dotted field names", () => {
-  for (const path of ["", "a..b", ".a", "a.", "a[0]", "a.constructor", "prototype", "__proto__.x", "data.__proto__"]) {
+  for (
+    const path of [
+      "",
+      "a..b",
+      ".a",
+      "a.",
+      "a[0]",
+      "a.constructor",
+      "prototype",
+      "__proto__.x",
+      "data.__proto__",
+    ]
+  ) {
     assert.equal(sweepRequestSchema.safeParse({ grid: { [path]: [1] } }).success, false, path);
   }
 });
 
 Deno.test("expandSweep() yields exactly product × repeat valid specs, or none (property)", () => {
-  const lambdas = fc.array(fc.oneof(fc.double({ min: 0, max: 5, noNaN: true }), fc.constant(-1)), { minLength: 1, maxLength: 5 });
+  const lambdas = fc.array(fc.oneof(fc.double({ min: 0, max: 5, noNaN: true }), fc.constant(-1)), {
+    minLength: 1,
+    maxLength: 5,
+  });
   const seeds = fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 1, maxLength: 5 });
   fc.assert(
     fc.property(lambdas, seeds, fc.integer({ min: 1, max: 4 }), (lambda, seed, repeat) => {
-      const result = expandSweep(request({ base: BASE, grid: { "optimizer.lambda": lambda, "data.seed": seed }, repeat }));
+      const result = expandSweep(
+        request({ base: BASE, grid: { "optimizer.lambda": lambda, "data.seed": seed }, repeat }),
+      );
       const allValid = lambda.every((l) => l >= 0 && l * 1e-3 < 1);
       assert.equal(result.ok, allValid);
       if (result.ok) {

@@ -35,7 +35,8 @@ export function expandSweep(request: SweepRequest): ExpandResult {
       issues: [{
         path: "grid",
         message: `expected at most ${MAX_SWEEP_RUNS} runs, found ${total} (${
-          [...lists.map((l) => String(l.length)), ...(request.repeat > 1 ? [`repeat ${request.repeat}`] : [])].join(" × ")
+          [...lists.map((l) => String(l.length)), ...(request.repeat > 1 ? [`repeat ${request.repeat}`] : [])]
+            .join(" × ")
         })`,
       }],
     };
@@ -117,15 +118,27 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
     const next = Object.hasOwn(node, key) ? node[key] : undefined;
     if (next === undefined) {
       const created: Record<string, unknown> = {};
-      Object.defineProperty(node, key, { value: created, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(node, key, {
+        value: created,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       node = created;
     } else if (typeof next === "object" && next !== null && !Array.isArray(next)) {
       node = next as Record<string, unknown>;
     } else {
-      return `cannot set '${path}': base.${keys.slice(0, i + 1).join(".")} is ${JSON.stringify(next)}, not an object`;
+      return `cannot set '${path}': base.${keys.slice(0, i + 1).join(".")} is ${
+        JSON.stringify(next)
+      }, not an object`;
     }
   }
   // defineProperty, not assignment: a key such as "__proto__" must become data, never a prototype.
-  Object.defineProperty(node, keys[keys.length - 1]!, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(node, keys[keys.length - 1]!, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
   return null;
 }

@@ -92,7 +92,11 @@ export async function markRunning(sql: postgres.Sql, runId: string): Promise<voi
 }
 
 /** Ends a running run (succeeded or failed), bypassing the queue's fencing. */
-export async function finishRun(sql: postgres.Sql, runId: string, state: "succeeded" | "failed"): Promise<void> {
+export async function finishRun(
+  sql: postgres.Sql,
+  runId: string,
+  state: "succeeded" | "failed",
+): Promise<void> {
   await sql`update runs set state = ${state}, finished_at = now(), lease_token = null,
     lease_expires_at = null where id = ${runId}`;
 }
