@@ -18,6 +18,8 @@ import { findTestFiles } from "./helpers/find-test-files.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = path.join(ROOT, "node_modules", ".bin");
 const TEMPLATE_DB = "resnet_jobs_template";
+/** A test file that runs longer than this is killed and counted as failed, so CI never hangs. */
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_S ?? 300) * 1000;
 
 interface Outcome {
   name: string;
@@ -29,6 +31,21 @@ interface Outcome {
 }
 
 const filter = process.argv.slice(2);
+const groups = new Set<number>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    for (const pid of groups) killGroup(pid);
+    process.exit(130);
+  });
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 const started = Date.now();
 const { serverUrl, stop } = await startPostgres();
 let exitCode = 1;
@@ -108,15 +125,25 @@ async function prepareTemplate(serverUrl: string): Promise<void> {
 function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, kind: "check" | "deno" | "node") {
   return new Promise<Outcome>((resolve) => {
     const t0 = Date.now();
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, so a timeout kills the test and everything it spawned (workers, servers).
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    groups.add(child.pid!);
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d));
     child.stderr.on("data", (d: Buffer) => (output += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid!);
+    }, kind === "deno" ? FILE_TIMEOUT_MS * 2 : FILE_TIMEOUT_MS);
     if (kind === "deno") child.stdout.on("data", (d: Buffer) => process.stdout.write(d));
     child.on("close", (code) => {
+      clearTimeout(timer);
+      groups.delete(child.pid!);
+      if (timedOut) output += `\nkilled: still running after ${FILE_TIMEOUT_MS / 1000} s\n`;
       const seconds = (Date.now() - t0) / 1000;
       const counts = kind === "node" ? tapCounts(output) : kind === "deno" ? denoCounts(output) : null;
-      const ok = code === 0;
+      const ok = code === 0 && !timedOut;
       const outcome: Outcome = {
         name,
         passed: counts?.passed ?? 0,
