@@ -35,7 +35,7 @@ const groups = new Set<number>();
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     for (const pid of groups) killGroup(pid);
-    process.exit(130);
+    void stopPostgres().finally(() => process.exit(130));
   });
 }
 
@@ -47,7 +47,9 @@ function killGroup(pid: number): void {
   }
 }
 const started = Date.now();
+let stopPostgres = async () => {};
 const { serverUrl, stop } = await startPostgres();
+stopPostgres = stop;
 let exitCode = 1;
 try {
   await prepareTemplate(serverUrl);
