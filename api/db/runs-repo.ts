@@ -52,12 +52,6 @@ type SummaryFields = Pick<
   | "epochsDone"
 >;
 
-type Selected = {
-  run: RunRow;
-  summary: SummaryFields | null;
-  createdAtText: string;
-};
-
 export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): RunView {
   const { run, summary } = row;
   return {
@@ -236,21 +230,34 @@ export async function listRuns(
     );
   }
   const order = descending ? [desc(key), desc(runs.id)] : [asc(key), asc(runs.id)];
-  const rows: Selected[] = await selectRuns(db).where(and(...where)).orderBy(...order).limit(q.limit + 1);
+  // The page first (on runs alone, by index), then the summaries of just those runs: joined in one
+  // query, Postgres computed run_summary's per-run subqueries for every matching run before sorting.
+  const rows = await db.select({ run: runs, createdAtText: selection.createdAtText }).from(runs)
+    .where(and(...where)).orderBy(...order).limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   const nextCursor = rows.length > q.limit && last !== undefined
     ? encodeCursor({ k: byName ? last.run.name ?? "" : last.createdAtText, id: last.run.id, s: q.sort })
     : null;
-  return { runs: page.map(toRunView), nextCursor };
+  return { runs: await withSummaries(db, page.map((r) => r.run)), nextCursor };
 }
 
 export async function runsOfSweep(db: Db, sweepId: string): Promise<RunView[]> {
-  const rows = await selectRuns(db).where(eq(runs.sweepId, sweepId)).orderBy(
+  const rows = await db.select().from(runs).where(eq(runs.sweepId, sweepId)).orderBy(
     asc(runs.createdAt),
     asc(runs.id),
   );
-  return rows.map(toRunView);
+  return await withSummaries(db, rows);
+}
+
+/** Run views for rows, in their order, with one query for all their summaries. */
+async function withSummaries(db: Db, rows: RunRow[]): Promise<RunView[]> {
+  if (rows.length === 0) return [];
+  const { runId: _, ...fields } = selection.summary;
+  const summaries = await db.select({ runId: runSummaryView.runId, ...fields }).from(runSummaryView)
+    .where(inArray(runSummaryView.runId, rows.map((r) => r.id)));
+  const byId = new Map(summaries.map((s) => [s.runId, s]));
+  return rows.map((run) => toRunView({ run, summary: byId.get(run.id) ?? null }));
 }
 
 export async function runMetrics(db: Db, runId: string) {
