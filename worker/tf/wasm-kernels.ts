@@ -202,7 +202,7 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
       free(dwt);
       return view(dw, [1, 1, cin, cout]);
     }
-    if (useIm2col) {
+    if (process.env.RESNET_DW !== "conv") {
       const p = n * oh * ow;
       const cols = out([kh * kw * cin, p]);
       k.im2colT(ptr(x), n, h, w, cin, kh, kw, s, top, left, oh, ow, ptr(cols));
