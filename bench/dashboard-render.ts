@@ -1,6 +1,6 @@
 // Benchmark: the dashboard loads and draws 100 runs × 60 epochs within 1 s (issue 8).
 //   node --import tsx bench/dashboard-render.ts [--runs 100] [--epochs 60] [--repeat 5]
-// Starts an embedded Postgres, the real API (Deno, api/static/dashboard-e2e-server.ts) and Debian's
+// Starts an embedded Postgres, the real API (Deno, api/main.ts) and Debian's
 // headless Chromium; creates a sweep of N runs over the API, gives each run E epochs of metrics in SQL
 // (as a worker would have written them) and marks it succeeded; then loads, in a fresh tab each time:
 //   runs   #/?sweep=…      the runs table (seed columns) for the N runs
@@ -37,12 +37,12 @@ try {
   await buildDashboard();
   const token = `rjt_bench_${Math.random().toString(36).slice(2)}`;
   const port = await freePort();
-  const api = spawn(path.join("node_modules", ".bin", "deno"), ["run", "-A", "api/static/dashboard-e2e-server.ts"], {
-    env: { ...process.env, DATABASE_URL: url, ADMIN_TOKEN: token, PORT: String(port), NO_COLOR: "1" },
+  const api = spawn(path.join("node_modules", ".bin", "deno"), ["run", "-A", "api/main.ts"], {
+    env: { ...process.env, DATABASE_URL: url, ADMIN_TOKEN: token, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   cleanups.push(async () => { api.kill("SIGTERM"); await new Promise((r) => api.once("exit", r)); });
-  await new Promise<void>((resolve) => api.stdout!.on("data", (d: Buffer) => /listening on/.test(String(d)) && resolve()));
+  await new Promise<void>((resolve) => api.stdout!.on("data", (d: Buffer) => /"listening"/.test(String(d)) && resolve()));
   const base = `http://127.0.0.1:${port}`;
   const call = async (method: string, p: string, body?: unknown) => {
     const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) });

@@ -1,5 +1,5 @@
 /**
- * The dashboard's end-to-end setup: the real API (Deno, with the live streams and the dashboard) over a
+ * The dashboard's end-to-end setup: the real API process (api/main.ts: REST, live streams, dashboard) over a
  * test database cloned from the migrated template, real worker processes with the fake trainer, and
  * Debian's Chromium driven by playwright-core with a fresh profile. Screenshots go to a git-ignored
  * folder and are checked to be non-blank by their pixel variance.
@@ -129,14 +129,16 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
   try {
     const adminToken = `rjt_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
     const port = await freePort();
-    const api = startProcess("api", path.join(ROOT, "node_modules", ".bin", "deno"), ["run", "-A", "api/static/dashboard-e2e-server.ts"], {
+    const api = startProcess("api", path.join(ROOT, "node_modules", ".bin", "deno"), ["run", "-A", "api/main.ts"], {
       DATABASE_URL: db.url,
       ADMIN_TOKEN: adminToken,
       PORT: String(port),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
       NO_COLOR: "1",
     });
     cleanups.push(() => api.stop());
-    await api.waitFor(/listening on/, 60_000);
+    await api.waitFor(/"listening"/, 60_000);
     const baseUrl = `http://127.0.0.1:${port}`;
 
     const workers: Proc[] = [];
