@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type { TF } from "./tf-types.ts";
+import { registerCpuTrainingKernels } from "./cpu-kernels.ts";
 import { registerWasmTrainingKernels } from "./wasm-kernels.ts";
 
 /** `BACKEND` values: `auto` tries tfjs-node-gpu → tfjs-node → wasm → cpu. */
@@ -119,7 +120,11 @@ async function start(candidate: string): Promise<Omit<SelectedBackend, "skipped"
   if (candidate === "cpu") {
     if (!(await tf.setBackend("cpu"))) throw new Error("tf.setBackend('cpu') failed");
     await tf.ready();
-    return { tf, name: "cpu", package: "@tensorflow/tfjs-backend-cpu", detail: "cpu (plain JavaScript: slow, for tests)" };
+    const kernels = registerCpuTrainingKernels(tf);
+    return {
+      tf, name: "cpu", package: "@tensorflow/tfjs-backend-cpu",
+      detail: `cpu (plain JavaScript: slow, last resort) with training kernels: ${kernels.join(", ")}`,
+    };
   }
   throw new RangeError(`unknown backend candidate ${candidate}`);
 }
