@@ -62,7 +62,7 @@ export class ApiClient {
    * 100-run sweep 100 round trips. Where the SQL endpoint is unavailable (503) or the result is cut
    * off, the runs it did not cover are fetched one by one.
    */
-  async getMetricsMany(ids: readonly string[], epochsPerRun: number): Promise<Map<string, EpochMetric[]>> {
+  async getMetricsMany(ids: readonly string[], epochsPerRun: number, sweepId?: string): Promise<Map<string, EpochMetric[]>> {
     const out = new Map<string, EpochMetric[]>(ids.map((id) => [id, []]));
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
     const perChunk = Math.max(1, Math.floor(9_000 / Math.max(1, epochsPerRun)));
@@ -70,17 +70,21 @@ export class ApiClient {
     const chunks: string[][] = [];
     const valid = ids.filter((id) => uuid.test(id));
     for (let i = 0; i < valid.length; i += perChunk) chunks.push(valid.slice(i, i + perChunk));
+    // A whole sweep is one query by sweep id (it can start before the sweep's run ids are known).
+    if (sweepId !== undefined && uuid.test(sweepId)) chunks.splice(0, chunks.length, []);
     try {
       await Promise.all(chunks.map(async (chunk) => {
+        const where = chunk.length === 0 ? `sweep_id = '${sweepId}'` : `run_id in (${chunk.map((id) => `'${id}'`).join(",")})`;
         const sql = "select run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt " +
-          `from epoch_metrics_view where run_id in (${chunk.map((id) => `'${id}'`).join(",")}) order by run_id, epoch`;
+          `from epoch_metrics_view where ${where} order by run_id, epoch`;
         const res = await this.#request<{ rows: unknown[][]; truncated: boolean }>("POST", "/v1/sql", { sql });
         if (res.truncated) return;
         for (const r of res.rows) {
           const [runId, epoch, loss, acc, valLoss, valAcc, lr, wd, seconds, imagesPerSec, attempt] = r as [string, ...number[]];
-          out.get(runId)?.push({ epoch: epoch!, loss: loss!, acc: acc!, valLoss: valLoss!, valAcc: valAcc!, lr: lr!, wd: wd!, seconds: seconds!, imagesPerSec: imagesPerSec!, attempt: attempt! });
+          if (!out.has(runId)) out.set(runId, []);
+          out.get(runId)!.push({ epoch: epoch!, loss: loss!, acc: acc!, valLoss: valLoss!, valAcc: valAcc!, lr: lr!, wd: wd!, seconds: seconds!, imagesPerSec: imagesPerSec!, attempt: attempt! });
         }
-        for (const id of chunk) missing.delete(id);
+        for (const id of chunk.length === 0 ? ids : chunk) missing.delete(id);
       }));
     } catch (e) {
       if (!(e instanceof ApiError) || e.status === 401) throw e;

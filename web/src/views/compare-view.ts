@@ -37,7 +37,7 @@ export function mountComparison(
   token: () => string,
   ids: string[],
   notify: (m: string, k?: "info" | "error") => void,
-  options: { streamPath?: string; preloaded?: Run[]; onUpdate?: (runs: Run[]) => void } = {},
+  options: { streamPath?: string; preloaded?: Run[]; metrics?: Promise<Map<string, EpochMetric[]>>; onUpdate?: (runs: Run[]) => void } = {},
 ): () => void {
   const preloaded = new Map((options.preloaded ?? []).map((r) => [r.id, r]));
   const runs: Run[] = [];
@@ -79,12 +79,12 @@ export function mountComparison(
   }
 
   async function load(): Promise<void> {
-    const bulk = ids.length > 4
+    const bulk = options.metrics ?? (ids.length > 4
       ? api.getMetricsMany(ids, Math.max(1, ...ids.map((id) => preloaded.get(id)?.epochs ?? 60))).catch((e: Error) => {
         notify(`Cannot load metrics: ${e.message}`, "error");
         return new Map<string, EpochMetric[]>();
       })
-      : null;
+      : null);
     const loaded = await Promise.all(ids.map(async (id) => {
       try {
         const [run, m] = await Promise.all([preloaded.get(id) ?? api.getRun(id), bulk ? bulk.then((b) => b.get(id) ?? []) : api.getMetrics(id)]);

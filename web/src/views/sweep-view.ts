@@ -47,6 +47,8 @@ export const sweepView: View = (root, ctx, params, id) => {
 
   void (async () => {
     try {
+      // The sweep's epochs are fetched by sweep id at the same time as the sweep itself.
+      const metrics = ctx.api.getMetricsMany([], 60, id);
       const sweep = await ctx.api.getSweep(id);
       if (disposed) return;
       title.textContent = sweep.name ? `Sweep ${sweep.name}` : `Sweep ${id.slice(0, 8)}`;
@@ -56,6 +58,11 @@ export const sweepView: View = (root, ctx, params, id) => {
       unmountCompare = mountComparison(compareBox, ctx.api, ctx.token, runs.map((r) => r.id), ctx.notify, {
         streamPath: `/v1/stream?sweep=${encodeURIComponent(id)}`,
         preloaded: runs,
+        metrics: metrics.then(async (m) => {
+          // Runs the sweep query did not cover (a failed query): one by one.
+          const missing = runs.filter((r) => !m.has(r.id) && (r.summary.epochsDone ?? 0) > 0);
+          return missing.length === 0 ? m : new Map([...m, ...await ctx.api.getMetricsMany(missing.map((r) => r.id), Math.max(...missing.map((r) => r.epochs)))]);
+        }),
         onUpdate: (updated) => { runs = updated; drawHeat(); },
       });
     } catch (e) {
