@@ -108,7 +108,7 @@ function pathPattern(path: string): RegExp {
   let re = patterns.get(path);
   if (re === undefined) {
     const source = path.split("/").map((seg) => seg.startsWith(":") ? "[^/]+" : escapeRegExp(seg)).join("/");
-    re = new RegExp(`^${source}/?$`);
+    re = new RegExp(`^${source}$`); // no trailing-slash tolerance: Hono routes are strict, so /v1/runs/ is a 404
     patterns.set(path, re);
   }
   return re;

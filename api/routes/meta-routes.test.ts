@@ -147,6 +147,9 @@ dbTest("unknown paths are 404 and wrong methods 405 with Allow, in the one error
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "GET, HEAD");
   assert.equal((await wrong.json()).error.code, "method_not_allowed");
+  // A trailing slash is another path (Hono matches strictly): 404, not a misleading 405.
+  assert.equal((await api().request("GET", "/v1/runs/")).status, 404);
+  assert.equal((await api().request("HEAD", "/healthz", { token: null })).status, 200);
   const patch = await api().request("PATCH", "/v1/sql");
   assert.equal(patch.status, 405);
   assert.equal(patch.headers.get("allow"), "POST");
