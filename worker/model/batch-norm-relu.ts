@@ -1,6 +1,6 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { TF } from "../tf/tf-types.ts";
-import { BN_RELU_GRAD, BN_RELU_TRAIN } from "../tf/wasm-kernels.ts";
+import { BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN } from "../tf/wasm-kernels.ts";
 import { channelSum } from "./channel-sum.ts";
 
 /** The state of one Keras BatchNormalization layer (channels last). */
@@ -88,6 +88,11 @@ export function makeBatchNormRelu(tf: TF): BatchNormRelu {
   });
   return (x, bn, training) => {
     if (!training) {
+      if (tf.getKernel(BN_RELU_INFER, tf.getBackend()) !== undefined) {
+        return tf.engine().runKernel(BN_RELU_INFER, {
+          x, gamma: bn.gamma, beta: bn.beta, mean: bn.movingMean, variance: bn.movingVariance,
+        }, { epsilon: bn.epsilon }) as tfjs.Tensor4D;
+      }
       return tf.tidy(() =>
         tf.relu(tf.batchNorm(x, bn.movingMean, bn.movingVariance, bn.beta, bn.gamma, bn.epsilon)),
       ) as tfjs.Tensor4D;

@@ -124,3 +124,23 @@ test("a small ResNet learns 32×32 images on wasm in seconds", () => {
   optimizer.dispose();
   model.dispose();
 });
+
+test("inference mode (moving statistics) gives the same logits on wasm and stock cpu after a few training steps", () => {
+  const run = (backend: "wasm" | "cpu") => {
+    tf.setBackend(backend);
+    const model = buildResNetV2(tf, { depth: 11, imageSize: 12, seed: 4 });
+    const optimizer = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
+    const x = tf.tensor(pseudoRandom(3 * 12 * 12 * 3, 13), [3, 12, 12, 3]) as tf.Tensor4D;
+    const labels = tf.oneHot(tf.tensor1d([1, 4, 7], "int32"), 10) as tf.Tensor2D;
+    for (let i = 0; i < 3; i++) trainStep(model, optimizer, x, labels);
+    const logits = model.forward(x, { training: false });
+    const values = Float64Array.from(logits.dataSync());
+    tf.dispose([x, labels, logits]);
+    optimizer.dispose();
+    model.dispose();
+    return values;
+  };
+  const wasm = run("wasm");
+  const cpu = run("cpu");
+  assert.ok(relErr(wasm, cpu) < 1e-3, `rel err ${relErr(wasm, cpu)}`);
+});

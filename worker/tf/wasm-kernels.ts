@@ -34,6 +34,7 @@ interface Exports {
 /** Kernel names of the fused batch-norm-ReLU pair that worker/model uses when a backend has them. */
 export const BN_RELU_TRAIN = "ResNetBatchNormReluTrain";
 export const BN_RELU_GRAD = "ResNetBatchNormReluGrad";
+export const BN_RELU_INFER = "ResNetBatchNormReluInfer";
 
 /** What registerWasmTrainingKernels() did, for logs. */
 export interface RegisteredKernels {
@@ -58,7 +59,8 @@ let registeredFor: unknown;
  * - Identity (what tfjs runs to keep tensors for backprop) shares the buffer instead of copying it.
  * - Sum over leading axes (per-channel sums: bias and BN gradients) in one SIMD pass, no transpose.
  * - ResNetBatchNormReluTrain / ResNetBatchNormReluGrad: batch norm + ReLU forward with batch
- *   statistics and its closed-form backward in 3 + 2 SIMD passes (see worker/model/batch-norm-relu.ts).
+ *   statistics and its closed-form backward in 3 + 2 SIMD passes (see worker/model/batch-norm-relu.ts);
+ *   ResNetBatchNormReluInfer: the inference-mode one in 1 pass.
  *
  * Data movement (transposes, scatters) runs in our own AssemblyScript SIMD module inside tfjs's heap.
  * Must be called after `await tf.setBackend("wasm")`. Anything outside these cases (NCHW, dilated
@@ -80,7 +82,7 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
   const module = new WebAssembly.Module(Buffer.from(kernelsWasmBase64, "base64"));
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
 
-  const names = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "Sum", "Identity", BN_RELU_TRAIN, BN_RELU_GRAD];
+  const names = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "Sum", "Identity", BN_RELU_TRAIN, BN_RELU_GRAD, BN_RELU_INFER];
   if (registeredFor === backend) return { backend: "wasm", kernels: names };
   for (const name of ["Conv2D", "BatchMatMul", "Transpose", "Sum", "Conv2DBackpropInput", "Identity"]) {
     if (!stockKernels.has(name)) stockKernels.set(name, tf.getKernel(name, "wasm")?.kernelFunc as AnyKernelFunc | undefined);
@@ -297,6 +299,24 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
     return [dx, dGamma, dBeta];
   };
 
+  // Inference mode: relu(γ·(x − moving mean)/√(moving var + ε) + β) in one SIMD pass.
+  const bnReluInfer = ({ inputs, attrs }: {
+    inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+    attrs: { epsilon: number };
+  }) => {
+    const { x, gamma, beta, mean, variance } = inputs;
+    const c = x.shape[x.shape.length - 1]!;
+    const scale = out([c]);
+    const r = out(x.shape);
+    const sv = f32(scale);
+    const g = f32(gamma);
+    const v = f32(variance);
+    for (let i = 0; i < c; i++) sv[i] = g[i]! / Math.sqrt(v[i]! + attrs.epsilon);
+    k.affine(ptr(x), prod(x.shape) / c, c, ptr(mean), ptr(scale), ptr(beta), ptr(r), 1);
+    free(scale);
+    return r;
+  };
+
   // tfjs clones every tensor it saves for backprop (engine.clone → Identity). The stock wasm Identity
   // copies the buffer, doubling the memory of a training step; tensors are immutable, so share the
   // buffer by reference count, as the cpu backend's Identity and every Reshape already do.
@@ -317,6 +337,7 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
   register("Identity", identity);
   register(BN_RELU_TRAIN, bnReluTrain);
   register(BN_RELU_GRAD, bnReluGrad);
+  register(BN_RELU_INFER, bnReluInfer);
   registeredFor = backend;
   return { backend: "wasm", kernels: names };
 }
