@@ -23,6 +23,11 @@ export interface LineChartOptions {
   logY?: boolean;
   /** x values are epochs: whole-number ticks. */
   integerX?: boolean;
+  /**
+   * The width, when the caller has measured it: reading the container's width forces a layout, and
+   * several charts created one after another would each force one of the whole page.
+   */
+  width?: number;
 }
 
 export interface ChartMarker {
@@ -48,7 +53,7 @@ export class LineChart {
     const grid = { stroke: "#e5e7eb", width: 1 };
     const opts: uPlot.Options = {
       title: options.title,
-      width: Math.max(320, container.clientWidth || 640),
+      width: Math.max(320, options.width ?? (container.clientWidth || 640)),
       height: options.height ?? 260,
       // Explicit ranges: uPlot's axis code throws when a scale has no range (a chart before its first
       // point, a run with one epoch), so empty scales get [0, 1] and epoch axes at least one epoch.

@@ -60,10 +60,14 @@ export function mountComparison(
     redrawQueued = false;
     const series = runs.map((r) => metrics.get(r.id) ?? []);
     if (charts.length === 0) {
-      for (const c of CHARTS) {
-        const box = h("div", { class: "chart", id: `chart-${c.key}` });
-        grid.append(box);
+      // All boxes first, then one layout to measure them, then the charts (see LineChartOptions.width).
+      const boxes = CHARTS.map((c) => h("div", { class: "chart", id: `chart-${c.key}` }));
+      grid.append(...boxes);
+      const widths = boxes.map((b) => b.clientWidth);
+      for (const [i, c] of CHARTS.entries()) {
+        const box = boxes[i]!;
         charts.push(new LineChart(box, {
+          width: widths[i]!,
           title: c.title,
           xLabel: "epoch",
           yLabel: c.y,

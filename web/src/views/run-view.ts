@@ -71,7 +71,9 @@ export const runView: View = (root, ctx, _params, id) => {
     if (!run) return;
     const data = epochData();
     if (!lossChart) {
+      const [lossWidth, accWidth] = [lossBox.clientWidth, accBox.clientWidth];
       lossChart = new LineChart(lossBox, {
+        width: lossWidth,
         title: "loss and val_loss per epoch",
         xLabel: "epoch",
         yLabel: "loss",
@@ -82,6 +84,7 @@ export const runView: View = (root, ctx, _params, id) => {
         ],
       }, data.loss);
       accChart = new LineChart(accBox, {
+        width: accWidth,
         title: "acc and val_acc per epoch",
         xLabel: "epoch",
         yLabel: "accuracy",
