@@ -49,13 +49,23 @@ type AnyKernelFunc = (args: { inputs: object; backend: unknown; attrs?: object }
 const stockKernels = new Map<string, AnyKernelFunc | undefined>();
 let registeredFor: unknown;
 
+export interface WasmKernelOptions {
+  /**
+   * How Conv2DBackpropFilter computes a k×k (k > 1) kernel's gradient: `im2col` (default) builds the
+   * transposed patch matrix and runs one GEMM; `dilated-conv` runs x as [C,H,W,N] through a forward
+   * conv with dy as an [OH,OW,N,CO] kernel dilated by the stride (no patch matrix; ~15% slower here).
+   */
+  filterGradient?: "im2col" | "dilated-conv";
+}
+
 /**
  * Registers, for the active `wasm` backend, the kernels that make training fast and small:
  *
  * - Conv2DBackpropInput (replacing tfjs's ≈1 GFLOP/s loop) and Conv2DBackpropFilter (missing in
  *   tfjs-backend-wasm): 1×1 as XNNPACK matMuls (after a strided subsample / before a zero-scatter for
- *   stride 2); k×k as XNNPACK convolutions: dx = conv(dy zero-upsampled for stride s, kernel flipped
- *   with in/out channels swapped); dW = conv(x as [C,H,W,N], dy as an [OH,OW,N,CO] kernel, dilation s).
+ *   stride 2); k×k: dx = XNNPACK conv(dy zero-upsampled for stride s, kernel flipped with in/out
+ *   channels swapped); dW = transposed im2col of x · dy as one XNNPACK GEMM (or, by option, a conv of
+ *   x as [C,H,W,N] with dy as an [OH,OW,N,CO] kernel dilated by s).
  * - Identity (what tfjs runs to keep tensors for backprop) shares the buffer instead of copying it.
  * - Sum over leading axes (per-channel sums: bias and BN gradients) in one SIMD pass, no transpose.
  * - ResNetBatchNormReluTrain / ResNetBatchNormReluGrad: batch norm + ReLU forward with batch
@@ -70,7 +80,8 @@ let registeredFor: unknown;
  * await tf.setBackend("wasm");
  * registerWasmTrainingKernels(tf); // { backend: "wasm", kernels: ["Conv2DBackpropFilter", ...] }
  */
-export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESNET_DW !== "conv"): RegisteredKernels {
+export function registerWasmTrainingKernels(tf: TF, options: WasmKernelOptions = {}): RegisteredKernels {
+  const useIm2col = (options.filterGradient ?? "im2col") === "im2col";
   if (tf.getBackend() !== "wasm") {
     throw new TypeError(`registerWasmTrainingKernels() needs the active backend to be "wasm", got "${tf.getBackend()}"`);
   }
@@ -83,7 +94,7 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
 
   const names = ["Conv2DBackpropInput", "Conv2DBackpropFilter", "Sum", "Identity", BN_RELU_TRAIN, BN_RELU_GRAD, BN_RELU_INFER];
-  if (registeredFor === backend) return { backend: "wasm", kernels: names };
+  if (registeredFor === backend && options.filterGradient === undefined) return { backend: "wasm", kernels: names };
   for (const name of ["Conv2D", "BatchMatMul", "Transpose", "Sum", "Conv2DBackpropInput", "Identity"]) {
     if (!stockKernels.has(name)) stockKernels.set(name, tf.getKernel(name, "wasm")?.kernelFunc as AnyKernelFunc | undefined);
   }
@@ -134,7 +145,10 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
     const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outChannels: cout, outHeight: oh, outWidth: ow,
       filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
     const { top, left } = ci.padInfo;
-    if (sh !== sw && stockBackpropInput) return stockBackpropInput({ inputs, backend, attrs } as never);
+    if (sh !== sw) {
+      if (stockBackpropInput) return stockBackpropInput({ inputs, backend, attrs } as never);
+      throw new TypeError(`wasm Conv2DBackpropInput supports equal strides only, got ${sh}×${sw}`);
+    }
     const s = sh;
     if (kh === 1 && kw === 1 && top === 0 && left === 0) {
       const wt = one(transpose({ inputs: { x: view(filter, [cin, cout]) }, backend, attrs: { perm: [1, 0] } }));
@@ -204,7 +218,7 @@ export function registerWasmTrainingKernels(tf: TF, useIm2col = process.env.RESN
       free(dwt);
       return view(dw, [1, 1, cin, cout]);
     }
-    if (process.env.RESNET_DW !== "conv") {
+    if (useIm2col) {
       const p = n * oh * ow;
       const cols = out([kh * kw * cin, p]);
       k.im2colT(ptr(x), n, h, w, cin, kh, kw, s, top, left, oh, ow, ptr(cols));
