@@ -105,6 +105,17 @@ dbTest("POST /v1/sql caps results at 10,000 rows and says truncated", async () =
   assert.equal(exact.body.rowCount, 10_000);
 });
 
+dbTest("POST /v1/sql cuts a result of a few huge rows off at about 32 MiB, truncated", async () => {
+  const { status, body } = await sql("select g, repeat('x', 4000000) as big from generate_series(1, 40) g");
+  assert.equal(status, 200);
+  assert.equal(body.truncated, true);
+  assert.ok(body.rowCount >= 7 && body.rowCount <= 8, `rows ${body.rowCount}`);
+  assert.deepEqual(
+    body.rows.map((r: unknown[]) => r[0]),
+    Array.from({ length: body.rowCount }, (_, i) => i + 1),
+  );
+});
+
 dbTest("POST /v1/sql refuses writes and DDL, and leaves the data unchanged", async () => {
   const before = await fingerprint();
   await refused(`update runs set state = 'failed'`, /permission denied for table runs|read-only transaction/);

@@ -9,21 +9,38 @@
  * - it is sent with the extended protocol, which accepts exactly one statement ("select 1; drop …" is
  *   refused by Postgres's parser before anything runs);
  * - statement_timeout and lock_timeout are set inside the transaction, before the statement;
- * - rows are fetched through a protocol-level cursor, at most cap + 1, so a huge result never
- *   materialises here;
+ * - rows are fetched through a protocol-level cursor in batches, stopping past the row cap or about
+ *   32 MiB, so a huge result never materialises here;
  * - afterwards DISCARD ALL drops anything session-scoped the statement may have created (prepared
  *   statements, advisory locks, cursors), before the connection serves anyone else.
  */
-import type postgres from "postgres";
+import postgres from "postgres";
 import type { SqlResult } from "../../shared/api-schemas.ts";
 import { AppError } from "../app-error.ts";
 
 export interface ReaderQueryOptions {
   timeoutMs: number;
   rowCap: number;
+  /** Rough cap on the result's size; past it the result is cut off with `truncated: true`. */
+  maxBytes?: number;
 }
 
 const INT8 = 20;
+const CLOSE = (postgres as unknown as { CLOSE: unknown }).CLOSE;
+const FETCH_BATCH = 1000;
+export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
+
+/** Roughly what a row costs as JSON: strings by length, everything else a few bytes. */
+function approximateSize(row: unknown[]): number {
+  let n = 2;
+  for (const v of row) {
+    if (typeof v === "string") n += v.length + 3;
+    else if (v instanceof Uint8Array) n += v.length * 2 + 4;
+    else if (v !== null && typeof v === "object") n += JSON.stringify(v)?.length ?? 4;
+    else n += 8;
+  }
+  return n;
+}
 
 export async function runReaderQuery(
   reader: postgres.Sql,
@@ -36,6 +53,7 @@ export async function runReaderQuery(
   } catch (e) {
     throw new AppError("unavailable", `the SQL reader cannot connect: ${(e as Error).message}`, { cause: e });
   }
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_RESULT_BYTES;
   let clean = false;
   try {
     await conn.unsafe("begin transaction isolation level repeatable read read only");
@@ -48,11 +66,23 @@ export async function runReaderQuery(
     // .cursor() switches the query to the extended protocol (Parse/Bind/Execute with a row limit),
     // which is what refuses a second statement in the text.
     const query = conn.unsafe(text).values();
+    // Rows come in batches so that a few huge rows (`repeat('x', 1e8)`) stop the fetch at the byte cap
+    // instead of filling this process's memory; the row cap alone would not.
+    let bytes = 0;
+    let overBytes = false;
     try {
-      for await (const batch of query.cursor(opts.rowCap + 1)) {
-        rows.push(...(batch as unknown as unknown[][]));
-        break;
-      }
+      // Returning CLOSE closes the portal: Postgres stops producing rows as soon as we have enough.
+      await query.cursor(Math.min(FETCH_BATCH, opts.rowCap + 1), (batch) => {
+        for (const row of batch as unknown as unknown[][]) {
+          bytes += approximateSize(row);
+          if (bytes > maxBytes) {
+            overBytes = true;
+            return CLOSE;
+          }
+          rows.push(row);
+        }
+        return rows.length > opts.rowCap ? CLOSE : undefined;
+      });
     } catch (e) {
       if (isPostgresError(e)) throw new AppError("sql_error", e.message, { cause: e });
       throw e;
@@ -60,8 +90,8 @@ export async function runReaderQuery(
     const described = (query as unknown as { statement?: { columns?: { name: string; type: number }[] } })
       .statement?.columns ?? [];
     const types = await typeNames(conn, described.map((c) => c.type));
-    const truncated = rows.length > opts.rowCap;
-    if (truncated) rows.length = opts.rowCap;
+    const truncated = overBytes || rows.length > opts.rowCap;
+    if (rows.length > opts.rowCap) rows.length = opts.rowCap;
     const int8Columns = described.flatMap((c, i) => (c.type === INT8 ? [i] : []));
     const out = rows.map((row) => row.map((v, i) => jsonValue(v, int8Columns.includes(i))));
     await conn.unsafe("rollback");
