@@ -105,8 +105,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.set("auth", null);
     await next();
     const id = c.get("requestId");
-    if (!c.res.headers.has("x-request-id")) c.res.headers.set("X-Request-Id", id);
-    c.res.headers.set("X-Content-Type-Options", "nosniff");
+    try {
+      if (!c.res.headers.has("x-request-id")) c.res.headers.set("X-Request-Id", id);
+      c.res.headers.set("X-Content-Type-Options", "nosniff");
+    } catch {
+      // A response with immutable headers (a WebSocket upgrade, a fetched one) keeps them as they are.
+    }
     // The path and status only: never headers (the bearer token) or bodies.
     log(c.res.status >= 500 ? "error" : "info", "request", {
       requestId: id,
