@@ -40,8 +40,11 @@ const trainer: Trainer = options.TRAINER === "fake"
   ? fakeTrainer({ batchMs: options.FAKE_BATCH_MS, batchesPerEpoch: options.FAKE_BATCHES })
   : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
 
+// One connection for everything (claims, fenced writes, heartbeats, reaping: postgres.js pipelines them)
+// plus the dedicated LISTEN one: two per worker, so 64 workers fit a default max_connections of 100
+// only with a larger setting, but 40 do.
 const sql = postgres(url, {
-  max: 2,
+  max: 1,
   onnotice: () => {},
   connection: {
     application_name: `worker ${workerId}`,
@@ -61,6 +64,7 @@ const loop = new WorkerLoop({
   heartbeatS: config.HEARTBEAT_S,
   pollMs: config.POLL_MS,
   checkpointDir: config.CHECKPOINT_DIR ?? path.join(config.DATA_DIR, "checkpoints"),
+  listen: options.LISTEN === "on",
   log,
 });
 

@@ -14,6 +14,11 @@ export const workerOptionsSchema = z.object({
   TRAINER: z.enum(["real", "fake"]).default("real"),
   /** A stable id (e.g. per GPU slot); default host-pid-random, new on every start. */
   WORKER_ID: z.string().trim().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "letters, digits and _.:- only, at most 100").optional(),
+  /**
+   * `off`: poll only, no LISTEN connection (for a connection pooler in transaction mode, which drops
+   * LISTEN; and to measure polling). Cancels are then seen by the heartbeat.
+   */
+  LISTEN: z.enum(["on", "off"]).default("on"),
   FAKE_BATCH_MS: z.coerce.number().int().min(0).max(600_000).default(20),
   FAKE_BATCHES: z.coerce.number().int().min(1).max(100_000).default(5),
 });

@@ -23,6 +23,8 @@ export interface WorkerLoopOptions {
   log: (line: string) => void;
   /** Seconds between reaper passes (default HEARTBEAT_S); jittered so workers do not reap in step. */
   reapS?: number;
+  /** false: no LISTEN connection, wake up by polling only. */
+  listen?: boolean;
   /** Stop after this many runs (benchmarks, tests); default unlimited. */
   maxRuns?: number;
   /** Called after each run with its outcome. */
@@ -81,7 +83,7 @@ export class WorkerLoop {
   async run(): Promise<void> {
     const { sql, info, log } = this.o;
     await registerWorker(sql, info);
-    await this.#listener.start();
+    if (this.o.listen !== false) await this.#listener.start();
     const reapMs = (this.o.reapS ?? this.o.heartbeatS) * 1000;
     this.#every(reapMs, () => this.#reap());
     this.#every(this.o.heartbeatS * 1000, async () => {
