@@ -41,6 +41,7 @@ function parse(argv: string[]): ResNetV2Options {
 let options: ResNetV2Options;
 try {
   options = parse(process.argv.slice(2));
+  tf.env().set("PROD", true); // no "install tfjs-node" banner: this CLI computes nothing
   await tf.setBackend("cpu");
   const model = buildResNetV2(tf, options);
   process.stdout.write(formatLayerTable(model.layerTable(), model.paramCounts()));
