@@ -24,6 +24,8 @@ export interface ExecuteRunOptions {
   log: (line: string) => void;
   /** Local monotonic ms when the claim was sent (the lease's earliest possible start). */
   claimSentAt: number;
+  /** Live progress between epochs (not durable): the hook for the worker → API stream. */
+  onProgress?: (run: ClaimedRun, progress: { epoch: number; batch: number; batchesPerEpoch: number; loss: number }) => void;
   /** Called with the keeper so the worker can route cancel NOTIFYs and reconnects to it. */
   onKeeper?: (keeper: LeaseKeeper | null) => void;
 }
@@ -67,6 +69,9 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
           await recordEpoch(sql, run, m, null);
         }),
       loadCheckpoint: () => checkpoints.load(),
+      onProgress: (p) => {
+        if (!keeper.lost) o.onProgress?.(run, p);
+      },
       saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
     });
     keeper.stop();

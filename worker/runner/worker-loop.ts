@@ -5,7 +5,7 @@ import { reapExpiredRuns } from "../queue/reap-expired-runs.ts";
 import { reapGoneWorkers } from "../queue/reap-gone-workers.ts";
 import { registerWorker, type WorkerInfo } from "../queue/register-worker.ts";
 import { retireWorker } from "../queue/retire-worker.ts";
-import { executeRun, type RunOutcome } from "./execute-run.ts";
+import { executeRun, type ExecuteRunOptions, type RunOutcome } from "./execute-run.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
 import type { Trainer } from "./trainer.ts";
 import { WakeupListener } from "./wakeup-listener.ts";
@@ -27,6 +27,8 @@ export interface WorkerLoopOptions {
   listen?: boolean;
   /** Stop after this many runs (benchmarks, tests); default unlimited. */
   maxRuns?: number;
+  /** Live progress of the current run (not durable), e.g. to push to the API's streams. */
+  onProgress?: ExecuteRunOptions["onProgress"];
   /** Called after each run with its outcome. */
   onRunEnd?: (runId: string, outcome: RunOutcome) => void;
 }
@@ -117,6 +119,7 @@ export class WorkerLoop {
           log,
           claimSentAt,
           onKeeper: (k) => (this.#keeper = k),
+          ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
         });
         this.o.onRunEnd?.(run.runId, outcome);
       }
