@@ -1,7 +1,7 @@
 /**
- * The API process (`deno run -A api/main.ts`; `npm start` spawns it): reads the configuration, opens
- * Postgres, gives the SQL reader role its login, serves the app on HOST:PORT, and on SIGTERM/SIGINT
- * stops taking connections, lets requests in flight finish, and closes the pools.
+ * The API process (`deno run -A api/main.ts [--stop-with-parent]`; `npm start` spawns it): reads the
+ * configuration, opens Postgres, gives the SQL reader role its login, serves the app on HOST:PORT, and
+ * on SIGTERM/SIGINT stops taking connections, lets requests in flight finish, and closes the pools.
  */
 import postgres from "postgres";
 import { ensureAdminToken } from "../shared/api-tokens.ts";
@@ -73,3 +73,13 @@ async function stop(signal: string): Promise<void> {
 }
 Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
 Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+// `npm start` passes --stop-with-parent: if the supervisor dies without stopping us (kill -9), we must
+// not live on as an orphan holding PORT with a database that is gone. Deno.ppid is read live.
+if (Deno.args.includes("--stop-with-parent")) {
+  const parent = Deno.ppid;
+  const watch = setInterval(() => {
+    if (Deno.ppid === parent) return;
+    clearInterval(watch);
+    void stop("parent exited");
+  }, 1000);
+}

@@ -29,7 +29,7 @@ const adminToken = await seedAdminToken(db.url, config.ADMIN_TOKEN);
 supervisor.add({
   name: "api",
   command: DENO,
-  args: ["run", "-A", API_MAIN],
+  args: ["run", "-A", API_MAIN, "--stop-with-parent"],
   env: { ...process.env, DATABASE_URL: db.url },
 });
 const apiHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "127.0.0.1" : config.HOST;

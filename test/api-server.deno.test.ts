@@ -195,3 +195,46 @@ Deno.test({
     assert.match(server.output(), /"msg":"stopping"/);
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "with --stop-with-parent, api/main.ts stops by itself when its parent is killed with -9",
+  fn: async () => {
+    const port = freePort();
+    // A shell stands in for the supervisor: it starts the API, prints its pid, and waits.
+    const shell = new Deno.Command("sh", {
+      args: ["-c", `"${Deno.execPath()}" run -A api/main.ts --stop-with-parent & echo $!; wait`],
+      cwd: ROOT,
+      env: { DATABASE_URL: db.url, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = shell.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const pid = Number((await reader.read()).value?.trim());
+    assert.ok(pid > 0);
+    const alive = () => {
+      try {
+        return !Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.startsWith("Z");
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 200; i++) {
+      if (
+        await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.body?.cancel().then(() => true),
+          () => false,
+        )
+      ) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(alive(), "the API runs");
+    shell.kill("SIGKILL");
+    await shell.status;
+    reader.releaseLock();
+    await shell.stdout.cancel().catch(() => {});
+    const started = Date.now();
+    while (alive() && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(alive(), false, "the orphaned API should have stopped");
+  },
+});
