@@ -87,8 +87,9 @@ test(
       assert.equal(taken.attempt, 2);
       const reclaimedMs = Date.now() - stoppedAt;
       a.child.kill("SIGCONT");
-      // Its first act on waking is a renewal, which the database rejects: the run has a new token.
-      await a.waitFor(/abandoned, lease lost: .*heartbeat matched no running row/, 10_000);
+      // Its first write on waking (the renewal it owes, or the write it was frozen in) is rejected by the
+      // database: the run has a new token.
+      await a.waitFor(/abandoned, lease lost: .* matched no running row/, 10_000);
       await eventually("the run to succeed", async () => (await runRow(id)).state === "succeeded", 30_000);
       // a is alive and well after abandoning (it did not crash), and it wrote nothing after losing the run.
       assert.equal(a.child.exitCode, null);
