@@ -79,7 +79,10 @@ test("kill -9 mid-run: back in the queue within LEASE_S + reaper interval, resum
     { attempt: 1, worker_id: victim.id, outcome: "lease_expired" },
     { attempt: 2, worker_id: survivor.id, outcome: "succeeded" },
   ]);
-  // Only the final checkpoint is left: each newer one replaced the one before it.
-  assert.deepEqual(await readdir(path.join(dir, id!)), [`a2-e${EPOCHS}-b0.ckpt`]);
+  // The final checkpoint is left, each newer one having replaced the one before it; at most one file of
+  // the killed attempt may remain (written, but killed before its pointer moved: never resumed from).
+  const files = await readdir(path.join(dir, id!));
+  assert.ok(files.includes(`a2-e${EPOCHS}-b0.ckpt`), files.join(", "));
+  assert.ok(files.length <= 2 && files.every((f) => f === `a2-e${EPOCHS}-b0.ckpt` || f.startsWith("a1-")), files.join(", "));
   console.log(`# kill -9: back in the queue after ${reapedMs} ms (LEASE_S ${LEASE_S}, reaper every ~${HEARTBEAT_S} s)`);
 });
