@@ -42,7 +42,19 @@ try {
     stdio: ["ignore", "pipe", "inherit"],
   });
   cleanups.push(async () => { api.kill("SIGTERM"); await new Promise((r) => api.once("exit", r)); });
-  await new Promise<void>((resolve) => api.stdout!.on("data", (d: Buffer) => /"listening"/.test(String(d)) && resolve()));
+  // The log line may arrive split over chunks: match on everything read so far, and give up after 60 s.
+  let apiOut = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`api/main.ts did not start within 60 s:\n${apiOut}`)), 60_000);
+    api.stdout!.on("data", (d: Buffer) => {
+      apiOut += String(d);
+      if (/"listening"/.test(apiOut)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    api.once("exit", (code) => reject(new Error(`api/main.ts exited (${code}):\n${apiOut}`)));
+  });
   const base = `http://127.0.0.1:${port}`;
   const call = async (method: string, p: string, body?: unknown) => {
     const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) });
