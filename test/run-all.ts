@@ -170,7 +170,9 @@ function tapCounts(out: string): { passed: number; failed: number } {
   return { passed: Number(pass?.[1] ?? 0), failed: Number(fail?.[1] ?? 0) };
 }
 
-function denoCounts(out: string): { passed: number; failed: number } {
+function denoCounts(raw: string): { passed: number; failed: number } {
+  // Deno colours its summary even with NO_COLOR when stdout is a pipe it was told to colour; strip it.
+  const out = raw.replace(/\x1b\[[0-9;]*m/g, "");
   const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(out);
   return { passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0) };
 }
