@@ -17,6 +17,11 @@ export interface FakeTrainerOptions {
   /** Milliseconds each batch sleeps. */
   batchMs: number;
   batchesPerEpoch: number;
+  /**
+   * Milliseconds each batch also busy-waits on the main thread, as a synchronous tfjs training step
+   * blocks it (tests of everything that must keep going meanwhile: heartbeats); default 0.
+   */
+  blockMs?: number;
 }
 
 interface FakeCheckpoint {
@@ -27,7 +32,9 @@ interface FakeCheckpoint {
 
 export function fakeTrainer(options: FakeTrainerOptions): Trainer {
   const { batchMs, batchesPerEpoch } = options;
+  const blockMs = options.blockMs ?? 0;
   if (!(batchMs >= 0)) throw new RangeError(`fake trainer batchMs must be ≥ 0, got ${batchMs}`);
+  if (!(blockMs >= 0)) throw new RangeError(`fake trainer blockMs must be ≥ 0, got ${blockMs}`);
   if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 1) {
     throw new RangeError(`fake trainer batchesPerEpoch must be a positive integer, got ${batchesPerEpoch}`);
   }
@@ -48,10 +55,11 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
             return { status: stop === "cancel" ? "canceled" : "drained" };
           }
           await new Promise((r) => setTimeout(r, batchMs));
+          if (blockMs > 0) busyWait(blockMs);
           const loss = fakeLoss(epoch, b, alpha);
           if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch, b + 1, (epoch - 1) * batchesPerEpoch + b, loss);
           batches = b + 1;
-          hooks.onProgress?.({ epoch, batch: batches, batchesPerEpoch, loss });
+          hooks.onProgress?.({ epoch, batch: batches, batchesPerEpoch, loss, acc: fakeAcc(epoch, batches), lr: alpha });
         }
         const seconds = (performance.now() - started) / 1000;
         const metrics: EpochMetrics = {
@@ -73,6 +81,18 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
       return { status: "completed" };
     },
   };
+}
+
+/** Blocks the event loop like a synchronous training step. */
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}
+
+function fakeAcc(epoch: number, batch: number): number {
+  return 1 - 0.9 * Math.exp(-(epoch - 1 + batch / 100) / 3);
 }
 
 function fakeLoss(epoch: number, batch: number, alpha: number): number {

@@ -10,8 +10,10 @@ import path from "node:path";
 import postgres from "postgres";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { fakeTrainer } from "./fake-trainer.ts";
+import { HeartbeatThread } from "./runner/heartbeat-thread.ts";
 import type { Trainer } from "./runner/trainer.ts";
 import { WorkerLoop } from "./runner/worker-loop.ts";
+import { WorkerStream } from "./stream/worker-stream.ts";
 import { loadWorkerOptions } from "./worker-options.ts";
 
 const DRAIN_LIMIT_MS = 30_000;
@@ -37,12 +39,13 @@ const log = (line: string) => {
 };
 
 const trainer: Trainer = options.TRAINER === "fake"
-  ? fakeTrainer({ batchMs: options.FAKE_BATCH_MS, batchesPerEpoch: options.FAKE_BATCHES })
+  ? fakeTrainer({ batchMs: options.FAKE_BATCH_MS, batchesPerEpoch: options.FAKE_BATCHES, blockMs: options.FAKE_BLOCK_MS })
   : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
 
-// One connection for everything (claims, fenced writes, heartbeats, reaping: postgres.js pipelines them)
-// plus the dedicated LISTEN one: two per worker, so 64 workers fit a default max_connections of 100
-// only with a larger setting, but 40 do.
+// One connection for everything on the main thread (claims, fenced writes, reaping: postgres.js
+// pipelines them), the dedicated LISTEN one, and, while a run is held, the heartbeat thread's: a
+// training step blocks this thread for seconds, so leases are renewed from another one. Busy workers
+// hold three, idle ones two: 33 busy workers fit a default max_connections of 100.
 const sql = postgres(url, {
   max: 1,
   onnotice: () => {},
@@ -54,11 +57,38 @@ const sql = postgres(url, {
   },
 });
 
+// Exits rather than train on without renewals: the supervisor restarts the worker, and the run's lease
+// runs out and the reaper hands it to another.
+const heartbeats = new HeartbeatThread({
+  url,
+  applicationName: `worker ${workerId} heartbeat`,
+  leaseS: config.LEASE_S,
+  heartbeatS: config.HEARTBEAT_S,
+  log,
+  onFailure: (e) => {
+    console.error(`worker ${workerId}: fatal: the heartbeat thread failed: ${e.stack ?? e.message}`);
+    process.exit(1);
+  },
+});
+
+// The socket to the API (issue 7): fire and forget, training never waits on it. Without API_URL and
+// WORKER_TOKEN the worker still works: every durable event reaches subscribers through Postgres NOTIFY;
+// only progress between epochs is not seen.
+let stream: WorkerStream | null = null;
+if (config.API_URL !== undefined && config.WORKER_TOKEN !== undefined) {
+  stream = new WorkerStream({ apiUrl: config.API_URL, token: config.WORKER_TOKEN, log });
+  stream.start();
+} else if (config.API_URL !== undefined || config.WORKER_TOKEN !== undefined) {
+  log(`${config.API_URL === undefined ? "API_URL" : "WORKER_TOKEN"} is not set: no live stream to the API (epochs still reach subscribers via Postgres)`);
+}
+
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 const loop = new WorkerLoop({
   sql,
   url,
   info: { id: workerId, host: hostname(), pid: process.pid, backend: trainer.backend, device: trainer.device, version },
+  heartbeats,
+  stream,
   trainer,
   leaseS: config.LEASE_S,
   heartbeatS: config.HEARTBEAT_S,
@@ -88,6 +118,7 @@ process.on("SIGINT", onSignal);
 
 try {
   await loop.run();
+  await Promise.all([stream?.close(), heartbeats.close()]);
   await sql.end({ timeout: 5 });
   log("stopped");
   process.exit(0);

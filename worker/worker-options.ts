@@ -21,6 +21,8 @@ export const workerOptionsSchema = z.object({
   LISTEN: z.enum(["on", "off"]).default("on"),
   FAKE_BATCH_MS: z.coerce.number().int().min(0).max(600_000).default(20),
   FAKE_BATCHES: z.coerce.number().int().min(1).max(100_000).default(5),
+  /** Milliseconds each fake batch blocks the main thread synchronously (a tfjs step does), default 0. */
+  FAKE_BLOCK_MS: z.coerce.number().int().min(0).max(600_000).default(0),
 });
 
 export type WorkerOptions = z.output<typeof workerOptionsSchema>;

@@ -55,7 +55,7 @@ export async function claimRun(sql: postgres.Sql, opts: ClaimOptions): Promise<C
     )
     select id as "runId", attempt, lease_token as "leaseToken", worker_id as "workerId", name, spec, epochs,
       max_attempts as "maxAttempts", releases, lease_expires_at as "leaseExpiresAt",
-      checkpoint_path as "checkpointPath", checkpoint_epoch as "checkpointEpoch"
+      checkpoint_path as "checkpointPath", checkpoint_epoch as "checkpointEpoch", last_seq::float8 as "lastSeq"
     from claimed`;
   return rows[0] ?? null;
 }

@@ -30,6 +30,8 @@ export interface ClaimedRun extends Lease {
   /** The last good checkpoint (written by an earlier attempt), or null to start from scratch. */
   checkpointPath: RunRow["checkpointPath"];
   checkpointEpoch: RunRow["checkpointEpoch"];
+  /** The seq of the claim's own `running` event (progress messages carry the last durable seq). */
+  lastSeq: RunRow["lastSeq"];
 }
 
 /** Why an attempt or a run ended badly; kept per attempt in run_attempts.error and on the run. */

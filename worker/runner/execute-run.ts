@@ -6,15 +6,22 @@ import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { ClaimedRun } from "../queue/queue-types.ts";
 import { recordEpoch } from "../queue/record-epoch.ts";
 import { releaseRun } from "../queue/release-run.ts";
+import { RunPublisher } from "../stream/run-publisher.ts";
+import type { WorkerStream } from "../stream/worker-stream.ts";
 import { classifyError, RunFailure } from "./classify-error.ts";
+import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import { LeaseKeeper } from "./lease-keeper.ts";
 import { RunCheckpoints } from "./run-checkpoints.ts";
-import type { Trainer } from "./trainer.ts";
+import type { Trainer, TrainerProgress } from "./trainer.ts";
 
 export type RunOutcome = "succeeded" | "cancelled" | "released" | "failed" | "retry" | "abandoned";
 
 export interface ExecuteRunOptions {
   sql: postgres.Sql;
+  /** Renews the lease off the main thread (a training step blocks it for seconds). */
+  heartbeats: HeartbeatThread;
+  /** The worker's socket to the API, or null without API_URL (subscribers then hear via NOTIFY). */
+  stream?: Pick<WorkerStream, "publishEvent" | "publishProgress"> | null;
   trainer: Trainer;
   leaseS: number;
   heartbeatS: number;
@@ -25,7 +32,7 @@ export interface ExecuteRunOptions {
   /** Local monotonic ms when the claim was sent (the lease's earliest possible start). */
   claimSentAt: number;
   /** Live progress between epochs (not durable): the hook for the worker → API stream. */
-  onProgress?: (run: ClaimedRun, progress: { epoch: number; batch: number; batchesPerEpoch: number; loss: number }) => void;
+  onProgress?: (run: ClaimedRun, progress: TrainerProgress) => void;
   /** Called with the keeper so the worker can route cancel NOTIFYs and reconnects to it. */
   onKeeper?: (keeper: LeaseKeeper | null) => void;
 }
@@ -38,9 +45,18 @@ export interface ExecuteRunOptions {
 export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise<RunOutcome> {
   const { sql, log } = o;
   const tag = `run ${run.runId} attempt ${run.attempt}`;
-  const keeper = new LeaseKeeper(sql, run, { leaseS: o.leaseS, heartbeatS: o.heartbeatS, log }, o.claimSentAt);
+  const keeper = new LeaseKeeper(o.heartbeats, run, { leaseS: o.leaseS, heartbeatS: o.heartbeatS, log }, o.claimSentAt);
   keeper.start();
   o.onKeeper?.(keeper);
+  // Fire and forget: publishing never waits, and a dropped message is also in Postgres (durable events)
+  // or superseded by the next one (progress). Every batch is offered; the publisher throttles.
+  const publisher = new RunPublisher(o.stream ?? null, {
+    runId: run.runId,
+    attempt: run.attempt,
+    epochs: run.epochs,
+    batchSize: readBatchSize(run.spec),
+    lastSeq: run.lastSeq,
+  }, { everyBatches: 1 });
   const checkpoints = new RunCheckpoints(sql, run, o.checkpointDir);
   // Every hook first checks the lease, and turns a fenced-off write into the keeper's verdict, so that
   // whatever the trainer does next also stops.
@@ -66,11 +82,14 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
           if (!Number.isFinite(m.loss) || !Number.isFinite(m.valLoss)) {
             throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
           }
-          await recordEpoch(sql, run, m, null);
+          const seq = await recordEpoch(sql, run, m, null);
+          publisher.epochCommitted(seq, m);
         }),
       loadCheckpoint: () => checkpoints.load(),
       onProgress: (p) => {
-        if (!keeper.lost) o.onProgress?.(run, p);
+        if (keeper.lost) return;
+        publisher.progress(p);
+        o.onProgress?.(run, p);
       },
       saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
     });
@@ -110,6 +129,13 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       return "abandoned";
     }
   } finally {
+    keeper.stop();
     o.onKeeper?.(null);
   }
+}
+
+/** The spec's batch size for images/s and the ETA (the seed's 64 when absent or not a number). */
+function readBatchSize(spec: unknown): number {
+  const size = (spec as { batchSize?: unknown } | null)?.batchSize;
+  return typeof size === "number" && size > 0 ? size : 64;
 }

@@ -1,56 +1,65 @@
-import type postgres from "postgres";
-import { heartbeatRun } from "../queue/heartbeat-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { Lease } from "../queue/queue-types.ts";
+import { DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
+import type { HeartbeatThread } from "./heartbeat-thread.ts";
 
 export interface LeaseKeeperOptions {
   leaseS: number;
   heartbeatS: number;
   log: (line: string) => void;
-  /** Monotonic milliseconds (tests). */
-  now?: () => number;
 }
 
 /**
- * Renews one claim's lease every HEARTBEAT_S and keeps the worker's own, conservative view of it: the
- * lease surely lasts until `send time of the last successful renewal + LEASE_S` (the server computed
- * its expiry from a later instant). Past that local deadline (a frozen process, a stalled network)
- * the worker may not write before it has renewed: {@link check} then renews once, and a renewal
- * that is rejected (the run was reaped: the database fences the write) or that cannot be made at all
- * ("cannot renew for a whole lease") loses the run. A heartbeat's answer also carries the cancel flag,
- * the fallback for a cancel NOTIFY lost while the LISTEN connection was down.
+ * One claim's lease, as the main thread sees it. The renewals themselves run on the worker's
+ * {@link HeartbeatThread} every HEARTBEAT_S (a synchronous training step cannot delay them), which
+ * writes into this keeper's SharedArrayBuffer: the lease's local deadline, a lost flag and a cancel
+ * flag. Reading them takes no turn of the event loop, so the trainer sees them at its next batch.
+ *
+ * The deadline is conservative: the lease surely lasts until `send time of the last successful renewal
+ * + LEASE_S` (the server computed its expiry from a later instant, on its own clock). Past that local
+ * deadline (a frozen process, a stalled network) the worker may not write before it has renewed:
+ * {@link check} then asks for one renewal and waits for it, and a renewal that is rejected (the run was
+ * reaped: the database fences the write) or that cannot be made at all ("cannot renew for a whole
+ * lease") loses the run. A heartbeat's answer also carries the cancel flag, the fallback for a cancel
+ * NOTIFY lost while the LISTEN connection was down.
  */
 export class LeaseKeeper {
   #lost: LeaseLostError | null = null;
   #cancelRequested = false;
-  #deadline: number;
-  #timer: NodeJS.Timeout | null = null;
+  #held = false;
   #inFlight: Promise<void> | null = null;
-  readonly #now: () => number;
+  readonly #flags: Int32Array;
+  readonly #times: BigInt64Array;
+  readonly #shared = new SharedArrayBuffer(RUN_BYTES);
 
   constructor(
-    private readonly sql: postgres.Sql,
+    private readonly thread: HeartbeatThread,
     readonly lease: Lease,
     private readonly opts: LeaseKeeperOptions,
-    /** Local time at which the claim was sent: the claim's lease runs from no earlier than this. */
+    /** performance.now() when the claim was sent: the claim's lease runs from no earlier than this. */
     claimSentAt: number,
   ) {
-    this.#now = opts.now ?? (() => performance.now());
-    this.#deadline = claimSentAt + opts.leaseS * 1000;
+    this.#flags = new Int32Array(this.#shared, 0, 2);
+    this.#times = new BigInt64Array(this.#shared);
+    const sentAgoMs = performance.now() - claimSentAt;
+    Atomics.store(this.#times, DEADLINE, BigInt(Math.floor(monotonicMs() - sentAgoMs + opts.leaseS * 1000)));
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.beat(), this.opts.heartbeatS * 1000);
+    if (this.#held || this.#lost) return;
+    this.#held = true;
+    this.thread.hold(this.lease, this.#shared);
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+    if (!this.#held) return;
+    this.#held = false;
+    this.thread.release(this.lease);
   }
 
   /** Someone asked to cancel (learned from a heartbeat or a NOTIFY). */
   get cancelRequested(): boolean {
-    return this.#cancelRequested;
+    return this.#cancelRequested || (Atomics.load(this.#flags, FLAGS) & FLAG_CANCEL) !== 0;
   }
 
   requestCancel(): void {
@@ -59,6 +68,10 @@ export class LeaseKeeper {
 
   /** Why the run was lost, or null while it is still ours. */
   get lost(): LeaseLostError | null {
+    if (this.#lost === null && (Atomics.load(this.#flags, FLAGS) & FLAG_LOST) !== 0) {
+      // The thread's renewal matched no running row: heartbeatRun's own verdict.
+      this.markLost(new LeaseLostError(this.lease, "heartbeat"));
+    }
     return this.#lost;
   }
 
@@ -68,11 +81,11 @@ export class LeaseKeeper {
    * whether its run was taken, and writes nothing until it knows.
    */
   async check(): Promise<void> {
-    if (this.#lost) throw this.#lost;
-    if (this.#now() <= this.#deadline) return;
+    if (this.lost) throw this.#lost!;
+    if (monotonicMs() <= this.#deadline()) return;
     await this.beat();
-    if (this.#lost) throw this.#lost;
-    if (this.#now() > this.#deadline) {
+    if (this.lost) throw this.#lost!;
+    if (monotonicMs() > this.#deadline()) {
       this.markLost(new LeaseLostError(this.lease, "renewing the lease",
         `Lost the lease on run ${this.lease.runId}: no renewal succeeded for LEASE_S (${this.opts.leaseS} s), ` +
           `so another worker may own the run now`));
@@ -80,41 +93,20 @@ export class LeaseKeeper {
     }
   }
 
-  /** Records that a fenced write found the run gone. */
+  /** Records that a fenced write found the run gone; no more renewals. */
   markLost(e: LeaseLostError): void {
     this.#lost ??= e;
     this.stop();
   }
 
-  /** One renewal (joins one in flight); never throws. */
+  /** One renewal on the heartbeat thread (joins one in flight), also after stop(); never throws. */
   beat(): Promise<void> {
     if (this.#lost) return Promise.resolve();
-    this.#inFlight ??= this.#renew().finally(() => (this.#inFlight = null));
+    this.#inFlight ??= this.thread.beatNow(this.lease, this.#shared).finally(() => (this.#inFlight = null));
     return this.#inFlight;
   }
 
-  async #renew(): Promise<void> {
-    const sentAt = this.#now();
-    // A renewal that hangs (dead connection) must not hold the worker past the point where it has to
-    // give up: wait at most one heartbeat interval for the answer.
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), this.opts.heartbeatS * 1000)));
-    try {
-      const answer = await Promise.race([heartbeatRun(this.sql, this.lease, this.opts.leaseS), timeout]);
-      if (answer === "timeout") {
-        this.opts.log(`run ${this.lease.runId}: heartbeat got no answer within ${this.opts.heartbeatS} s`);
-        return;
-      }
-      this.#deadline = Math.max(this.#deadline, sentAt + this.opts.leaseS * 1000);
-      if (answer.cancelRequested && !this.#cancelRequested) {
-        this.#cancelRequested = true;
-        this.opts.log(`run ${this.lease.runId}: cancel requested (seen in heartbeat)`);
-      }
-    } catch (e) {
-      if (e instanceof LeaseLostError) this.markLost(e);
-      else this.opts.log(`run ${this.lease.runId}: heartbeat failed: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
+  #deadline(): number {
+    return Number(Atomics.load(this.#times, DEADLINE));
   }
 }

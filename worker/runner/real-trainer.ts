@@ -48,7 +48,10 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
             epoch: m.epoch, loss: m.loss, acc: m.acc, valLoss: m.valLoss, valAcc: m.valAcc, lr: m.lr, wd: m.wd,
             seconds: m.seconds, imagesPerSec: m.imagesPerSecond,
           }),
-        onProgress: (p) => hooks.onProgress?.({ epoch: p.epoch, batch: p.batch, batchesPerEpoch: p.batchesPerEpoch, loss: p.loss }),
+        // Every batch: a step takes seconds, and the runner's publisher decides what to send.
+        progressEvery: 1,
+        onProgress: (p) =>
+          hooks.onProgress?.({ epoch: p.epoch, batch: p.batch, batchesPerEpoch: p.batchesPerEpoch, loss: p.loss, acc: p.acc, lr: p.lr }),
       });
       return { status: result.status };
     },

@@ -25,7 +25,19 @@ export interface TrainerHooks {
   /** Makes `bytes` the run's checkpoint: written durably first, then the fenced pointer moves. */
   saveCheckpoint(bytes: Uint8Array, at: CheckpointPosition): Promise<void>;
   /** Live progress, not durable (may be dropped). */
-  onProgress?(progress: { epoch: number; batch: number; batchesPerEpoch: number; loss: number }): void;
+  onProgress?(progress: TrainerProgress): void;
+}
+
+/** Where the epoch has got: running means over its batches so far and the last update's LR. */
+export interface TrainerProgress {
+  /** 1-based epoch in progress. */
+  epoch: number;
+  /** Batches done in this epoch. */
+  batch: number;
+  batchesPerEpoch: number;
+  loss: number;
+  acc: number;
+  lr: number;
 }
 
 export interface TrainerResult {

@@ -6,6 +6,7 @@ import { reapGoneWorkers } from "../queue/reap-gone-workers.ts";
 import { registerWorker, type WorkerInfo } from "../queue/register-worker.ts";
 import { retireWorker } from "../queue/retire-worker.ts";
 import { executeRun, type ExecuteRunOptions, type RunOutcome } from "./execute-run.ts";
+import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
 import type { Trainer } from "./trainer.ts";
 import { WakeupListener } from "./wakeup-listener.ts";
@@ -15,6 +16,10 @@ export interface WorkerLoopOptions {
   /** For the dedicated LISTEN connection. */
   url: string;
   info: WorkerInfo;
+  /** Renews the current run's lease off the main thread. */
+  heartbeats: HeartbeatThread;
+  /** The worker's socket to the API (null: none; subscribers hear of durable events via NOTIFY). */
+  stream?: ExecuteRunOptions["stream"];
   trainer: Trainer;
   leaseS: number;
   heartbeatS: number;
@@ -111,6 +116,8 @@ export class WorkerLoop {
         this.#runs++;
         const outcome = await executeRun(run, {
           sql,
+          heartbeats: this.o.heartbeats,
+          stream: this.o.stream ?? null,
           trainer: this.o.trainer,
           leaseS: this.o.leaseS,
           heartbeatS: this.o.heartbeatS,
