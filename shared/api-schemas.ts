@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { RUN_STATES, TOKEN_SCOPES } from "./db/schema.ts";
+import { epochMetricsSchema } from "./epoch-metrics.ts";
 import { runSpecSchema } from "./run-spec.ts";
 
 /** Largest page of `GET /v1/runs`. */
@@ -112,18 +113,7 @@ export const runListSchema = z.object({
   nextCursor: z.string().nullable(),
 }).meta({ id: "RunList" });
 
-export const epochMetricsSchema = z.object({
-  epoch: z.int(),
-  loss: z.number(),
-  acc: z.number(),
-  valLoss: z.number(),
-  valAcc: z.number(),
-  lr: z.number(),
-  wd: z.number(),
-  seconds: z.number(),
-  imagesPerSec: z.number(),
-  attempt: z.int(),
-});
+export { epochMetricsSchema };
 
 export const runMetricsSchema = z.object({
   runId: z.uuid(),

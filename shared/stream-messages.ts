@@ -26,6 +26,7 @@
  */
 import { z } from "zod";
 import { RUN_STATES, type RunState } from "./db/schema.ts";
+import { epochMetricsSchema } from "./epoch-metrics.ts";
 
 /** Echoed in `Sec-WebSocket-Protocol` when a client offers it (browsers must offer it with a token). */
 export const STREAM_PROTOCOL = "resnet-jobs.v1";
@@ -72,18 +73,7 @@ export const stateEventPayloadSchema = z.looseObject({
 });
 
 /** Payload of an `epoch` event: the epoch_metrics row as written, 1-based epoch. */
-export const epochEventPayloadSchema = z.looseObject({
-  epoch: z.number().int().min(1),
-  loss: z.number(),
-  acc: z.number(),
-  valLoss: z.number(),
-  valAcc: z.number(),
-  lr: z.number(),
-  wd: z.number(),
-  seconds: z.number(),
-  imagesPerSec: z.number(),
-  attempt: z.number().int().min(0),
-});
+export const epochEventPayloadSchema = z.looseObject(epochMetricsSchema.shape);
 
 const envelope = { runId, seq };
 
