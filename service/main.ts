@@ -2,7 +2,7 @@
 // unless DATABASE_URL is set) and migrates it, then supervises the API and the worker processes.
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { ensureAdminToken } from "../shared/api-tokens.ts";
+import { createApiToken, ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -70,14 +70,21 @@ const apiHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "127.0.0.1" 
 const apiUrl = `http://${apiHost.includes(":") ? `[${apiHost}]` : apiHost}:${config.PORT}`;
 
 // WORKERS worker processes (`npm run worker` each), restarted by the supervisor when one dies. They
-// get the database URL; everything else (LEASE_S, BACKEND, TRAINER, ...) comes from our environment.
+// get the database URL, the API's URL and a worker token for their live socket to it (issue 7);
+// everything else (LEASE_S, BACKEND, TRAINER, ...) comes from our environment.
 const WORKER_MAIN = fileURLToPath(new URL("../worker/main.ts", import.meta.url));
+const workerToken = config.WORKER_TOKEN ?? (config.WORKERS > 0 ? await startWorkerToken(db.url) : undefined);
 for (let i = 1; i <= config.WORKERS; i++) {
   supervisor.add({
     name: `worker-${i}`,
     command: process.execPath,
     args: ["--import", "tsx", WORKER_MAIN],
-    env: { ...process.env, DATABASE_URL: db.url },
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      API_URL: config.API_URL ?? apiUrl,
+      ...(workerToken !== undefined ? { WORKER_TOKEN: workerToken } : {}),
+    },
   });
 }
 
@@ -98,6 +105,30 @@ async function seedAdminToken(url: string, fromEnv: string | undefined): Promise
     if (fromEnv !== undefined) return "admin token: the one in ADMIN_TOKEN";
     if (created !== null) return `admin token: ${created.token}  (shown only now; keep it)`;
     return "admin token: created at the first start; make another with: npm run token -- create --scope admin";
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * A fresh `worker`-scope token for this start's workers (only its hash is stored; the text lives in
+ * their environment), and the previous starts' ones revoked in the same transaction. Revoked rather
+ * than given an expiry: workers run as long as the service does (weeks), and a token that expired
+ * under them would silently turn their sockets off; revoking at the next start bounds each token to
+ * one service lifetime, and a token read from a crashed start's process list is dead after a restart.
+ * Only tokens this code made (by name) are revoked; WORKER_TOKEN set in the environment skips all this.
+ */
+async function startWorkerToken(url: string): Promise<string> {
+  const name = "worker (npm start)";
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await sql.begin(async (tx) => {
+      await tx`
+        update api_tokens set revoked_at = now()
+        where name = ${name} and revoked_at is null`;
+      const created = await createApiToken(tx as unknown as postgres.Sql, { name, scopes: ["worker"] });
+      return created.token;
+    }) as string;
   } finally {
     await sql.end();
   }
