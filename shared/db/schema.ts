@@ -79,6 +79,11 @@ export const runs = pgTable(
     idempotencyKey: text("idempotency_key"),
     requestHash: text("request_hash"),
     lastSeq: bigint("last_seq", { mode: "number" }).notNull().default(0),
+    /**
+     * Submission order. Runs inserted by one statement (a sweep) share `created_at`, so age alone would
+     * start them in random (uuid) order; this keeps first-in, first-out exact.
+     */
+    submitSeq: bigint("submit_seq", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
     createdAt: tstz("created_at").notNull().defaultNow(),
     startedAt: tstz("started_at"),
     finishedAt: tstz("finished_at"),
@@ -104,7 +109,7 @@ export const runs = pgTable(
       sql`${t.state} <> 'running' or (${t.leaseToken} is not null and ${t.workerId} is not null and ${t.leaseExpiresAt} is not null)`,
     ),
     // The claim's hot path: queued runs by priority, then age.
-    index("runs_claimable_idx").on(t.priority.desc(), t.createdAt, t.id).where(sql`${t.state} = 'queued'`),
+    index("runs_claimable_idx").on(t.priority.desc(), t.submitSeq).where(sql`${t.state} = 'queued'`),
     index("runs_lease_idx").on(t.leaseExpiresAt).where(sql`${t.state} = 'running'`),
     index("runs_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("runs_sweep_idx").on(t.sweepId),

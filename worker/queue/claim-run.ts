@@ -8,7 +8,7 @@ export interface ClaimOptions {
 }
 
 /**
- * Claims the most urgent claimable run (priority, then age) for `workerId`, or returns null.
+ * Claims the most urgent claimable run (priority, then submission order) for `workerId`, or returns null.
  *
  * Why the locking is safe: the run is picked in a CTE with `FOR UPDATE SKIP LOCKED LIMIT 1`, so the
  * planner evaluates the pick once (a subquery in the UPDATE's WHERE may be re-run per row and lock
@@ -28,7 +28,7 @@ export async function claimRun(sql: postgres.Sql, opts: ClaimOptions): Promise<C
     with next as (
       select id from runs
       where state = 'queued' and run_after <= now()
-      order by priority desc, created_at, id
+      order by priority desc, submit_seq
       limit 1
       for update skip locked
     ), claimed as (

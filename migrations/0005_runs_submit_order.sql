@@ -1,0 +1,3 @@
+DROP INDEX "runs_claimable_idx";--> statement-breakpoint
+ALTER TABLE "runs" ADD COLUMN "submit_seq" bigint NOT NULL GENERATED ALWAYS AS IDENTITY (sequence name "runs_submit_seq_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1);--> statement-breakpoint
+CREATE INDEX "runs_claimable_idx" ON "runs" USING btree ("priority" DESC NULLS LAST,"submit_seq") WHERE "runs"."state" = 'queued';
