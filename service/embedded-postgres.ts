@@ -44,7 +44,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await rm(dataDir, { recursive: true, force: true });
     await pg.initialise();
   } else {
-    await removeStalePidFile(dataDir, log);
+    await removeStaleLocks(dataDir, opts.port, log);
   }
   await pg.start();
   return {
@@ -67,17 +67,43 @@ async function makeReachable(dir: string): Promise<void> {
   }
 }
 
-/** A `kill -9` of a previous run leaves postmaster.pid behind; Postgres refuses to start over it. */
-async function removeStalePidFile(dataDir: string, log: (l: string) => void): Promise<void> {
+/**
+ * A `kill -9` of a previous run leaves postmaster.pid (and the unix socket's lock file) behind;
+ * Postgres refuses to start over them while their pid looks alive, and a zombie looks alive.
+ */
+async function removeStaleLocks(dataDir: string, port: number, log: (l: string) => void): Promise<void> {
   const pidFile = path.join(dataDir, "postmaster.pid");
-  const text = await readFile(pidFile, "utf8").catch(() => null);
-  if (text === null) return;
-  const pid = Number(text.split("\n")[0]);
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+  const pid = await lockPid(pidFile);
+  if (pid !== null && pid > 0 && await isLivePostgres(pid)) {
     throw new Error(`Postgres data directory ${dataDir} is in use by a running server (pid ${pid})`);
   }
-  log(`removing stale ${pidFile} (pid ${pid} is not running)`);
-  await rm(pidFile, { force: true });
+  // The socket directory is Postgres's compiled-in default.
+  for (const file of [pidFile, `/tmp/.s.PGSQL.${port}.lock`]) {
+    const owner = await lockPid(file);
+    if (owner === null || (owner > 0 && await isLivePostgres(owner))) continue;
+    log(`removing stale ${file} (pid ${owner} is not running)`);
+    await rm(file, { force: true });
+  }
+}
+
+/** The pid on a Postgres lock file's first line (0 if unreadable), or null without the file. */
+async function lockPid(file: string): Promise<number | null> {
+  const text = await readFile(file, "utf8").catch(() => null);
+  if (text === null) return null;
+  const pid = Number(text.split("\n")[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : 0;
+}
+
+/**
+ * Whether `pid` is a live Postgres. A pid from a file can be a zombie (the killed server's parent died
+ * too and nobody reaped it yet) or reused by an unrelated process: neither holds the data directory.
+ */
+async function isLivePostgres(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (stat === null) return isAlive(pid); // no /proc (macOS): the signal test is all there is
+  if (/\) Z /.test(stat)) return false;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  return cmdline.includes("postgres");
 }
 
 function isAlive(pid: number): boolean {

@@ -53,13 +53,21 @@ export class ConfigError extends Error {
 
 /** Parses the environment; empty strings count as unset, unknown variables are ignored. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const known = Object.keys(configSchema.shape);
+  return parseEnv(configSchema, env);
+}
+
+/**
+ * Parses the variables named by `schema`'s keys out of `env` (empty strings count as unset); throws a
+ * {@link ConfigError} listing every bad variable with its rule and value. Shared by every process's
+ * settings so that they all fail the same clear way.
+ */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>): z.output<S> {
   const picked: Record<string, string> = {};
-  for (const key of known) {
+  for (const key of Object.keys(schema.shape)) {
     const value = env[key];
     if (value !== undefined && value !== "") picked[key] = value;
   }
-  const result = configSchema.safeParse(picked);
+  const result = schema.safeParse(picked);
   if (result.success) return result.data;
   const lines = result.error.issues.map((i) =>
     `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])] ?? null)})`

@@ -7,7 +7,7 @@
  * const options = loadWorkerOptions(process.env); // { TRAINER: "real", FAKE_BATCH_MS: 20, ... }
  */
 import { z } from "zod";
-import { ConfigError } from "../shared/config.ts";
+import { parseEnv } from "../shared/config.ts";
 
 export const workerOptionsSchema = z.object({
   /** `real` trains with TensorFlow.js; `fake` is the queue's test double (worker/fake-trainer.ts). */
@@ -28,15 +28,5 @@ export const workerOptionsSchema = z.object({
 export type WorkerOptions = z.output<typeof workerOptionsSchema>;
 
 export function loadWorkerOptions(env: Record<string, string | undefined>): WorkerOptions {
-  const picked: Record<string, string> = {};
-  for (const key of Object.keys(workerOptionsSchema.shape)) {
-    const value = env[key];
-    if (value !== undefined && value !== "") picked[key] = value;
-  }
-  const result = workerOptionsSchema.safeParse(picked);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((i) =>
-    `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])] ?? null)})`
-  );
-  throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  return parseEnv(workerOptionsSchema, env);
 }

@@ -4,6 +4,7 @@
  * `{ type, runId, seq, ...payload }`). Row types derive from the drizzle schema, never twins of it.
  */
 import type { runs, RunState } from "../../shared/db/schema.ts";
+import type { EpochMetricsRow } from "../../shared/epoch-metrics.ts";
 
 type RunRow = typeof runs.$inferSelect;
 
@@ -70,18 +71,8 @@ export interface StateEventPayload {
   runAfter?: string;
 }
 
-/** One finished epoch, as the trainer reports it (1-based epoch, as Keras prints it). */
-export interface EpochMetrics {
-  epoch: number;
-  loss: number;
-  acc: number;
-  valLoss: number;
-  valAcc: number;
-  lr: number;
-  wd: number;
-  seconds: number;
-  imagesPerSec: number;
-}
+/** One finished epoch, as the trainer reports it: the stored row without the attempt that writes it. */
+export type EpochMetrics = Omit<EpochMetricsRow, "attempt">;
 
 /** Payload of an `epoch` event: the metrics row as written, with the attempt that wrote it. */
 export interface EpochEventPayload extends EpochMetrics {
