@@ -4,6 +4,7 @@
 import type { z } from "zod";
 import type { epochMetricsSchema, RunView, SweepView } from "../../shared/api-schemas.ts";
 import type { RunState } from "../../shared/db/schema.ts";
+import type { ProgressMessage } from "../../shared/stream-messages.ts";
 
 export { RUN_STATES, type RunState } from "../../shared/db/schema.ts";
 
@@ -19,17 +20,7 @@ export function isTerminal(state: RunState): boolean {
 }
 
 /** The latest progress message of a running epoch, with when it arrived. */
-export interface Progress {
-  epoch: number;
-  batch: number;
-  batchesPerEpoch: number;
-  loss: number;
-  acc: number;
-  lr: number;
-  imagesPerSec: number;
-  etaSeconds: number;
-  receivedAt: number;
-}
+export type Progress = Omit<ProgressMessage, "type" | "runId" | "seq" | "attempt"> & { receivedAt: number };
 
 /** A run's error as the worker recorded it (`{ code, message }`), or whatever else the API holds. */
 export interface RunError {

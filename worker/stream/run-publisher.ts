@@ -12,20 +12,9 @@
  * ```
  */
 import type { EpochMetrics } from "../queue/queue-types.ts";
+import type { TrainerProgress } from "../runner/trainer.ts";
 import type { WorkerStream } from "./worker-stream.ts";
 
-export interface TrainerProgress {
-  /** 1-based epoch in progress. */
-  epoch: number;
-  /** Batches done in this epoch. */
-  batch: number;
-  batchesPerEpoch: number;
-  /** Running means over the epoch so far. */
-  loss: number;
-  acc: number;
-  /** The learning rate of the last update. */
-  lr: number;
-}
 
 export interface RunPublisherOptions {
   /** Publish every this many batches (and the epoch's last batch). */
