@@ -26,6 +26,15 @@ import { createTestDatabase, type TestDatabase } from "./helpers/test-database.t
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const SCREENSHOT_DIR = path.join(ROOT, ".tmp", "dashboard-screenshots");
+const CLEANUP_TIMEOUT_MS = 15_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still not done after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** The flags the project runs Chromium with: headless, no sandbox (root in CI), nothing phoning home. */
 export const CHROMIUM_ARGS = [
@@ -123,8 +132,12 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
   await buildDashboard({ minify: process.env.DASHBOARD_MINIFY !== "0" });
   const db = await createTestDatabase();
   const cleanups: (() => Promise<unknown>)[] = [() => db.drop()];
+  // Every step is bounded: a hung browser or process must not keep the test file alive (the runner
+  // kills it at 300 s and counts it failed even though every test passed).
   const close = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
+    for (const c of cleanups.reverse()) {
+      await withTimeout(c(), CLEANUP_TIMEOUT_MS).catch((e) => console.error(`cleanup: ${e}`));
+    }
   };
   try {
     const adminToken = `rjt_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
@@ -171,7 +184,14 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
       args: CHROMIUM_ARGS,
       viewport: opts.viewport ?? { width: 1440, height: 900 },
     });
-    cleanups.push(() => context.close());
+    cleanups.push(async () => {
+      try {
+        await withTimeout(context.close(), CLEANUP_TIMEOUT_MS);
+      } finally {
+        // If Chromium did not go, its processes (found by their profile directory) go now.
+        spawn("pkill", ["-KILL", "-f", `--user-data-dir=${profile}`], { stdio: "ignore" });
+      }
+    });
     const page = context.pages()[0] ?? (await context.newPage());
     const consoleErrors: string[] = [];
     page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
