@@ -3,7 +3,7 @@
 //   2. A migrated template database; each test file clones its own database from it.
 //   3. Type checks (tsc for Node code, deno check for Deno code), Deno tests, Node tests (a pool).
 //   4. A summary ending in the line "N passed, N failed". Exit 1 on any failure or type error.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
@@ -37,6 +37,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     for (const pid of groups) killGroup(pid);
     void stopPostgres().finally(() => process.exit(130));
   });
+}
+
+function processesInGroup(pgid: number): string {
+  try {
+    return execFileSync("ps", ["-o", "pid,etime,args", "-g", String(pgid)], { encoding: "utf8" });
+  } catch {
+    return "(ps failed)";
+  }
 }
 
 function killGroup(pid: number): void {
@@ -136,6 +144,8 @@ function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, 
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
+      // Say what was still alive, so a hang can be diagnosed from the CI log alone.
+      output += `\nstill running:\n${processesInGroup(child.pid!)}`;
       killGroup(child.pid!);
     }, kind === "deno" ? FILE_TIMEOUT_MS * 2 : FILE_TIMEOUT_MS);
     if (kind === "deno") child.stdout.on("data", (d: Buffer) => process.stdout.write(d));
