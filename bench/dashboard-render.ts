@@ -22,6 +22,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from "../test/dashboard-harness.ts";
 import { freePort } from "../test/helpers/free-port.ts";
 import { buildDashboard } from "../web/build-dashboard.ts";
 import { spawn } from "node:child_process";
+import { DENO_BINARY } from "../service/deno-binary.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "100" }, epochs: { type: "string", default: "60" }, repeat: { type: "string", default: "5" } } });
 const RUNS = Number(values.runs);
@@ -37,7 +38,7 @@ try {
   await buildDashboard();
   const token = `rjt_bench_${Math.random().toString(36).slice(2)}`;
   const port = await freePort();
-  const api = spawn(path.join("node_modules", ".bin", "deno"), ["run", "-A", "api/main.ts"], {
+  const api = spawn(DENO_BINARY, ["run", "-A", "api/main.ts"], {
     env: { ...process.env, DATABASE_URL: url, ADMIN_TOKEN: token, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "inherit"],
   });

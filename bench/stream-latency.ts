@@ -27,6 +27,7 @@ import { completeRun } from "../worker/queue/complete-run.ts";
 import type { ClaimedRun } from "../worker/queue/queue-types.ts";
 import { recordEpoch } from "../worker/queue/record-epoch.ts";
 import { WorkerStream } from "../worker/stream/worker-stream.ts";
+import { DENO_BINARY } from "../service/deno-binary.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values } = parseArgs({
@@ -64,7 +65,7 @@ const dbUrl = await ensureDatabase(serverUrl, dbName);
 await migrateDatabase(dbUrl);
 const sql = postgres(dbUrl, { max: 4, onnotice: () => {} });
 const port = await freePort();
-const api = spawn(path.join(ROOT, "node_modules", ".bin", "deno"), ["run", "-A", "api/main.ts"], {
+const api = spawn(DENO_BINARY, ["run", "-A", "api/main.ts"], {
   cwd: ROOT,
   env: { ...process.env, DATABASE_URL: dbUrl, HOST: "127.0.0.1", PORT: String(port), ADMIN_TOKEN, LOG_LEVEL: "warn" },
   stdio: ["ignore", "inherit", "inherit"],

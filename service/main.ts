@@ -5,6 +5,7 @@ import postgres from "postgres";
 import { createApiToken, ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { type Database, openDatabase } from "./database.ts";
+import { DENO_BINARY } from "./deno-binary.ts";
 import { Supervisor } from "./supervisor.ts";
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
@@ -58,11 +59,10 @@ log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT
 
 // The API (Deno, api/main.ts) on HOST:PORT, restarted by the supervisor if it dies.
 const API_MAIN = fileURLToPath(new URL("../api/main.ts", import.meta.url));
-const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const adminToken = await seedAdminToken(db.url, config.ADMIN_TOKEN);
 supervisor.add({
   name: "api",
-  command: DENO,
+  command: DENO_BINARY,
   args: ["run", "-A", API_MAIN, "--stop-with-parent"],
   env: { ...process.env, DATABASE_URL: db.url },
 });

@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { buildDashboard } from "../web/build-dashboard.ts";
+import { DENO_BINARY } from "../service/deno-binary.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
@@ -142,7 +143,7 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
   try {
     const adminToken = `rjt_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
     const port = await freePort();
-    const api = startProcess("api", path.join(ROOT, "node_modules", ".bin", "deno"), ["run", "-A", "api/main.ts"], {
+    const api = startProcess("api", DENO_BINARY, ["run", "-A", "api/main.ts"], {
       DATABASE_URL: db.url,
       ADMIN_TOKEN: adminToken,
       PORT: String(port),

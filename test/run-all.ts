@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
+import { DENO_BINARY } from "../service/deno-binary.ts";
 import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "./helpers/free-port.ts";
@@ -66,13 +67,13 @@ try {
   if (filter.length === 0) {
     results.push(...await Promise.all([
       run("typecheck: tsc", path.join(BIN, "tsc"), ["--noEmit", "-p", "tsconfig.json"], env, "check"),
-      run("typecheck: deno check", path.join(BIN, "deno"), ["check", "--quiet", ...await denoTargets()], env, "check"),
+      run("typecheck: deno check", DENO_BINARY, ["check", "--quiet", ...await denoTargets()], env, "check"),
     ]));
   }
   const deno = (await findTestFiles(ROOT, "deno")).filter(matches);
   if (deno.length > 0) {
     results.push(
-      await run("deno test", path.join(BIN, "deno"), ["test", "-A", "--parallel", ...deno], {
+      await run("deno test", DENO_BINARY, ["test", "-A", "--parallel", ...deno], {
         ...env,
         DENO_JOBS: String(Math.max(2, availableParallelism())),
       }, "deno"),

@@ -16,6 +16,7 @@ import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+import { DENO_BINARY } from "../service/deno-binary.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const EPOCHS = 3;
@@ -36,7 +37,7 @@ before(async () => {
   workerToken = (await createApiToken(db.sql, { name: "e2e worker", scopes: ["worker"] })).token;
   const port = await freePort();
   apiUrl = `http://127.0.0.1:${port}`;
-  api = spawn(path.join(ROOT, "node_modules/.bin/deno"), ["run", "-A", "api/main.ts", "--stop-with-parent"], {
+  api = spawn(DENO_BINARY, ["run", "-A", "api/main.ts", "--stop-with-parent"], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: db.url, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn" },
     stdio: ["ignore", "inherit", "inherit"],
