@@ -110,3 +110,12 @@ test("initial weights are Keras's: truncated he_normal kernels, zero biases, γ=
   assert.ok(Math.abs(sd / Math.sqrt(2 / fanIn) - 1) < 0.01, `stddev ratio ${sd / Math.sqrt(2 / fanIn)}`);
   assert.ok(v.every((x) => Math.abs(x) <= 2 * raw * (1 + 1e-6)));
 });
+
+test("building and disposing a model leaves no tensor behind", () => {
+  const before = tf.memory().numTensors;
+  const model = buildResNetV2(tf, { depth: 11, imageSize: 8 });
+  const logits = tf.tidy(() => model.forward(tf.zeros([2, 8, 8, 3]), { training: false }));
+  logits.dispose();
+  model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});

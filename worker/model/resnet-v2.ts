@@ -135,7 +135,10 @@ export function buildResNetV2(tf: TF, options: ResNetV2Options): ResNetModel {
 
   const variable = (name: string, kind: NamedWeight["kind"], shape: number[], values: Float32Array) => {
     const trainable = kind !== "moving_mean" && kind !== "moving_variance";
-    const v = tf.variable(tf.tensor(values, shape, "float32"), trainable, prefix + name);
+    const initial = tf.tensor(values, shape, "float32");
+    const v = tf.variable(initial, trainable, prefix + name);
+    // The variable holds its own reference to the data; the initial tensor would otherwise outlive dispose().
+    initial.dispose();
     (trainable ? weights : movingWeights).push({ name, kind, trainable, variable: v });
     return v;
   };

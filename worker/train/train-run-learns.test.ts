@@ -22,6 +22,7 @@ test("a ResNet v2 of depth 11 learns the synthetic set to val_acc ≥ 0.9 within
   const epochs: EpochMetrics[] = [];
   const live: number[] = [];
   let reached = false;
+  const before = tf.memory().numTensors;
   const result = await trainRun(tf, spec, {
     data: await loadRawDataset(spec.data, { cifar10Dir: "unused" }),
     onEpochEnd: (m) => {
@@ -38,4 +39,5 @@ test("a ResNet v2 of depth 11 learns the synthetic set to val_acc ≥ 0.9 within
   assert.ok(result.summary.thresholdEpoch <= 4);
   assert.ok(epochs[0]!.loss > epochs.at(-1)!.loss, `the loss must fall:\n${table}`);
   assert.ok(live.every((n) => n === live[0]), `live tensors must stay flat from epoch to epoch: ${live}`);
+  assert.equal(tf.memory().numTensors, before, "the run leaves no tensor behind");
 });
