@@ -49,3 +49,10 @@ Deno.test("scheduleJsonSchema rejects invalid schedules with the JSON path and t
     assert.ok(issue.message.includes(phrase), `${JSON.stringify(input)}: ${issue.message}`);
   }
 });
+
+Deno.test("scheduleJsonSchema reports hostile values without calling their methods", () => {
+  for (const value of [{ toString: 1 }, { valueOf: null }, [1, 2]]) {
+    const result = scheduleJsonSchema.safeParse([{ epoch: 0, value: 1e-3 }, { shape: value, epoch: 2, value: 0 }]);
+    assert.equal(result.success, false);
+  }
+});

@@ -2,8 +2,14 @@ import { z } from "zod";
 import { type Knot, type Schedule, type Shape, SHAPES } from "./schedule.ts";
 import { checkKnot } from "./schedule-rules.ts";
 
-const found = (input: unknown) =>
-  typeof input === "string" ? JSON.stringify(input) : input === undefined ? "nothing" : String(input);
+/** How an error message names what it found. Never calls the input's own methods: it is untrusted JSON. */
+const found = (input: unknown): string => {
+  if (input === undefined) return "nothing";
+  if (input === null) return "null";
+  if (typeof input === "string") return JSON.stringify(input);
+  if (typeof input === "number" || typeof input === "boolean") return String(input);
+  return Array.isArray(input) ? "an array" : "an object";
+};
 
 const knotJsonSchema = z.strictObject({
   shape: z.enum(SHAPES as [Shape, ...Shape[]], {
