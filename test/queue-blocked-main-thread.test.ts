@@ -2,25 +2,19 @@
 // on wasm takes 8–30 s). Heartbeats run on their own thread, so the worker keeps its run: another live
 // worker, whose reaper would take an expired run, never gets it.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
-import { eventually, FAST_QUEUE_ENV, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+import { queueFixture } from "./helpers/queue-fixture.ts";
+import type { TestDatabase } from "./helpers/test-database.ts";
+import { eventually, FAST_QUEUE_ENV, startWorker } from "./helpers/worker-process.ts";
 
+const fx = queueFixture("queue-blocked");
+const started = fx.workers;
 let db: TestDatabase;
 let dir: string;
-const started: WorkerProcess[] = [];
 before(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "queue-blocked-"));
-});
-after(async () => {
-  await stopWorkers(started);
-  await db.drop();
-  await rm(dir, { recursive: true, force: true });
+  await fx.ready;
+  ({ db, dir } = fx);
 });
 
 const LEASE_S = Number(FAST_QUEUE_ENV.LEASE_S);

@@ -1,24 +1,18 @@
 // 20 real worker processes and 500 fake runs: every run executes exactly once, none is lost.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
-import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+import { queueFixture } from "./helpers/queue-fixture.ts";
+import type { TestDatabase } from "./helpers/test-database.ts";
+import { eventually, startWorker, stopWorkers } from "./helpers/worker-process.ts";
 
+const fx = queueFixture("queue-claim-once");
+const workers = fx.workers;
 let db: TestDatabase;
 let dir: string;
-const workers: WorkerProcess[] = [];
 before(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "queue-claim-once-"));
-});
-after(async () => {
-  await stopWorkers(workers);
-  await db.drop();
-  await rm(dir, { recursive: true, force: true });
+  await fx.ready;
+  ({ db, dir } = fx);
 });
 
 test("20 worker processes claim 500 runs: each runs exactly once (one claim log row), none is lost", { timeout: 90_000 }, async () => {

@@ -1,13 +1,10 @@
 // Faults with real worker processes (fake trainer, short leases): a frozen worker past its lease, a
 // drain on SIGTERM, a cancel while the LISTEN connection is down, a diverging run.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { after, before, test } from "node:test";
-import { cancelRun } from "../worker/queue/cancel-run.ts";
+import { before, test } from "node:test";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+import { queueFixture } from "./helpers/queue-fixture.ts";
+import type { TestDatabase } from "./helpers/test-database.ts";
 import {
   eventually,
   FAST_QUEUE_ENV,
@@ -16,17 +13,13 @@ import {
   type WorkerProcess,
 } from "./helpers/worker-process.ts";
 
+const fx = queueFixture("queue-faults");
+const started = fx.workers;
 let db: TestDatabase;
 let dir: string;
-const started: WorkerProcess[] = [];
 before(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "queue-faults-"));
-});
-after(async () => {
-  await stopWorkers(started);
-  await db.drop();
-  await rm(dir, { recursive: true, force: true });
+  await fx.ready;
+  ({ db, dir } = fx);
 });
 
 const BATCH_MS = 100;

@@ -2,26 +2,22 @@
 // data): the run is back in the queue within LEASE_S + one reaper interval, resumes on another worker
 // from its checkpoint, finishes, and has one metrics row per epoch.
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
-import { eventually, FAST_QUEUE_ENV, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+import { queueFixture } from "./helpers/queue-fixture.ts";
+import type { TestDatabase } from "./helpers/test-database.ts";
+import { eventually, FAST_QUEUE_ENV, startWorker } from "./helpers/worker-process.ts";
 
+const fx = queueFixture("queue-kill9");
+const pool = fx.workers;
 let db: TestDatabase;
 let dir: string;
-const pool: WorkerProcess[] = [];
 before(async () => {
-  db = await createTestDatabase();
-  dir = await mkdtemp(path.join(tmpdir(), "queue-kill9-"));
-});
-after(async () => {
-  await stopWorkers(pool);
-  await db.drop();
-  await rm(dir, { recursive: true, force: true });
+  await fx.ready;
+  ({ db, dir } = fx);
 });
 
 const LEASE_S = Number(FAST_QUEUE_ENV.LEASE_S);
