@@ -80,10 +80,7 @@ test("submit a run from the form, watch it train live, cancel a second run, swee
   await page.fill("#spec-schedule", "[1e-3, 0]lin[1e-3, 2]cos[1e-5, 5]");
   await page.fill("#spec-optimizer-lambda", "0.15");
   await page.fill("#spec-threshold", "0.75");
-  await page.selectOption("#spec-data-dataset", "synthetic");
-  await page.fill("#spec-data-trainSize", "256");
-  await page.fill("#spec-data-imageSize", "8");
-  await page.fill("#spec-model-depth", "11");
+  await fillTinyModel(page);
   await page.fill("#spec-batchSize", "32");
   await page.locator("#submit-run", { hasText: "Submit run" }).waitFor();
   await page.waitForFunction(() => document.querySelectorAll("[aria-invalid=true]").length === 0);
@@ -145,10 +142,7 @@ test("submit a run from the form, watch it train live, cancel a second run, swee
   await page.fill("#spec-name", "e2e sweep");
   await page.fill("#spec-schedule", "[1e-3, 0]cos[1e-5, 2]\n[2e-3, 0]cos[1e-5, 2]");
   await page.fill("#spec-optimizer-lambda", "0.1, 0.2");
-  await page.selectOption("#spec-data-dataset", "synthetic");
-  await page.fill("#spec-data-trainSize", "256");
-  await page.fill("#spec-data-imageSize", "8");
-  await page.fill("#spec-model-depth", "11");
+  await fillTinyModel(page);
   await page.locator("#submit-run", { hasText: "Submit sweep (4 runs)" }).waitFor();
   await page.click("#submit-run");
   await page.waitForURL(/#\/sweeps\/[0-9a-f-]{36}$/);
@@ -183,3 +177,11 @@ test("the runs table is keyboard navigable: Tab reaches a sort button and Enter 
   }, header);
   assert.deepEqual(h.consoleErrors, []);
 });
+
+/** The submit form's fields for a run small enough to train in CI: depth 11 on 256 synthetic 8×8 images. */
+async function fillTinyModel(page: DashboardHarness["page"]): Promise<void> {
+  await page.selectOption("#spec-data-dataset", "synthetic");
+  await page.fill("#spec-data-trainSize", "256");
+  await page.fill("#spec-data-imageSize", "8");
+  await page.fill("#spec-model-depth", "11");
+}
