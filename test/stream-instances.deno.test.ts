@@ -37,12 +37,17 @@ async function connectedWorker(apiUrl: string): Promise<WorkerStream> {
   return worker;
 }
 
+/** One subscriber to the run's stream on each instance, both connected. */
+async function subscribeOnBoth(runId: string): Promise<[Subscriber, Subscriber]> {
+  const subs = [a, b].map((server) => new Subscriber(`${server.wsUrl}/v1/runs/${runId}/stream`, readToken));
+  await Promise.all(subs.map((s) => s.opened));
+  return [subs[0]!, subs[1]!];
+}
+
 test("two instances each deliver every durable event; a worker connected to one feeds both", async () => {
   const worker = await connectedWorker(a.url);
   const runId = await insertRun(db.sql);
-  const onA = new Subscriber(`${a.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  const onB = new Subscriber(`${b.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  await Promise.all([onA.opened, onB.opened]);
+  const [onA, onB] = await subscribeOnBoth(runId);
   const run = new DrivenRun(db.sql, runId, worker);
   await run.claim();
   for (let epoch = 1; epoch <= 10; epoch++) {
@@ -67,9 +72,7 @@ test("two instances each deliver every durable event; a worker connected to one 
 test("the worker's socket killed mid-run: subscribers still get every epoch via NOTIFY, the run is not slowed", async () => {
   const worker = await connectedWorker(a.url);
   const runId = await insertRun(db.sql);
-  const onA = new Subscriber(`${a.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  const onB = new Subscriber(`${b.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  await Promise.all([onA.opened, onB.opened]);
+  const [onA, onB] = await subscribeOnBoth(runId);
   const run = new DrivenRun(db.sql, runId, worker);
   await run.claim();
   // "Not slowed": a worker's only contact with the socket is publish(), which must return at once,
@@ -120,9 +123,7 @@ test("the worker's socket killed mid-run: subscribers still get every epoch via 
 
 test("a killed LISTEN connection is re-established and the missed events are read from the table", async () => {
   const runId = await insertRun(db.sql);
-  const onA = new Subscriber(`${a.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  const onB = new Subscriber(`${b.wsUrl}/v1/runs/${runId}/stream`, readToken);
-  await Promise.all([onA.opened, onB.opened]);
+  const [onA, onB] = await subscribeOnBoth(runId);
   const run = new DrivenRun(db.sql, runId); // no worker socket: NOTIFY is the only way
   await run.claim();
   await run.epoch(1);
