@@ -1,0 +1,84 @@
+// Issue 19: the claim's cost must not grow with the backlog or the history. On a table with 100,000
+// finished and 20,000 queued runs the claim is one probe of runs_claimable_idx: no Sort, no scan of the
+// queued rows. Its execution time is printed as a benchmark figure (bench/results-queue.md), not asserted.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { claimRun, claimRunStatement } from "../worker/queue/claim-run.ts";
+import { registerWorker } from "../worker/queue/register-worker.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+
+const FINISHED = 100_000;
+const QUEUED = 20_000;
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+  await registerWorker(db.sql, { id: "w1", host: "test", pid: 1, backend: "fake", device: "none", version: "0" });
+  const t0 = performance.now();
+  // Every run is inserted queued (the state trigger's rule) and the history moves through running to
+  // succeeded like real runs, so the table holds the dead tuples and index entries a real one would.
+  await db.sql`
+    insert into runs (name, spec, epochs, priority)
+    select 'run ' || i, jsonb_build_object('schedule', '[1e-3, 0]lin[1e-3, 2]', 'optimizer', jsonb_build_object('alpha', 1e-3)),
+      2, i % 3
+    from generate_series(1, ${FINISHED + QUEUED}::int) i`;
+  await db.sql`
+    update runs set state = 'running', attempt = 1, lease_token = gen_random_uuid(), worker_id = 'old',
+      lease_expires_at = now(), started_at = now()
+    where submit_seq <= (select min(submit_seq) from runs) + ${FINISHED - 1}`;
+  await db.sql`
+    update runs set state = 'succeeded', finished_at = now(), lease_token = null, lease_expires_at = null
+    where state = 'running'`;
+  await db.sql`vacuum analyze runs`;
+  console.log(`# built ${FINISHED} finished + ${QUEUED} queued runs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+});
+after(async () => await db?.drop());
+
+interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Relation Name"?: string;
+  "Actual Rows"?: number;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+test("the claim reads runs_claimable_idx in its own order: no Sort and no scan of the queued rows, however long the backlog", async () => {
+  const [{ "QUERY PLAN": [explained] }] = await db.sql<{ "QUERY PLAN": { Plan: PlanNode }[] }[]>`
+    explain (format json) ${claimRunStatement(db.sql, { workerId: "w1", leaseS: 30 })}`;
+  const all = nodes(explained!.Plan);
+  const onRuns = all.filter((n) => n["Relation Name"] === "runs");
+  const types = all.map((n) => n["Node Type"] + (n["Index Name"] ? ` on ${n["Index Name"]}` : ""));
+  assert.ok(
+    onRuns.some((n) => n["Node Type"] === "Index Scan" && n["Index Name"] === "runs_claimable_idx"),
+    `the pick should be an index scan of runs_claimable_idx; plan: ${types.join(" > ")}`,
+  );
+  assert.ok(!all.some((n) => n["Node Type"] === "Sort" || n["Node Type"] === "Incremental Sort"), `no sort expected; plan: ${types.join(" > ")}`);
+  assert.ok(!onRuns.some((n) => n["Node Type"].includes("Seq Scan") || n["Node Type"].includes("Bitmap")), `plan: ${types.join(" > ")}`);
+
+  // Executed (and rolled back), the index scan stops at the first row: it touches one queued run, not 20,000.
+  let executionMs = 0;
+  let pickRows = -1;
+  await db.sql.begin(async (tx) => {
+    const [{ "QUERY PLAN": [analyzed] }] = await tx<{ "QUERY PLAN": { Plan: PlanNode; "Execution Time": number }[] }[]>`
+      explain (analyze, format json) ${claimRunStatement(tx, { workerId: "w1", leaseS: 30 })}`;
+    executionMs = analyzed!["Execution Time"];
+    pickRows = nodes(analyzed!.Plan).find((n) => n["Index Name"] === "runs_claimable_idx")?.["Actual Rows"] ?? -1;
+    throw new RollBack();
+  }).catch((e) => {
+    if (!(e instanceof RollBack)) throw e;
+  });
+  assert.equal(pickRows, 1, "the index scan should stop at the first claimable row");
+  console.log(`# claim at ${QUEUED} queued + ${FINISHED} finished: ${executionMs.toFixed(3)} ms (EXPLAIN ANALYZE execution time)`);
+
+  // And the claim still takes the most urgent, oldest run.
+  const run = await claimRun(db.sql, { workerId: "w1", leaseS: 30 });
+  const [expected] = await db.sql<{ id: string }[]>`
+    select id from runs where state = 'queued' or id = ${run!.runId} order by priority desc, submit_seq limit 1`;
+  assert.equal(run!.runId, expected!.id);
+});
+
+class RollBack extends Error {}
