@@ -6,6 +6,7 @@
 import postgres from "postgres";
 import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
+import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { createApp } from "./create-app.ts";
 import { jsonLogger } from "./logger.ts";
 import { StreamHub } from "./streams/stream-hub.ts";
@@ -75,11 +76,4 @@ Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
 Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
 // `npm start` passes --stop-with-parent: if the supervisor dies without stopping us (kill -9), we must
 // not live on as an orphan holding PORT with a database that is gone. Deno.ppid is read live.
-if (Deno.args.includes("--stop-with-parent")) {
-  const parent = Deno.ppid;
-  const watch = setInterval(() => {
-    if (Deno.ppid === parent) return;
-    clearInterval(watch);
-    void stop("parent exited");
-  }, 1000);
-}
+if (stopsWithParent(Deno.env.toObject(), Deno.args)) watchParent(() => Deno.ppid, () => void stop("parent exited"), 1000);

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { createApiToken, ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
+import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { DENO_BINARY } from "./deno-binary.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -29,7 +30,7 @@ const closeDatabase = async () => {
 // twice within a few milliseconds. Only a signal well after the first one means "force".
 const REPEAT_WINDOW_MS = 1000;
 let stoppingSince: number | null = null;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
+async function shutdown(signal: string): Promise<void> {
   if (stoppingSince !== null && Date.now() - stoppingSince < REPEAT_WINDOW_MS) return;
   if (stoppingSince !== null) {
     log(`${signal} again: killing children now`);
@@ -51,6 +52,9 @@ process.removeAllListeners("SIGINT");
 process.removeAllListeners("SIGTERM");
 process.on("SIGINT", (s) => void shutdown(s));
 process.on("SIGTERM", (s) => void shutdown(s));
+// `npm start` execs us (package.json), so npm passes SIGTERM/SIGINT on and waits for our exit; if npm
+// itself dies without doing so (kill -9), drain as if it had.
+if (stopsWithParent(process.env, process.argv)) watchParent(() => process.ppid, () => void shutdown("parent exited"));
 
 dbReady = openDatabase(config, log);
 const db = await dbReady;
@@ -78,7 +82,7 @@ for (let i = 1; i <= config.WORKERS; i++) {
   supervisor.add({
     name: `worker-${i}`,
     command: process.execPath,
-    args: ["--import", "tsx", WORKER_MAIN],
+    args: ["--import", "tsx", WORKER_MAIN, "--stop-with-parent"],
     env: {
       ...process.env,
       DATABASE_URL: db.url,

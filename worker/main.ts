@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { ConfigError, loadConfig } from "../shared/config.ts";
+import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { fakeTrainer } from "./fake-trainer.ts";
 import { HeartbeatThread } from "./runner/heartbeat-thread.ts";
 import type { Trainer } from "./runner/trainer.ts";
@@ -99,7 +100,7 @@ const loop = new WorkerLoop({
 });
 
 let firstSignalAt: number | null = null;
-function onSignal(signal: NodeJS.Signals): void {
+function onSignal(signal: string): void {
   if (firstSignalAt !== null) {
     if (Date.now() - firstSignalAt < REPEAT_WINDOW_MS) return; // one Ctrl-C delivered twice (terminal + npm)
     log(`${signal} again: exiting now`);
@@ -115,6 +116,9 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 process.on("SIGTERM", onSignal);
 process.on("SIGINT", onSignal);
+// Under `npm run worker` (which execs us, so npm passes signals on) or `npm start`'s supervisor: a parent
+// that dies without passing the signal on (kill -9) must not leave us running as an orphan.
+if (stopsWithParent(process.env, process.argv)) watchParent(() => process.ppid, () => onSignal("parent exited"));
 
 try {
   await loop.run();

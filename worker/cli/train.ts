@@ -8,12 +8,16 @@
  * after every epoch, and a run of the same spec resumes from it (unless `--fresh`). Ctrl-C or SIGTERM
  * stops between batches after writing a checkpoint. Data comes from CIFAR10_DIR (default
  * .data/cifar10) or is generated (`"dataset": "synthetic"`).
- * Exit status: 0 done, 1 training failed, 2 bad arguments or spec, 130 stopped by a signal.
+ * Exit status: 0 done, or stopped cleanly by SIGTERM/SIGINT (a checkpoint written, if there is a
+ * checkpoint folder: the same command resumes); 1 training failed; 2 bad arguments or spec; 130 a
+ * second signal that gave up at once. A clean stop is 0 so that `docker stop` / `systemctl stop` see a
+ * service that did what it was asked.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../shared/config.ts";
+import { stopsWithParent, watchParent } from "../../shared/watch-parent.ts";
 import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
 import { loadRawDataset } from "../data/prepare-data.ts";
 import { parseBackendChoice, selectBackend } from "../tf/select-backend.ts";
@@ -88,13 +92,21 @@ async function main(argv: string[]): Promise<number> {
   if (store && args.fresh) await import("node:fs/promises").then((fs) => fs.rm(store.path, { force: true }));
 
   let stop: StopRequest | false = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stop) process.exit(130); // a second Ctrl-C: give up at once
+  let stopAt = 0;
+  const onSignal = (signal: string) => {
+    // One Ctrl-C arrives twice (from the terminal and passed on by npm) within milliseconds: only a
+    // signal well after the first one means "give up at once".
+    if (stop && Date.now() - stopAt < 1000) return;
+    if (stop) process.exit(130);
     stop = "drain";
+    stopAt = Date.now();
     process.stderr.write(`\n${signal}: stopping after this batch${store ? " and writing a checkpoint" : ""} (again to quit now)\n`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // `npm run train` execs us, so npm passes signals on; a parent that dies without doing so (kill -9)
+  // stops the run the same way rather than leave it training as an orphan.
+  if (stopsWithParent(process.env, process.argv)) watchParent(() => process.ppid, () => onSignal("parent exited"));
 
   const tty = process.stderr.isTTY === true;
   // Every epoch row so far (resumed ones included); the CSV is rewritten atomically after each epoch.
@@ -151,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`\n${SUMMARY_HEADER}\n${formatSummaryRow(label, spec, result.summary)}\n`);
     if (result.status !== "completed") {
       process.stderr.write(`train: stopped after epoch ${result.history.length}${store ? `; run the same command to resume from ${store.path}` : ""}\n`);
-      return 130;
+      return 0;
     }
     return 0;
   } catch (e) {
