@@ -53,6 +53,6 @@ export async function ensureDatabase(serverUrl: string, name: string): Promise<s
 /** Postgres's own chatter goes to the log only when it says something is wrong. */
 function quietLog(log: (line: string) => void): (line: string) => void {
   return (line) => {
-    if (/removing stale|ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`);
+    if (/removing stale|cluster lives in|rotated the public|copying the Postgres|ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`);
   };
 }

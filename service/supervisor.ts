@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { LineSplitter } from "./log-line.ts";
 
 export interface ChildSpec {
   name: string;
@@ -19,7 +20,8 @@ const MAX_BACKOFF_MS = 30_000;
 /**
  * Keeps child processes alive: one that exits while the supervisor is running is restarted with
  * exponential backoff (1 s doubling to 30 s; reset after a minute of good health). Output is passed
- * through with the child's name as prefix.
+ * through line by line with the child's name as prefix, each line escaped and bounded (log-line.ts) so
+ * that what a child prints cannot pass for a line of ours.
  */
 export class Supervisor {
   readonly #slots: Slot[] = [];
@@ -63,11 +65,11 @@ export class Supervisor {
     const child = spawn(spec.command, spec.args, { env: spec.env, stdio: ["ignore", "pipe", "pipe"] });
     slot.child = child;
     const startedAt = Date.now();
-    const prefix = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") this.log(`[${spec.name}] ${line}`);
-    };
-    child.stdout?.on("data", prefix);
-    child.stderr?.on("data", prefix);
+    for (const stream of [child.stdout, child.stderr]) {
+      const lines = new LineSplitter((line) => this.log(`[${spec.name}] ${line}`));
+      stream?.on("data", (chunk: Buffer) => lines.push(chunk));
+      stream?.on("end", () => lines.end());
+    }
     child.on("error", (e) => this.log(`[${spec.name}] failed to start: ${e.message}`));
     child.on("exit", (code, signal) => {
       slot.child = null;

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
+import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { eventually, FAST_QUEUE_ENV } from "./helpers/worker-process.ts";
@@ -39,8 +40,8 @@ test("npm start runs WORKERS workers and restarts one killed with -9", { timeout
   });
   child.stdout!.on("data", (d: Buffer) => (out += d));
   child.stderr!.on("data", (d: Buffer) => (out += d));
-  const db = sql = postgres(`postgres://postgres:postgres@127.0.0.1:${pgPort}/resnet_jobs`, { max: 2, onnotice: () => {} });
   await eventually("service running", async () => out.includes("service running"), 60_000);
+  const db = sql = postgres(await embeddedDatabaseUrl(dataDir, pgPort, "resnet_jobs"), { max: 2, onnotice: () => {} });
   if (process.env.QUEUE_TEST_VERBOSE) child.stdout!.on("data", (d: Buffer) => process.stderr.write(d));
   const live = () => db<{ id: string; pid: number }[]>`select id, pid from workers where state <> 'gone' order by id`;
   await eventually("two workers registered", async () => (await live()).length === 2, 60_000);

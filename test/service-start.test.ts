@@ -1,12 +1,13 @@
 // `npm start` as a user runs it: a real process, a real embedded Postgres, Ctrl-C (SIGINT).
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
+import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { freePort } from "./helpers/free-port.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -35,8 +36,10 @@ function startService(env: Record<string, string>): { child: ChildProcess; ready
 }
 
 function postgresProcessesFor(dataDir: string): string[] {
+  // As root in a private folder the cluster lives elsewhere and DATA_DIR/postgres links to it.
+  const cluster = realpathSync(path.join(dataDir, "postgres"));
   const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
-  return ps.split("\n").filter((l) => l.includes(dataDir) && /postgres/.test(l));
+  return ps.split("\n").filter((l) => l.includes(cluster) && /postgres/.test(l));
 }
 
 async function stopWithSigint(child: ChildProcess): Promise<number | null> {
@@ -53,7 +56,7 @@ test("npm start brings up Postgres, migrates it, stops it on Ctrl-C, and reuses 
 
   const first = startService(env);
   await first.ready;
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/resnet_jobs`;
+  const url = await embeddedDatabaseUrl(dataDir, port, "resnet_jobs");
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   await sql`insert into sweeps (name, base_spec, grid) values ('kept', '{}', '{}')`;
   const [views] = await sql<{ n: number }[]>`select count(*)::int as n from information_schema.views where table_name = 'run_summary'`;

@@ -60,12 +60,19 @@ Deno.test("parseTokenArgs() refuses what it cannot do, with a message and the us
   }
 });
 
-Deno.test("tokenDatabaseUrl() uses DATABASE_URL, or else npm start's embedded Postgres on PG_PORT", () => {
-  assert.equal(tokenDatabaseUrl({ DATABASE_URL: "postgres://u:p@db:5432/x" }), "postgres://u:p@db:5432/x");
-  assert.equal(
-    tokenDatabaseUrl({ PG_PORT: "6000" }),
-    "postgres://postgres:postgres@127.0.0.1:6000/resnet_jobs",
-  );
+Deno.test("tokenDatabaseUrl() uses DATABASE_URL, or else npm start's embedded Postgres with the secret in DATA_DIR", async () => {
+  assert.equal(await tokenDatabaseUrl({ DATABASE_URL: "postgres://u:p@db:5432/x" }), "postgres://u:p@db:5432/x");
+  const dataDir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(tokenDatabaseUrl({ PG_PORT: "6000", DATA_DIR: dataDir }), /no Postgres password in .*postgres-password/);
+    await Deno.writeTextFile(`${dataDir}/postgres-password`, "c0ffee\n");
+    assert.equal(
+      await tokenDatabaseUrl({ PG_PORT: "6000", DATA_DIR: dataDir }),
+      "postgres://postgres:c0ffee@127.0.0.1:6000/resnet_jobs",
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
 
 Deno.test({

@@ -8,12 +8,13 @@
  *
  * `create` prints the token alone on stdout (so `npm run -s token -- create --scope read` can be
  * captured) and what it is on stderr. Uses DATABASE_URL, or else the embedded Postgres that
- * `npm start` runs (PG_PORT, database resnet_jobs).
+ * `npm start` runs (PG_PORT, database resnet_jobs, the password in DATA_DIR/postgres-password).
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { createApiToken } from "../../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../../shared/config.ts";
+import { embeddedDatabaseUrl, MissingSecretError } from "../../shared/postgres-secret.ts";
 import { TOKEN_SCOPES, type TokenScope } from "../../shared/db/schema.ts";
 
 export type TokenCommand =
@@ -83,10 +84,13 @@ export function parseTokenArgs(argv: readonly string[]): TokenCommand {
   throw new UsageError(USAGE);
 }
 
-/** Where the tokens live: DATABASE_URL, or the embedded server of `npm start` (service/database.ts). */
-export function tokenDatabaseUrl(env: Record<string, string | undefined>): string {
+/**
+ * Where the tokens live: DATABASE_URL, or the embedded server of `npm start` (service/database.ts),
+ * whose password only the 0600 file in DATA_DIR holds.
+ */
+export async function tokenDatabaseUrl(env: Record<string, string | undefined>): Promise<string> {
   const config = loadConfig(env);
-  return config.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${config.PG_PORT}/resnet_jobs`;
+  return config.DATABASE_URL ?? await embeddedDatabaseUrl(config.DATA_DIR, config.PG_PORT, "resnet_jobs");
 }
 
 async function run(cmd: TokenCommand, sql: postgres.Sql): Promise<void> {
@@ -126,9 +130,9 @@ if (import.meta.main) {
   let url: string;
   try {
     cmd = parseTokenArgs(Deno.args);
-    url = tokenDatabaseUrl(Deno.env.toObject());
+    url = await tokenDatabaseUrl(Deno.env.toObject());
   } catch (e) {
-    if (!(e instanceof UsageError || e instanceof ConfigError)) throw e;
+    if (!(e instanceof UsageError || e instanceof ConfigError || e instanceof MissingSecretError)) throw e;
     console.error(e.message);
     Deno.exit(2);
   }
