@@ -1,6 +1,7 @@
 // `npm start` as a user runs it, seen from the API's side: it serves the API on PORT, prints the URL and
 // the admin token once, and that token works; with ADMIN_TOKEN set, that token is the admin's instead.
 import assert from "node:assert/strict";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -88,7 +89,7 @@ Deno.test({
         await second.stop();
       }
     } finally {
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      await removeDataDir(dataDir).catch(() => {});
     }
   },
 });

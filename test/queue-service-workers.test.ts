@@ -2,7 +2,7 @@
 // kill -9 is restarted by the supervisor, and Ctrl-C drains them all.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -10,12 +10,13 @@ import postgres from "postgres";
 import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 import { eventually, FAST_QUEUE_ENV } from "./helpers/worker-process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const dirs: string[] = [];
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const d of dirs) await removeDataDir(d);
 });
 
 let child: ChildProcess | null = null;

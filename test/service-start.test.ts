@@ -2,18 +2,19 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
 import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const dirs: string[] = [];
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const d of dirs) await removeDataDir(d);
 });
 
 function startService(env: Record<string, string>): { child: ChildProcess; ready: Promise<string> } {
