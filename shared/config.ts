@@ -29,6 +29,14 @@ export const configSchema = z.object({
   WORKER_TOKEN: optionalText,
   BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
   CHECKPOINT_DIR: optionalText,
+  /**
+   * Where workers keep checkpoints: `postgres` (chunked rows in the run's database: any worker that
+   * reaches the database resumes any run, nothing else shared) or `dir` (files under CHECKPOINT_DIR:
+   * faster and no database growth, but every worker must see the same folder). Default: `dir` when
+   * CHECKPOINT_DIR is set (choosing a folder is choosing files), else `postgres`. Resolve with
+   * {@link checkpointStoreKind}.
+   */
+  CHECKPOINT_STORE: z.enum(["postgres", "dir"]).optional(),
   CIFAR10_DIR: optionalText,
   LEASE_S: int(2, 3600).default(30),
   HEARTBEAT_S: int(1, 600).default(10),
@@ -45,6 +53,11 @@ export const configSchema = z.object({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/** CHECKPOINT_STORE with its default applied (see the schema). */
+export function checkpointStoreKind(config: Pick<Config, "CHECKPOINT_STORE" | "CHECKPOINT_DIR">): "postgres" | "dir" {
+  return config.CHECKPOINT_STORE ?? (config.CHECKPOINT_DIR === undefined ? "postgres" : "dir");
+}
 
 /** Thrown by {@link loadConfig}; its message lists every bad variable with its rule. */
 export class ConfigError extends Error {

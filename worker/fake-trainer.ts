@@ -11,6 +11,7 @@
  */
 import type { ClaimedRun, EpochMetrics } from "./queue/queue-types.ts";
 import type { Trainer, TrainerHooks, TrainerResult } from "./runner/trainer.ts";
+import { RunFailure } from "./runner/classify-error.ts";
 import { TrainingDivergedError } from "./train/train-errors.ts";
 
 export interface FakeTrainerOptions {
@@ -22,6 +23,8 @@ export interface FakeTrainerOptions {
    * blocks it (tests of everything that must keep going meanwhile: heartbeats); default 0.
    */
   blockMs?: number;
+  /** Bytes of padding in each checkpoint, to give it a real size (full-disk tests); default 0. */
+  checkpointBytes?: number;
 }
 
 interface FakeCheckpoint {
@@ -33,6 +36,7 @@ interface FakeCheckpoint {
 export function fakeTrainer(options: FakeTrainerOptions): Trainer {
   const { batchMs, batchesPerEpoch } = options;
   const blockMs = options.blockMs ?? 0;
+  const padBytes = options.checkpointBytes ?? 0;
   if (!(batchMs >= 0)) throw new RangeError(`fake trainer batchMs must be ≥ 0, got ${batchMs}`);
   if (!(blockMs >= 0)) throw new RangeError(`fake trainer blockMs must be ≥ 0, got ${blockMs}`);
   if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 1) {
@@ -45,7 +49,7 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
       const alpha = readAlpha(run.spec);
       const saved = await hooks.loadCheckpoint();
       let { epochsDone, batches } = saved ? parseCheckpoint(saved) : { epochsDone: 0, batches: 0 };
-      const save = () => hooks.saveCheckpoint(encode({ fake: 1, epochsDone, batches }), { epochsDone, batches });
+      const save = () => hooks.saveCheckpoint(encode({ fake: 1, epochsDone, batches }, padBytes), { epochsDone, batches });
       for (let epoch = epochsDone + 1; epoch <= run.epochs; epoch++) {
         const started = performance.now();
         for (let b = batches; b < batchesPerEpoch; b++) {
@@ -73,10 +77,9 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
           seconds,
           imagesPerSec: seconds > 0 ? (batchesPerEpoch * 64) / seconds : 0,
         };
-        await hooks.onEpochEnd(metrics);
         epochsDone = epoch;
         batches = 0;
-        await save();
+        await hooks.onEpochEnd(metrics, encode({ fake: 1, epochsDone, batches }, padBytes));
       }
       return { status: "completed" };
     },
@@ -105,14 +108,21 @@ function readAlpha(spec: unknown): number {
   return typeof alpha === "number" ? alpha : 1e-3;
 }
 
-function encode(c: FakeCheckpoint): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(c));
+function encode(c: FakeCheckpoint, padBytes: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(c) + " ".repeat(padBytes));
 }
 
 function parseCheckpoint(bytes: Uint8Array): FakeCheckpoint {
-  const c = JSON.parse(new TextDecoder().decode(bytes)) as FakeCheckpoint;
-  if (c.fake !== 1 || !Number.isInteger(c.epochsDone) || !Number.isInteger(c.batches)) {
-    throw new Error(`not a fake trainer checkpoint: ${JSON.stringify(c).slice(0, 80)}`);
+  const text = new TextDecoder().decode(bytes);
+  let c: FakeCheckpoint | null = null;
+  try {
+    c = JSON.parse(text) as FakeCheckpoint;
+  } catch {
+    // reported below
+  }
+  if (c?.fake !== 1 || !Number.isInteger(c.epochsDone) || !Number.isInteger(c.batches)) {
+    // The runner verified the checksum, so these are the bytes that were written: no attempt can load them.
+    throw new RunFailure("checkpoint_unloadable", `not a fake trainer checkpoint: ${JSON.stringify(text.slice(0, 80))}`);
   }
   return c;
 }

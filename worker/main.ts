@@ -8,9 +8,10 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
-import { ConfigError, loadConfig } from "../shared/config.ts";
+import { checkpointStoreKind, ConfigError, loadConfig } from "../shared/config.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { fakeTrainer } from "./fake-trainer.ts";
+import { createCheckpointStore } from "./runner/checkpoint-store.ts";
 import { HeartbeatThread } from "./runner/heartbeat-thread.ts";
 import type { Trainer } from "./runner/trainer.ts";
 import { WorkerLoop } from "./runner/worker-loop.ts";
@@ -40,7 +41,12 @@ const log = (line: string) => {
 };
 
 const trainer: Trainer = options.TRAINER === "fake"
-  ? fakeTrainer({ batchMs: options.FAKE_BATCH_MS, batchesPerEpoch: options.FAKE_BATCHES, blockMs: options.FAKE_BLOCK_MS })
+  ? fakeTrainer({
+    batchMs: options.FAKE_BATCH_MS,
+    batchesPerEpoch: options.FAKE_BATCHES,
+    blockMs: options.FAKE_BLOCK_MS,
+    checkpointBytes: options.FAKE_CHECKPOINT_BYTES,
+  })
   : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
 
 // One connection for everything on the main thread (claims, fenced writes, reaping: postgres.js
@@ -94,7 +100,11 @@ const loop = new WorkerLoop({
   leaseS: config.LEASE_S,
   heartbeatS: config.HEARTBEAT_S,
   pollMs: config.POLL_MS,
-  checkpointDir: config.CHECKPOINT_DIR ?? path.join(config.DATA_DIR, "checkpoints"),
+  checkpoints: createCheckpointStore({
+    kind: checkpointStoreKind(config),
+    sql,
+    dir: config.CHECKPOINT_DIR ?? path.join(config.DATA_DIR, "checkpoints"),
+  }),
   listen: options.LISTEN === "on",
   log,
 });

@@ -23,6 +23,8 @@ export const workerOptionsSchema = z.object({
   FAKE_BATCHES: z.coerce.number().int().min(1).max(100_000).default(5),
   /** Milliseconds each fake batch blocks the main thread synchronously (a tfjs step does), default 0. */
   FAKE_BLOCK_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  /** Padding bytes in each fake checkpoint, to give it a real size (full-disk tests), default 0. */
+  FAKE_CHECKPOINT_BYTES: z.coerce.number().int().min(0).max(1 << 30).default(0),
 });
 
 export type WorkerOptions = z.output<typeof workerOptionsSchema>;

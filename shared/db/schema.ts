@@ -13,6 +13,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -33,6 +34,8 @@ export type RunState = (typeof RUN_STATES)[number];
 export const TOKEN_SCOPES = ["read", "submit", "admin", "worker"] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
+/** drizzle has no bytea column; the rows are written and read with postgres.js, which maps it to Buffer. */
+const customBytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 const specNumber = (path: string) => sql.raw(`((spec #>> '{${path}}')::double precision)`);
 
@@ -75,6 +78,11 @@ export const runs = pgTable(
     /** Where the last good checkpoint is and which epoch it holds. */
     checkpointPath: text("checkpoint_path"),
     checkpointEpoch: integer("checkpoint_epoch"),
+    /**
+     * The checkpoint the pointer held before the last move: the fallback when the current one turns
+     * out damaged (the last two are kept; older ones are garbage-collected).
+     */
+    checkpointPrevious: text("checkpoint_previous"),
     error: jsonb("error"),
     idempotencyKey: text("idempotency_key"),
     requestHash: text("request_hash"),
@@ -154,6 +162,39 @@ export const epochMetrics = pgTable(
     createdAt: tstz("created_at").notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.epoch] }), check("epoch_metrics_epoch_check", sql`${t.epoch} >= 1`)],
+);
+
+/**
+ * Checkpoints kept in Postgres (CHECKPOINT_STORE=postgres): one row per stored checkpoint, its bytes in
+ * {@link checkpointChunks}. A run points at one with `runs.checkpoint_path = 'postgres:<id>'`. Rows are
+ * written in their own transaction before the fenced pointer moves; unreferenced ones are deleted.
+ */
+export const checkpoints = pgTable(
+  "checkpoints",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    runId: uuid("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+    /** The attempt that wrote it: garbage collection by one attempt never touches a later one's. */
+    attempt: integer("attempt").notNull(),
+    epoch: integer("epoch").notNull(),
+    batches: integer("batches").notNull(),
+    /** Total bytes over all chunks (the sealed checkpoint, checksum included). */
+    size: bigint("size", { mode: "number" }).notNull(),
+    chunks: integer("chunks").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("checkpoints_run_idx").on(t.runId, t.attempt)],
+);
+
+/** A checkpoint's bytes in chunks (1 MiB each), so no single value nears bytea's limits or memory. */
+export const checkpointChunks = pgTable(
+  "checkpoint_chunks",
+  {
+    checkpointId: uuid("checkpoint_id").notNull().references(() => checkpoints.id, { onDelete: "cascade" }),
+    n: integer("n").notNull(),
+    data: customBytea("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.checkpointId, t.n] })],
 );
 
 /** Durable per-run events (state changes, epochs) with a gap-free per-run sequence. */

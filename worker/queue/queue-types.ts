@@ -52,6 +52,13 @@ export type RunErrorCode =
   | "out_of_memory"
   /** The checkpoint does not fit the run's spec or model. */
   | "checkpoint_mismatch"
+  /**
+   * A checkpoint failed its checksum (truncated, overwritten) or is missing: noted when the run falls
+   * back to an older one; never a failure by itself.
+   */
+  | "checkpoint_damaged"
+  /** A checkpoint that passed its checksum cannot be decoded: a resume can never work, so no retry. */
+  | "checkpoint_unloadable"
   /** The trainer threw something unexpected: counted as an infrastructure failure and retried. */
   | "crashed"
   /** The worker stopped renewing its lease (killed, stopped, partitioned). */
@@ -84,4 +91,9 @@ export interface CheckpointPointer {
   path: string;
   /** Epochs fully contained in it (a mid-epoch drain checkpoint holds the epochs before it). */
   epoch: number;
+  /**
+   * The good checkpoint to keep as the fallback (`runs.checkpoint_previous`): the one this attempt
+   * resumed from or last wrote. Omitted: whichever the pointer held before.
+   */
+  previous?: string | null;
 }

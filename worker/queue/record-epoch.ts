@@ -1,15 +1,19 @@
 import type postgres from "postgres";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { CheckpointPointer, EpochMetrics, Lease } from "./queue-types.ts";
+import { previousSql } from "./set-checkpoint.ts";
 
 /**
  * Records one finished epoch: its metrics row, an `epoch` event with the next per-run seq, and the
  * pointer to the checkpoint that holds it, all or nothing. Returns the event's seq. Throws
  * {@link LeaseLostError} (and writes nothing) when the run is no longer this claim's.
  *
- * The checkpoint file must be durable before this is called: the pointer moves only after the file
- * exists, so a crash in between resumes from the previous checkpoint and redoes the epoch, whose
- * metrics row is then replaced (one row per run and epoch, the latest attempt's numbers).
+ * This is the whole of "epoch done": the checkpoint that holds the epoch must be durable before this is
+ * called, and this one statement then records the metrics, the event and the pointer together, so an
+ * epoch is reported exactly when its checkpoint became the run's. A crash before it redoes the epoch
+ * unreported; a crash after it resumes past it. A redone epoch (a resume from an older checkpoint)
+ * replaces its metrics row (one row per run and epoch); the runner avoids that by only moving the
+ * pointer for epochs the run has already recorded (run-checkpoints.ts).
  *
  * Why the locking is safe: the fenced UPDATE of the run row comes first and takes its row lock, which
  * serialises every writer of this run; `last_seq + 1 ... RETURNING` allocates the seq under that lock,
@@ -32,6 +36,7 @@ export async function recordEpoch(
     with r as (
       update runs set
         last_seq = last_seq + 1,
+        checkpoint_previous = ${previousSql(sql, checkpoint)},
         checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
         checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch)
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}

@@ -6,12 +6,12 @@ import type { RunError, RunErrorCode } from "../queue/queue-types.ts";
  */
 export class RunFailure extends Error {
   override name = "RunFailure";
-  constructor(readonly code: Exclude<RunErrorCode, "crashed" | "lease_expired" | "attempts_exhausted">, message: string) {
+  constructor(readonly code: Exclude<RunErrorCode, "crashed" | "lease_expired" | "attempts_exhausted" | "checkpoint_damaged">, message: string) {
     super(message);
   }
 }
 
-const PERMANENT = new Set<string>(["diverged", "invalid_spec", "invalid_data", "out_of_memory", "checkpoint_mismatch"]);
+const PERMANENT = new Set<string>(["diverged", "invalid_spec", "invalid_data", "out_of_memory", "checkpoint_mismatch", "checkpoint_unloadable"]);
 const OUT_OF_MEMORY = /out of memory|\bOOM\b|allocation failed|Cannot allocate|Aborted\(OOM\)/i;
 
 /**

@@ -4,10 +4,10 @@ import { endCancelledRun } from "../queue/end-cancelled-run.ts";
 import { failRun } from "../queue/fail-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { ClaimedRun } from "../queue/queue-types.ts";
-import { recordEpoch } from "../queue/record-epoch.ts";
 import { releaseRun } from "../queue/release-run.ts";
 import { RunPublisher } from "../stream/run-publisher.ts";
 import type { WorkerStream } from "../stream/worker-stream.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
 import { classifyError, RunFailure } from "./classify-error.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import { LeaseKeeper } from "./lease-keeper.ts";
@@ -25,7 +25,8 @@ export interface ExecuteRunOptions {
   trainer: Trainer;
   leaseS: number;
   heartbeatS: number;
-  checkpointDir: string;
+  /** Where this worker writes checkpoints (it reads either store's). */
+  checkpoints: CheckpointStore;
   /** True once the worker drains: the trainer is asked to stop at the next batch boundary. */
   draining: () => boolean;
   log: (line: string) => void;
@@ -57,7 +58,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     batchSize: readBatchSize(run.spec),
     lastSeq: run.lastSeq,
   }, { everyBatches: 1 });
-  const checkpoints = new RunCheckpoints(sql, run, o.checkpointDir);
+  const checkpoints = new RunCheckpoints(sql, run, o.checkpoints, log);
   // Every hook first checks the lease, and turns a fenced-off write into the keeper's verdict, so that
   // whatever the trainer does next also stops.
   const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
@@ -77,13 +78,13 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
         if (keeper.cancelRequested) return "cancel";
         return o.draining() ? "drain" : false;
       },
-      onEpochEnd: (m) =>
+      onEpochEnd: (m, checkpoint) =>
         fenced(async () => {
           if (!Number.isFinite(m.loss) || !Number.isFinite(m.valLoss)) {
             throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
           }
-          const seq = await recordEpoch(sql, run, m, null);
-          publisher.epochCommitted(seq, m);
+          const seq = await checkpoints.commitEpoch(m, checkpoint);
+          if (seq !== null) publisher.epochCommitted(seq, m);
         }),
       loadCheckpoint: () => checkpoints.load(),
       onProgress: (p) => {
@@ -97,11 +98,13 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     if (result.status === "completed") {
       await fenced(() => completeRun(sql, run));
       log(`${tag}: succeeded`);
+      await checkpoints.finish();
       return "succeeded";
     }
     if (result.status === "canceled") {
       await fenced(() => endCancelledRun(sql, run, null));
       log(`${tag}: cancelled`);
+      await checkpoints.finish();
       return "cancelled";
     }
     const released = await fenced(() => releaseRun(sql, run, null));
@@ -118,6 +121,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`);
     try {
       const failed = await failRun(sql, run, error, { retryable });
+      if (failed.state !== "queued") await checkpoints.finish();
       return failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed";
     } catch (e2) {
       if (e2 instanceof LeaseLostError) {

@@ -43,11 +43,11 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
         data,
         checkpoints,
         shouldStop: () => hooks.shouldStop(),
-        onEpochEnd: (m) =>
+        commitEpoch: (m, c) =>
           hooks.onEpochEnd({
             epoch: m.epoch, loss: m.loss, acc: m.acc, valLoss: m.valLoss, valAcc: m.valAcc, lr: m.lr, wd: m.wd,
             seconds: m.seconds, imagesPerSec: m.imagesPerSecond,
-          }),
+          }, encodeCheckpoint(c)),
         // Every batch: a step takes seconds, and the runner's publisher decides what to send.
         progressEvery: 1,
         onProgress: (p) =>

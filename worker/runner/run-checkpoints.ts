@@ -1,50 +1,144 @@
-import { readFile, rm } from "node:fs/promises";
-import path from "node:path";
 import type postgres from "postgres";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
-import type { ClaimedRun } from "../queue/queue-types.ts";
+import { noteDamagedCheckpoint } from "../queue/note-damaged-checkpoint.ts";
+import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
+import { recordEpoch } from "../queue/record-epoch.ts";
 import { setCheckpoint } from "../queue/set-checkpoint.ts";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "./checkpoint-seal.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { CheckpointPosition } from "./trainer.ts";
 
 /**
- * A run's checkpoints on disk, one new file per save, named by attempt and position
- * (`<dir>/<run id>/a<attempt>-e<epochs>-b<batches>.ckpt`). The database's fenced pointer says which
- * file is the run's: the file is written and fsynced first, then the pointer moves, then the previous
- * file is deleted. So a crash between write and pointer resumes from the previous checkpoint, and a
- * worker that lost its lease (a stale, SIGSTOPped one) can write files but never make a run resume
- * from them, nor overwrite the file the new owner reads. CHECKPOINT_DIR must be shared by every worker
- * that may claim the run (one machine: any folder; several: a shared filesystem).
+ * One attempt's view of its run's checkpoints. The database's fenced pointer (`runs.checkpoint_path`)
+ * says which checkpoint is the run's; `checkpoint_previous` keeps the one before as the fallback.
+ *
+ * - Every checkpoint is sealed with a SHA-256 and written durably to the store first; only then does a
+ *   fenced statement point the run at it. A crash in between leaves the pointer on the previous one,
+ *   and a worker that lost its lease can write bytes but never make the run resume from them.
+ * - An epoch is done in one step ({@link commitEpoch}): checkpoint durable, then one statement records
+ *   the metrics, the `epoch` event and the new pointer. If the checkpoint cannot be written the epoch
+ *   is not reported (the error ends the attempt; the next one redoes the epoch and reports it once).
+ * - On load the checksum is verified; a damaged or missing checkpoint is never trained from: the
+ *   attempt falls back to the previous one, or starts over, and says so in an event, the attempt's
+ *   error and the log. Epochs the run recorded before are then trained again but not reported again.
+ * - After each move every older checkpoint of this and earlier attempts is deleted: two are kept.
  */
 export class RunCheckpoints {
   #current: string | null;
+  #previous: string | null = null;
+  /** Epochs the run had recorded when this attempt claimed it (the pointer's epoch). */
+  readonly #recordedThrough: number;
 
   constructor(
     private readonly sql: postgres.Sql,
     private readonly run: ClaimedRun,
-    private readonly dir: string,
+    private readonly store: CheckpointStore,
+    private readonly log: (line: string) => void,
   ) {
     this.#current = run.checkpointPath;
+    this.#recordedThrough = run.checkpointEpoch ?? 0;
   }
 
+  /** The verified bytes to resume from, or null to start from scratch. */
   async load(): Promise<Uint8Array | null> {
-    if (this.run.checkpointPath === null) return null;
-    return await readFile(this.run.checkpointPath);
+    const pointer = this.run.checkpointPath;
+    if (pointer === null) return null;
+    const [row] = await this.sql<{ previous: string | null; epoch: number | null }[]>`
+      select r.checkpoint_previous as previous,
+        (select c.epoch from checkpoints c where 'postgres:' || c.id::text = r.checkpoint_previous) as epoch
+      from runs r where r.id = ${this.run.runId}`;
+    const candidates = [pointer, ...(row?.previous && row.previous !== pointer ? [row.previous] : [])];
+    const damaged: { ref: string; problem: string }[] = [];
+    for (const ref of candidates) {
+      const what = `checkpoint ${ref}`;
+      let bytes: Uint8Array | null;
+      try {
+        bytes = await this.store.read(ref);
+      } catch (e) {
+        throw e instanceof LeaseLostError ? e : new Error(`cannot read ${what}: ${(e as Error).message}`, { cause: e });
+      }
+      try {
+        if (bytes === null) throw new CheckpointDamagedError(`${what}: not found in this worker's store`);
+        const payload = openCheckpoint(bytes, what);
+        if (damaged.length > 0) await this.#reportDamage(damaged, ref, epochOf(ref, row?.epoch ?? null));
+        this.#current = ref;
+        this.#previous = ref === pointer ? (row?.previous ?? null) : null;
+        return payload;
+      } catch (e) {
+        if (!(e instanceof CheckpointDamagedError)) throw e;
+        damaged.push({ ref, problem: e.message });
+      }
+    }
+    await this.#reportDamage(damaged, null, 0);
+    this.#current = null;
+    this.#previous = null;
+    return null;
   }
 
+  /** A stop's checkpoint (drain, cancel, mid-epoch): durable first, then the fenced pointer. */
   async save(bytes: Uint8Array, at: CheckpointPosition): Promise<void> {
-    const file = path.join(path.resolve(this.dir), this.run.runId, `a${this.run.attempt}-e${at.epochsDone}-b${at.batches}.ckpt`);
-    await writeFileAtomic(file, bytes);
-    try {
-      await setCheckpoint(this.sql, this.run, { path: file, epoch: at.epochsDone });
-    } catch (e) {
-      // Nothing points at the file (or ever will): remove it. If the update's outcome is unknown
-      // (connection error), keep it, since the pointer may have moved.
-      if (e instanceof LeaseLostError) await rm(file, { force: true });
-      throw e;
-    }
-    const previous = this.#current;
-    this.#current = file;
-    if (previous !== null && previous !== file) await rm(previous, { force: true }).catch(() => {});
+    const ref = await this.store.write(this.run, at, sealCheckpoint(bytes));
+    const previous = ref === this.#current ? this.#previous : this.#current;
+    await setCheckpoint(this.sql, this.run, { path: ref, epoch: at.epochsDone, previous });
+    await this.#moved(ref, previous);
   }
+
+  /**
+   * "Epoch done" as one durable step: the epoch's checkpoint is written and synced, then one fenced
+   * statement records the metrics, the `epoch` event and the pointer together. Returns the event's seq,
+   * or null for an epoch the run had already recorded (a resume from an older checkpoint redid it): its
+   * first record stands, only the pointer moves. Throws, reporting nothing, if the write fails.
+   */
+  async commitEpoch(m: EpochMetrics, bytes: Uint8Array): Promise<number | null> {
+    const ref = await this.store.write(this.run, { epochsDone: m.epoch, batches: 0 }, sealCheckpoint(bytes));
+    const previous = ref === this.#current ? this.#previous : this.#current;
+    const pointer = { path: ref, epoch: m.epoch, previous };
+    let seq: number | null = null;
+    if (m.epoch <= this.#recordedThrough) {
+      await setCheckpoint(this.sql, this.run, pointer);
+      this.log(`run ${this.run.runId} attempt ${this.run.attempt}: epoch ${m.epoch} trained again after a fallback; its first record stands`);
+    } else {
+      seq = await recordEpoch(this.sql, this.run, m, pointer);
+    }
+    await this.#moved(ref, previous);
+    return seq;
+  }
+
+  /**
+   * After the run ended: a finished run never resumes. The dir store keeps the final file (cheap, and
+   * handy to inspect); the postgres store keeps nothing, so finished runs cost the database no space.
+   */
+  async finish(): Promise<void> {
+    const keep = this.store.kind === "dir" ? [this.#current] : [];
+    await this.store.collect(this.run.runId, this.run.attempt, keep).catch((e) =>
+      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
+    );
+  }
+
+  async #moved(ref: string, previous: string | null): Promise<void> {
+    this.#previous = previous;
+    this.#current = ref;
+    await this.store.collect(this.run.runId, this.run.attempt, [ref, previous]).catch((e) =>
+      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
+    );
+  }
+
+  async #reportDamage(damaged: { ref: string; problem: string }[], resumedFrom: string | null, resumedEpoch: number): Promise<void> {
+    const what = resumedFrom === null
+      ? "no good checkpoint is left: starting over from epoch 1"
+      : `falling back to the previous checkpoint ${resumedFrom} (epoch ${resumedEpoch})`;
+    const message = `damaged checkpoint: ${damaged.map((d) => d.problem).join("; ")}; ${what}`;
+    this.log(`run ${this.run.runId} attempt ${this.run.attempt}: ${message}`);
+    await noteDamagedCheckpoint(this.sql, this.run, { attempt: this.run.attempt, damaged, resumedFrom, resumedEpoch }, {
+      code: "checkpoint_damaged",
+      message,
+      detail: { damaged: damaged.map((d) => d.ref), resumedFrom },
+    });
+  }
+}
+
+/** The epochs a checkpoint holds, from its row (postgres) or its file name (dir); 0 when unknown. */
+function epochOf(ref: string, rowEpoch: number | null): number {
+  if (rowEpoch !== null) return rowEpoch;
+  return Number(/-e(\d+)-b\d+\.ckpt$/.exec(ref)?.[1] ?? 0);
 }

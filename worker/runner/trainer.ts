@@ -18,11 +18,18 @@ export interface TrainerHooks {
    * run was lost: the trainer must let it propagate and write nothing more.
    */
   shouldStop(): Promise<StopRequest | false>;
-  /** After each epoch; writes the metrics row and event (fenced; throws when the run was lost). */
-  onEpochEnd(metrics: EpochMetrics): Promise<void>;
+  /**
+   * After each epoch, with the checkpoint that holds it (bytes as saved): the checkpoint is made durable
+   * first, then the metrics row, the event and the run's pointer are written in one fenced statement.
+   * Throws, and nothing is reported, when the checkpoint cannot be written or the run was lost.
+   */
+  onEpochEnd(metrics: EpochMetrics, checkpoint: Uint8Array): Promise<void>;
   /** The checkpoint this attempt resumes from (bytes as saved), or null for a fresh start. */
   loadCheckpoint(): Promise<Uint8Array | null>;
-  /** Makes `bytes` the run's checkpoint: written durably first, then the fenced pointer moves. */
+  /**
+   * A stop's checkpoint (cancel, drain): written durably first, then the fenced pointer moves. Epoch
+   * ends go through `onEpochEnd` instead.
+   */
   saveCheckpoint(bytes: Uint8Array, at: CheckpointPosition): Promise<void>;
   /** Live progress, not durable (may be dropped). */
   onProgress?(progress: TrainerProgress): void;

@@ -5,6 +5,7 @@ import { reapExpiredRuns } from "../queue/reap-expired-runs.ts";
 import { reapGoneWorkers } from "../queue/reap-gone-workers.ts";
 import { registerWorker, type WorkerInfo } from "../queue/register-worker.ts";
 import { retireWorker } from "../queue/retire-worker.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
 import { executeRun, type ExecuteRunOptions, type RunOutcome } from "./execute-run.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
@@ -24,7 +25,7 @@ export interface WorkerLoopOptions {
   leaseS: number;
   heartbeatS: number;
   pollMs: number;
-  checkpointDir: string;
+  checkpoints: CheckpointStore;
   log: (line: string) => void;
   /** Seconds between reaper passes (default HEARTBEAT_S); jittered so workers do not reap in step. */
   reapS?: number;
@@ -121,7 +122,7 @@ export class WorkerLoop {
           trainer: this.o.trainer,
           leaseS: this.o.leaseS,
           heartbeatS: this.o.heartbeatS,
-          checkpointDir: this.o.checkpointDir,
+          checkpoints: this.o.checkpoints,
           draining: () => this.#draining,
           log,
           claimSentAt,

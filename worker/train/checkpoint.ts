@@ -61,8 +61,13 @@ export interface CheckpointStore {
 
 const MAGIC = "RJCKPT01";
 
+/**
+ * The bytes are not a checkpoint this version can decode. Bytes that passed the runner's checksum are
+ * exactly what was written, so no retry can load them: `code` makes it a run failure, not a crash.
+ */
 export class CheckpointFormatError extends Error {
   override name = "CheckpointFormatError";
+  readonly code = "checkpoint_unloadable";
 }
 
 /**

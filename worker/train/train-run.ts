@@ -6,7 +6,7 @@
  * Per iteration i (0-based): lr = schedule(i / stepsPerEpoch), decay = lr·λ (or the WD schedule's
  * value), one AdamW step (Keras 3 semantics) on a batch of normalized, shifted/flipped images.
  * Per epoch: the metrics Keras prints, the first epoch at the threshold and the best val_acc so far,
- * `onEpochEnd`, then a checkpoint. Between batches `shouldStop` may ask to cancel or drain: the loop
+ * a checkpoint, then `onEpochEnd`. Between batches `shouldStop` may ask to cancel or drain: the loop
  * writes a checkpoint of the partial epoch and returns, and resuming continues at the next batch with
  * the same numbers an uninterrupted run would produce.
  *
@@ -82,10 +82,16 @@ export interface TrainRunDeps {
   /** Batches between progress callbacks (default 20). */
   progressEvery?: number;
   /**
-   * After each epoch's validation, before its checkpoint is written: if the process dies in between,
-   * the epoch is trained again after a resume and reported again with the same metrics (at least once).
+   * After each epoch's validation and its checkpoint: an epoch is reported only once a resume can no
+   * longer lose it.
    */
   onEpochEnd?: (metrics: EpochMetrics, summary: RunSummary) => void | Promise<void>;
+  /**
+   * "Epoch done" as one durable step (the service's runner): gets the epoch's metrics with the
+   * checkpoint that holds it and records both together. When set it replaces `checkpoints.save` at
+   * epoch ends (`checkpoints` still loads, and saves on a stop).
+   */
+  commitEpoch?: (metrics: EpochMetrics, checkpoint: TrainCheckpoint) => Promise<void>;
   /** Asked between batches; "cancel" or "drain" stops after a checkpoint, false goes on. */
   shouldStop?: () => StopRequest | false | Promise<StopRequest | false>;
   /** Called once when a checkpoint was loaded, with the epochs already done. */
@@ -260,8 +266,9 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       };
       history.push(metrics);
       epochsDone = epoch;
+      if (deps.commitEpoch) await deps.commitEpoch(metrics, checkpoint(augment, null));
+      else if (deps.checkpoints) await deps.checkpoints.save(checkpoint(augment, null));
       await deps.onEpochEnd?.(metrics, summarizeRun(history, spec.threshold));
-      if (deps.checkpoints) await deps.checkpoints.save(checkpoint(augment, null));
       segmentStart = now();
 
       if (deps.leakGuard !== false) {
