@@ -45,8 +45,9 @@ export function createCheckpointStore(o: CheckpointStoreOptions): CheckpointStor
     kind: o.kind,
     write: (lease, at, sealed) => primary.write(lease, at, sealed),
     read: (ref) => (isPostgresRef(ref) ? rows : files).read(ref),
+    // Both kinds: a run checkpointed under the other setting (a changed or mixed fleet) is collected too.
     async collect(runId, upToAttempt, keep) {
-      await primary.collect(runId, upToAttempt, keep);
+      await Promise.all([files.collect(runId, upToAttempt, keep), rows.collect(runId, upToAttempt, keep)]);
     },
   };
 }
