@@ -7,6 +7,7 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { buildResNetV2, type ResNetModel } from "../worker/model/resnet-v2.ts";
 import { parseBackendChoice, selectBackend } from "../worker/tf/select-backend.ts";
 import type { TF } from "../worker/tf/tf-types.ts";
+import { parseWebgpuDriver } from "../worker/tf/webgpu-adapter.ts";
 import { AdamW } from "../worker/train/adamw.ts";
 
 const { values } = parseArgs({
@@ -25,7 +26,7 @@ const batch = Number(values.batch);
 const steps = Number(values.steps);
 const imageSize = Number(values["image-size"]);
 
-const { tf, name } = await selectBackend(parseBackendChoice(values.backend));
+const { tf, name } = await selectBackend(parseBackendChoice(values.backend), { webgpuDriver: parseWebgpuDriver(process.env.WEBGPU_DRIVER) });
 const model = buildResNetV2(tf, { depth, imageSize, seed: 1 });
 const counts = model.paramCounts();
 console.log(`ResNet${depth}v2 ${imageSize}×${imageSize} params ${counts.total} batch ${batch} backend ${name}`);

@@ -27,7 +27,9 @@ export const configSchema = z.object({
   ADMIN_TOKEN: optionalText,
   API_URL: z.url().optional(),
   WORKER_TOKEN: optionalText,
-  BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
+  BACKEND: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),
+  /** BACKEND=webgpu: Vulkan from the machine (`system`) or SwiftShader's CPU Vulkan from npm (`swiftshader`, tests). */
+  WEBGPU_DRIVER: z.enum(["system", "swiftshader"]).default("system"),
   CHECKPOINT_DIR: optionalText,
   /**
    * Where workers keep checkpoints: `postgres` (chunked rows in the run's database: any worker that

@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND));
+  const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND), { webgpuDriver: config.WEBGPU_DRIVER });
   const label = args.label ?? spec.name ?? "run";
   const cifar10Dir = config.CIFAR10_DIR ?? join(config.DATA_DIR, "cifar10");
   const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;

@@ -15,7 +15,7 @@ import type { Trainer } from "./trainer.ts";
  * rather than being retried.
  */
 export async function createRealTrainer(config: Config, log: (line: string) => void): Promise<Trainer> {
-  const backend = await selectBackend(config.BACKEND, { log });
+  const backend = await selectBackend(config.BACKEND, { log, webgpuDriver: config.WEBGPU_DRIVER });
   const cifar10Dir = config.CIFAR10_DIR ?? path.join(config.DATA_DIR, "cifar10");
   return {
     backend: backend.name,

@@ -6,19 +6,19 @@ test("parseBackendChoice() reads BACKEND: empty means auto, unknown values are R
   assert.equal(parseBackendChoice(undefined), "auto");
   assert.equal(parseBackendChoice(""), "auto");
   assert.equal(parseBackendChoice("wasm"), "wasm");
-  assert.throws(() => parseBackendChoice("gpu"), /BACKEND must be one of auto, tensorflow, wasm, cpu, got "gpu"/);
+  assert.throws(() => parseBackendChoice("gpu"), /BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/);
 });
 
-test("selectBackend('auto') without libtensorflow skips tfjs-node(-gpu) with a reason and starts wasm with our kernels", async () => {
+test("selectBackend('auto') without libtensorflow or a GPU skips tfjs-node(-gpu) and webgpu with a reason and starts wasm with our kernels", async () => {
   const lines: string[] = [];
   const picked = await selectBackend("auto", { log: (l) => lines.push(l) });
   if (picked.name === "tensorflow") return; // a host with tfjs-node installed: nothing to check here
   assert.equal(picked.name, "wasm");
   assert.equal(picked.tf.getBackend(), "wasm");
-  assert.deepEqual(picked.skipped.map((s) => s.candidate), ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]);
+  assert.deepEqual(picked.skipped.map((s) => s.candidate), ["@tensorflow/tfjs-node-gpu", "webgpu (a real GPU only)", "@tensorflow/tfjs-node"]);
   assert.ok(picked.skipped.every((s) => s.reason.length > 0));
   assert.match(picked.detail, /wasm \(SIMD, 1 thread\) with training kernels: .*Conv2DBackpropFilter/);
-  assert.match(lines.join("\n"), /skipped @tensorflow\/tfjs-node-gpu: .*\n.*skipped @tensorflow\/tfjs-node: .*\n.*backend: wasm/);
+  assert.match(lines.join("\n"), /skipped @tensorflow\/tfjs-node-gpu: .*\n.*skipped webgpu \(a real GPU only\): .*\n.*skipped @tensorflow\/tfjs-node: .*\n.*backend: wasm/);
 });
 
 test("selectBackend('tensorflow') fails with a message that says how a GPU host installs it", async () => {

@@ -3,20 +3,23 @@ import { dirname } from "node:path";
 import type { TF } from "./tf-types.ts";
 import { registerCpuTrainingKernels } from "./cpu-kernels.ts";
 import { registerWasmTrainingKernels } from "./wasm-kernels.ts";
+import type { AdapterSummary, WebgpuDriver } from "./webgpu-adapter.ts";
 
-/** `BACKEND` values: `auto` tries tfjs-node-gpu → tfjs-node → wasm → cpu. */
-export const backendChoices = ["auto", "tensorflow", "wasm", "cpu"] as const;
+/** `BACKEND` values: `auto` tries tfjs-node-gpu → webgpu (a real GPU only) → tfjs-node → wasm → cpu. */
+export const backendChoices = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof backendChoices)[number];
 
 export interface SelectedBackend {
   /** The TensorFlow.js namespace, with `name` active: pass it to model and training code. */
   readonly tf: TF;
-  /** tf.getBackend(): "tensorflow" (tfjs-node or tfjs-node-gpu), "wasm" or "cpu". */
-  readonly name: "tensorflow" | "wasm" | "cpu";
+  /** tf.getBackend(): "tensorflow" (tfjs-node or tfjs-node-gpu), "webgpu", "wasm" or "cpu". */
+  readonly name: "tensorflow" | "webgpu" | "wasm" | "cpu";
   /** The npm package that provides it, e.g. "@tensorflow/tfjs-node-gpu". */
   readonly package: string;
   /** One line on what was chosen, e.g. "wasm (SIMD, 1 thread) with training kernels: Conv2DBackpropFilter, …". */
   readonly detail: string;
+  /** webgpu only: the adapter Dawn gave (vendor, architecture, device). */
+  readonly adapter?: AdapterSummary;
   /** Candidates tried before it and why each was skipped. */
   readonly skipped: readonly { readonly candidate: string; readonly reason: string }[];
 }
@@ -24,6 +27,8 @@ export interface SelectedBackend {
 export interface SelectBackendOptions {
   /** Where the one-line decisions go (default: console.error, so stdout stays clean for CSV/JSON). */
   log?: (line: string) => void;
+  /** Where Dawn finds Vulkan for `webgpu` (WEBGPU_DRIVER): the machine's (default) or SwiftShader's. */
+  webgpuDriver?: WebgpuDriver;
 }
 
 /**
@@ -61,10 +66,13 @@ function describeError(e: unknown): string {
  * Picks and initialises the TensorFlow.js backend for a worker or CLI, and logs the choice.
  *
  * - `tensorflow`: @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (native CPU);
+ * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (npm `webgpu`) over Vulkan, plus our WGSL
+ *   training kernels (worker/tf/webgpu-kernels.ts); any adapter, SwiftShader's included;
  * - `wasm`: @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus our training
  *   kernels (worker/tf/wasm-kernels.ts) — the fast choice on machines without libtensorflow;
  * - `cpu`: plain JavaScript, slow (tests and last resort);
- * - `auto`: the first of tensorflow-gpu, tensorflow, wasm, cpu that starts.
+ * - `auto`: the first of tensorflow-gpu, webgpu on a real GPU (never a software adapter), tensorflow,
+ *   wasm, cpu that starts.
  *
  * @example
  * const { tf, detail } = await selectBackend(parseBackendChoice(process.env.BACKEND));
@@ -74,12 +82,12 @@ export async function selectBackend(choice: BackendChoice = "auto", options: Sel
   const log = options.log ?? ((line: string) => console.error(line));
   const skipped: { candidate: string; reason: string }[] = [];
   const candidates: string[] =
-    choice === "auto" ? ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "wasm", "cpu"]
+    choice === "auto" ? ["@tensorflow/tfjs-node-gpu", "webgpu (a real GPU only)", "@tensorflow/tfjs-node", "wasm", "cpu"]
     : choice === "tensorflow" ? ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]
     : [choice];
   for (const candidate of candidates) {
     try {
-      const picked = await start(candidate);
+      const picked = await start(candidate, options.webgpuDriver ?? "system");
       const result: SelectedBackend = { ...picked, skipped };
       for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
       log(`backend: ${result.detail} (BACKEND=${choice})`);
@@ -96,13 +104,19 @@ export async function selectBackend(choice: BackendChoice = "auto", options: Sel
   );
 }
 
-async function start(candidate: string): Promise<Omit<SelectedBackend, "skipped">> {
+async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omit<SelectedBackend, "skipped">> {
   if (candidate.startsWith("@tensorflow/tfjs-node")) {
     const tf = await tryTensorflow(candidate);
     const gpu = candidate.endsWith("-gpu");
     return { tf, name: "tensorflow", package: candidate, detail: `tensorflow via ${candidate}${gpu ? " (CUDA if a GPU is visible)" : ""}` };
   }
   const tf = (await import("@tensorflow/tfjs")) as TF;
+  if (candidate.startsWith("webgpu")) {
+    // Imported on demand: both packages are optional dependencies.
+    const { startWebgpuBackend } = await import("./webgpu-backend.ts");
+    const started = await startWebgpuBackend(tf, { driver: webgpuDriver, requireRealGpu: candidate !== "webgpu" });
+    return { tf, name: "webgpu", package: "@tensorflow/tfjs-backend-webgpu", detail: started.detail, adapter: started.adapter };
+  }
   if (candidate === "wasm") {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
     const require = createRequire(import.meta.url);
