@@ -131,14 +131,14 @@ test("AdamW equals tfjs's Adam (epsilon 1e-7) when λ = 0", () => {
   tf.dispose([init, target, ours, theirs]);
 });
 
-test("AdamW state round-trips: export, import into a fresh optimizer, continue identically", () => {
+test("AdamW state round-trips: export, import into a fresh optimizer, continue identically", async () => {
   const make = () => tf.variable(tf.tensor2d([[1, -2], [3, 0.5]]));
   const g1 = tf.tensor2d([[0.1, 0.2], [-0.3, 0.4]]);
   const g2 = tf.tensor2d([[-0.2, 0.1], [0.3, 0.05]]);
   const w1 = make();
   const o1 = new AdamW(tf, [w1], { weightDecay: 0.1 });
   o1.applyGradients([g1], { lr: 1e-2 });
-  const state = o1.exportState();
+  const state = await o1.exportState();
   const saved = w1.dataSync().slice();
   o1.applyGradients([g2], { lr: 2e-2 });
 

@@ -13,7 +13,7 @@
  * @example
  * const opt = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
  * opt.applyGradients(grads, { lr: 1e-3 });    // grads aligned with the variables
- * const state = opt.exportState();            // { iterations, m, v } for a checkpoint
+ * const state = await opt.exportState();      // { iterations, m, v } for a checkpoint
  */
 import type * as tfjs from "@tensorflow/tfjs";
 
@@ -133,12 +133,12 @@ export class AdamW {
     this.#iterations = t;
   }
 
-  exportState(): AdamWState {
-    return {
-      iterations: this.#iterations,
-      m: this.#m.map((t) => t.dataSync() as Float32Array).map((a) => a.slice()),
-      v: this.#v.map((t) => t.dataSync() as Float32Array).map((a) => a.slice()),
-    };
+  /** Reads the moments asynchronously: the webgpu backend has no synchronous readback in Node. */
+  async exportState(): Promise<AdamWState> {
+    const iterations = this.#iterations;
+    const read = (ts: tfjs.Variable[]) => Promise.all(ts.map(async (t) => ((await t.data()) as Float32Array).slice()));
+    const [m, v] = await Promise.all([read(this.#m), read(this.#v)]);
+    return { iterations, m, v };
   }
 
   importState(state: AdamWState): void {

@@ -185,9 +185,11 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
 
     let tensorsAfterLastEpoch: number | null = null;
 
-    const checkpoint = (augmentRng: Rng | ReturnType<Rng["getState"]>, part: PartialEpoch | null): TrainCheckpoint => {
+    // Reads weights and moments asynchronously (no dataSync: the webgpu backend cannot read back
+    // synchronously in Node); the position fields are taken before the first await.
+    const checkpoint = async (augmentRng: Rng | ReturnType<Rng["getState"]>, part: PartialEpoch | null): Promise<TrainCheckpoint> => {
       const summary = summarizeRun(history, spec.threshold);
-      return {
+      const position = {
         specFingerprint: fingerprint,
         epochsDone,
         partial: part,
@@ -195,9 +197,10 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
         history,
         best: summary.bestEpoch === null ? null : { epoch: summary.bestEpoch, valAcc: summary.bestValAcc! },
         thresholdEpoch: summary.thresholdEpoch,
-        weights: allVariables.map((v) => ({ name: v.name, shape: [...v.shape], values: (v.dataSync() as Float32Array).slice() })),
-        optimizer: optimizer.exportState(),
       };
+      const weights = await Promise.all(allVariables.map(async (v) =>
+        ({ name: v.name, shape: [...v.shape], values: ((await v.data()) as Float32Array).slice() })));
+      return { ...position, weights, optimizer: await optimizer.exportState() };
     };
 
     for (let epoch = epochsDone + 1; epoch <= epochs; epoch++) {
@@ -212,7 +215,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
         const stop = deps.shouldStop ? await deps.shouldStop() : false;
         if (stop) {
           sums.seconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
-          if (deps.checkpoints) await deps.checkpoints.save(checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
+          if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
           return finish(stop === "cancel" ? "canceled" : "drained");
         }
         const start = b * batchSize;
@@ -266,8 +269,8 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       };
       history.push(metrics);
       epochsDone = epoch;
-      if (deps.commitEpoch) await deps.commitEpoch(metrics, checkpoint(augment, null));
-      else if (deps.checkpoints) await deps.checkpoints.save(checkpoint(augment, null));
+      if (deps.commitEpoch) await deps.commitEpoch(metrics, await checkpoint(augment, null));
+      else if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(augment, null));
       await deps.onEpochEnd?.(metrics, summarizeRun(history, spec.threshold));
       segmentStart = now();
 
@@ -342,7 +345,12 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       await new Promise<void>((r) => setImmediate(r));
     }
     // Keras's val_loss includes the regularization losses; the penalty does not depend on the batch.
-    const penalty = l2 > 0 ? tf.tidy(() => l2Penalty(tf, kernels, l2).dataSync()[0]!) : 0;
+    let penalty = 0;
+    if (l2 > 0) {
+      const p = l2Penalty(tf, kernels, l2);
+      penalty = (await p.data())[0]!;
+      p.dispose();
+    }
     return { loss: lossSum / nVal + penalty, acc: correct / nVal, seconds: (now() - t0) / 1000 };
   }
 
