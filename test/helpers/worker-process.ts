@@ -25,8 +25,14 @@ export interface WorkerProcess {
 /** Short timings that keep the tests fast; LEASE_S ≥ 2 is the config's floor. */
 export const FAST_QUEUE_ENV = { LEASE_S: "3", HEARTBEAT_S: "1", POLL_MS: "200" } as const;
 
-export function startWorker(env: Record<string, string>, id: string): WorkerProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "worker/main.ts"], {
+/**
+ * `opts.netns`: run it inside that network namespace (`ip netns exec`, which execs: the child is the
+ * worker itself, so signals reach it directly).
+ */
+export function startWorker(env: Record<string, string>, id: string, opts: { netns?: string } = {}): WorkerProcess {
+  const node = [process.execPath, "--import", "tsx", "worker/main.ts"];
+  const [command, ...args] = opts.netns === undefined ? node : ["ip", "netns", "exec", opts.netns, ...node];
+  const child = spawn(command!, args, {
     cwd: ROOT,
     env: { ...process.env, ...FAST_QUEUE_ENV, WORKER_ID: id, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
