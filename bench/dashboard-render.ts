@@ -18,7 +18,8 @@ import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
 import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
-import { CHROMIUM, CHROMIUM_ARGS } from "../test/dashboard-harness.ts";
+import { CHROMIUM_ARGS } from "../test/dashboard-harness.ts";
+import { findChromium } from "../test/helpers/find-chromium.ts";
 import { freePort } from "../test/helpers/free-port.ts";
 import { buildDashboard } from "../web/build-dashboard.ts";
 import { spawn } from "node:child_process";
@@ -93,7 +94,7 @@ try {
     }
   }
   const profile = await mkdtemp(path.join(tmpdir(), "dashboard-bench-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: (await findChromium()).path, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 } });
   cleanups.push(async () => { await context.close(); await rm(profile, { recursive: true, force: true }); });
   const setup = context.pages()[0] ?? (await context.newPage());
   await setup.goto(base);

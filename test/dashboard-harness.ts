@@ -1,7 +1,8 @@
 /**
  * The dashboard's end-to-end setup: the real API process (api/main.ts: REST, live streams, dashboard) over a
  * test database cloned from the migrated template, real worker processes with the fake trainer, and
- * Debian's Chromium driven by playwright-core with a fresh profile. Screenshots go to a git-ignored
+ * a Chromium (the system's, else the one inside the npm package @sparticuz/chromium: see
+ * helpers/find-chromium.ts) driven by playwright-core with a fresh profile. Screenshots go to a git-ignored
  * folder and are checked to be non-blank by their pixel variance.
  *
  * @example
@@ -12,7 +13,6 @@
  * ```
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,11 +21,11 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { buildDashboard } from "../web/build-dashboard.ts";
 import { DENO_BINARY } from "../service/deno-binary.ts";
+import { findChromium } from "./helpers/find-chromium.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const SCREENSHOT_DIR = path.join(ROOT, ".tmp", "dashboard-screenshots");
 const CLEANUP_TIMEOUT_MS = 15_000;
 
@@ -129,7 +129,7 @@ export interface HarnessOptions {
 }
 
 export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<DashboardHarness> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
+  const browser = await findChromium();
   await buildDashboard({ minify: process.env.DASHBOARD_MINIFY !== "0" });
   const db = await createTestDatabase();
   const cleanups: (() => Promise<unknown>)[] = [() => db.drop()];
@@ -180,7 +180,7 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
     const profile = await mkdtemp(path.join(tmpdir(), "dashboard-chromium-"));
     cleanups.push(() => rm(profile, { recursive: true, force: true }));
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: browser.path,
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: opts.viewport ?? { width: 1440, height: 900 },
