@@ -40,6 +40,18 @@ export const configSchema = z.object({
    */
   CHECKPOINT_STORE: z.enum(["postgres", "dir"]).optional(),
   CIFAR10_DIR: optionalText,
+  /** Where a worker fetches CIFAR-10 from on first use (and its md5): tests point it at a local server. */
+  CIFAR10_URL: z.url().optional(),
+  CIFAR10_MD5: z.string().trim().regex(/^[0-9a-fA-F]{32}$/, "must be 32 hex digits").optional(),
+  /** Fashion-MNIST's folder (default DATA_DIR/fashion-mnist); fetched into it on first use. */
+  FASHION_MNIST_DIR: optionalText,
+  /** Read when FASHION_MNIST_DIR lacks the files: Debian's `dataset-fashion-mnist`. "" skips it. */
+  FASHION_MNIST_SYSTEM_DIR: z.string().trim().default("/usr/share/datasets/fashion-mnist"),
+  /** The folder URL the four Fashion-MNIST files are fetched from, and their md5s (comma-separated). */
+  FASHION_MNIST_URL: z.url().optional(),
+  FASHION_MNIST_MD5: z.string().trim()
+    .regex(/^([0-9a-fA-F]{32},){3}[0-9a-fA-F]{32}$/, "must be four md5s (train images, train labels, test images, test labels), comma-separated")
+    .optional(),
   LEASE_S: int(2, 3600).default(30),
   HEARTBEAT_S: int(1, 600).default(10),
   POLL_MS: int(10, 600_000).default(2000),

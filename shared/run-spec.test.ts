@@ -139,6 +139,32 @@ Deno.test("parseRunSpec() defaults a synthetic data set to CIFAR-10's shape and 
   assert.equal(specStepsPerEpoch(partial), 6); // 512 images: 5 full batches and one of 12
 });
 
+Deno.test("parseRunSpec() takes fashion-mnist with the seed's split, and a stratified subset with trainSize", () => {
+  const whole = accept({ schedule: SCHEDULE, data: { dataset: "fashion-mnist" } });
+  assert.deepEqual(whole.data, {
+    dataset: "fashion-mnist",
+    validation: "split",
+    validationSize: 10000,
+    stratified: true,
+    seed: 1,
+    shift: 0.07,
+    flip: true,
+  });
+  assert.equal(trainingSetSize(whole), 50000);
+  const quick = accept({
+    schedule: "[1e-3, 0]cos[1e-5, 3]",
+    model: { depth: 11 },
+    data: { dataset: "fashion-mnist", trainSize: 5000, validationSize: 1000 },
+  });
+  assert.equal(quick.data.trainSize, 5000);
+  assert.equal(trainingPoolSize(quick), 5000);
+  assert.equal(trainingSetSize(quick), 4000);
+  assert.equal(specStepsPerEpoch(quick), 63);
+  // Without validationSize a subset keeps the seed's ratio, a fifth; cifar10 takes trainSize too.
+  assert.equal(accept({ schedule: SCHEDULE, data: { trainSize: 5000 } }).data.validationSize, 1000);
+  assert.deepEqual(accept(JSON.parse(JSON.stringify(quick))), quick);
+});
+
 Deno.test("parseRunSpec() validates on the test set with validation 'test'", () => {
   const spec = accept({ schedule: SCHEDULE, data: { validation: "test" } });
   assert.equal(spec.data.validationSize, 10000);
@@ -223,7 +249,7 @@ const INVALID: [string, unknown, string, string][] = [
     "unknown dataset",
     { ...valid, data: { dataset: "imagenet" } },
     "data.dataset",
-    "'cifar10' or 'synthetic'",
+    "'cifar10' or 'fashion-mnist' or 'synthetic'",
   ],
   [
     "unknown validation",
@@ -249,10 +275,28 @@ const INVALID: [string, unknown, string, string][] = [
   ["a negative shift", { ...valid, data: { shift: -0.1 } }, "data.shift", "≥ 0"],
   ["flip as a number", { ...valid, data: { flip: 1 } }, "data.flip", "true or false, found 1"],
   [
-    "trainSize with cifar10",
-    { ...valid, data: { trainSize: 1000 } },
+    "trainSize above cifar10's training set",
+    { ...valid, data: { trainSize: 50001 } },
     "data.trainSize",
-    "no trainSize for cifar10",
+    "at most 50000 (cifar10's training images), found 50001",
+  ],
+  [
+    "trainSize above fashion-mnist's training set",
+    { ...valid, data: { dataset: "fashion-mnist", trainSize: 60001 } },
+    "data.trainSize",
+    "at most 60000 (fashion-mnist's training images), found 60001",
+  ],
+  [
+    "imageSize with fashion-mnist",
+    { ...valid, data: { dataset: "fashion-mnist", imageSize: 28 } },
+    "data.imageSize",
+    "no imageSize for fashion-mnist (its images are 28×28, zero-padded to 32×32",
+  ],
+  [
+    "a validation split as large as the subset",
+    { ...valid, data: { dataset: "fashion-mnist", trainSize: 1000, validationSize: 1000 } },
+    "data.validationSize",
+    "fewer than the 1000 training images",
   ],
   [
     "imageSize with cifar10",

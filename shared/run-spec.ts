@@ -31,10 +31,17 @@ import { ScheduleSyntaxError } from "./schedule/schedule-syntax-error.ts";
 
 /** CIFAR-10's fixed sizes: 50000 training and 10000 test images of 32×32×3. */
 const CIFAR10 = { trainSize: 50_000, testSize: 10_000, imageSize: 32 } as const;
+/** The real data sets' sizes: Fashion-MNIST has 60000 + 10000 grey 28×28 images (padded to 32×32). */
+const REAL_SETS = {
+  cifar10: CIFAR10,
+  "fashion-mnist": { trainSize: 60_000, testSize: 10_000, imageSize: 28 },
+} as const;
+/** The seed's validation split on a whole real set: 10000 images. */
+const REAL_DEFAULT_VALIDATION_SIZE = 10_000;
 /** A synthetic data set of the default size has CIFAR-10's shape. */
 const SYNTHETIC_DEFAULT_TRAIN_SIZE = 50_000;
 /** The synthetic set's validation / test size defaults to CIFAR-10's ratio, 10000 / 50000. */
-const syntheticHeldOutSize = (trainSize: number) => Math.max(1, Math.round(trainSize / 5));
+const fifthOf = (trainSize: number) => Math.max(1, Math.round(trainSize / 5));
 
 /** How an input value reads in a message: short, and unambiguous about its type. */
 function show(value: unknown): string {
@@ -181,12 +188,16 @@ const modelSchema = strictObject("model", {
 });
 
 const dataFields = strictObject("data", {
-  /** `cifar10` reads the real data set from CIFAR10_DIR; `synthetic` generates a learnable stand-in. */
-  dataset: oneOf(["cifar10", "synthetic"]).default("cifar10"),
+  /**
+   * `cifar10` (CIFAR10_DIR) and `fashion-mnist` (FASHION_MNIST_DIR, else Debian's package) are real and
+   * fetched on first use; `synthetic` generates a learnable stand-in.
+   */
+  dataset: oneOf(["cifar10", "fashion-mnist", "synthetic"]).default("cifar10"),
   /** `split`: validate on images held out of the training set (the seed); `test`: on the test set. */
   validation: oneOf(["split", "test"]).default("split"),
   /**
-   * Images held out for validation with `split` (the seed: 10000; synthetic: a fifth of trainSize).
+   * Images held out for validation with `split` (the seed: 10000 of a whole real set; with trainSize,
+   * and for synthetic, a fifth of trainSize).
    * With `test` it is not set: the output then holds the test set's size.
    */
   validationSize: integer(1, 100_000).optional(),
@@ -199,7 +210,10 @@ const dataFields = strictObject("data", {
     .default(0.07),
   /** Random horizontal flips. */
   flip: boolean().default(true),
-  /** Synthetic only: number of training images before the validation split (default 50000). */
+  /**
+   * Training images before the validation split: a seeded subset (stratified when `stratified`) of a
+   * real set's training images for quick runs (default: all), or the synthetic set's size (50000).
+   */
   trainSize: integer(2, 100_000).optional(),
   /** Synthetic only: images are imageSize × imageSize × 3 (default 32, CIFAR-10's). */
   imageSize: integer(8, 64).optional(),
@@ -209,24 +223,27 @@ const dataSchema = dataFields.transform((data, ctx) => {
   const { trainSize, imageSize, validationSize, ...common } = data;
   const issue = (path: string, message: string, input: unknown) =>
     ctx.issues.push({ code: "custom", path: [path], message, input });
-  if (data.dataset === "cifar10") {
-    if (trainSize !== undefined) {
+  const real = data.dataset === "synthetic" ? null : REAL_SETS[data.dataset];
+  if (real !== null) {
+    if (trainSize !== undefined && trainSize > real.trainSize) {
       issue(
         "trainSize",
-        `expected no trainSize for cifar10 (its training set has ${CIFAR10.trainSize} images; trainSize is for 'synthetic'), found ${trainSize}`,
+        `expected at most ${real.trainSize} (${data.dataset}'s training images), found ${trainSize}`,
         trainSize,
       );
     }
     if (imageSize !== undefined) {
+      const padded = real.imageSize === 32 ? "" : ", zero-padded to 32×32";
       issue(
         "imageSize",
-        `expected no imageSize for cifar10 (its images are ${CIFAR10.imageSize}×${CIFAR10.imageSize}; imageSize is for 'synthetic'), found ${imageSize}`,
+        `expected no imageSize for ${data.dataset} (its images are ${real.imageSize}×${real.imageSize}${padded}; imageSize is for 'synthetic'), found ${imageSize}`,
         imageSize,
       );
     }
   }
-  const poolSize = data.dataset === "cifar10" ? CIFAR10.trainSize : trainSize ?? SYNTHETIC_DEFAULT_TRAIN_SIZE;
-  const heldOut = data.dataset === "cifar10" ? CIFAR10.testSize : syntheticHeldOutSize(poolSize);
+  const poolSize = real !== null ? Math.min(trainSize ?? real.trainSize, real.trainSize) : trainSize ?? SYNTHETIC_DEFAULT_TRAIN_SIZE;
+  const heldOut = real !== null ? real.testSize : fifthOf(poolSize);
+  const defaultSplit = real !== null && trainSize === undefined ? REAL_DEFAULT_VALIDATION_SIZE : fifthOf(poolSize);
   // The test set's own size is accepted so that a parsed spec (which states it) parses again.
   if (data.validation === "test" && validationSize !== undefined && validationSize !== heldOut) {
     issue(
@@ -246,8 +263,20 @@ const dataSchema = dataFields.transform((data, ctx) => {
   if (ctx.issues.length > 0) return z.NEVER;
   // Built field by field so the stored JSON reads in the documented order.
   const { validation, stratified, seed, shift, flip } = common;
-  const defaulted = { validation, validationSize: validationSize ?? heldOut, stratified, seed, shift, flip };
-  return data.dataset === "cifar10" ? { dataset: "cifar10" as const, ...defaulted } : {
+  const defaulted = {
+    validation,
+    validationSize: validationSize ?? (validation === "test" ? heldOut : defaultSplit),
+    stratified,
+    seed,
+    shift,
+    flip,
+  };
+  // A real set's spec states trainSize only when it was given, so specs stored before it existed keep
+  // their form (and their checkpoints' fingerprints).
+  if (data.dataset !== "synthetic") {
+    return { dataset: data.dataset, ...defaulted, ...(trainSize !== undefined ? { trainSize } : {}) };
+  }
+  return {
     dataset: "synthetic" as const,
     ...defaulted,
     trainSize: poolSize,
@@ -440,8 +469,8 @@ export function specEpochs(spec: RunSpec): number {
 }
 
 /**
- * The data set's training images before any validation split: 50000 for cifar10, `trainSize` for
- * synthetic. A `split` validation set is taken out of these.
+ * The data set's training images before any validation split: `trainSize` when given, else 50000 for
+ * cifar10 and 60000 for fashion-mnist. A `split` validation set is taken out of these.
  *
  * @example
  * ```ts
@@ -449,7 +478,8 @@ export function specEpochs(spec: RunSpec): number {
  * ```
  */
 export function trainingPoolSize(spec: RunSpec): number {
-  return spec.data.dataset === "cifar10" ? CIFAR10.trainSize : spec.data.trainSize;
+  if (spec.data.dataset === "synthetic") return spec.data.trainSize;
+  return spec.data.trainSize ?? REAL_SETS[spec.data.dataset].trainSize;
 }
 
 /**

@@ -72,6 +72,26 @@ export const stateEventPayloadSchema = z.looseObject({
   runAfter: z.string().optional(),
 });
 
+/**
+ * Payload of a `data` event: a worker finding or fetching the run's data set before training starts
+ * (durable, so a client that subscribes late still sees why the first epoch is slow). Phases: `waiting`
+ * (another worker on the machine is fetching it), `download` / `verify` / `unpack` (a fetch in
+ * progress; download at most every 2 s), `ready` (with where it was found: `local` = the configured
+ * folder, `system` = Debian's package, `fetched`).
+ */
+export const dataEventPayloadSchema = z.looseObject({
+  dataset: z.string(),
+  phase: z.enum(["waiting", "download", "verify", "unpack", "ready"]),
+  source: z.enum(["local", "system", "fetched"]).optional(),
+  dir: z.string().optional(),
+  file: z.string().optional(),
+  bytes: z.number().min(0).optional(),
+  totalBytes: z.number().min(0).nullable().optional(),
+  /** Who holds the fetch lock, while `waiting`. */
+  holder: z.string().optional(),
+});
+export type DataEventPayload = z.infer<typeof dataEventPayloadSchema>;
+
 /** Payload of an `epoch` event: the epoch_metrics row as written, 1-based epoch. */
 export const epochEventPayloadSchema = z.looseObject(epochMetricsSchema.shape);
 

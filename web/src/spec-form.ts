@@ -22,7 +22,7 @@ export const FIELDS: FieldDef[] = [
   { path: "optimizer.l2", label: "l2", kind: "number", list: true, placeholder: "0" },
   { path: "batchSize", label: "Batch size", kind: "number", list: true, placeholder: "64" },
   { path: "threshold", label: "val_acc threshold", kind: "number", list: false, placeholder: "0.92" },
-  { path: "data.dataset", label: "Dataset", kind: "select", list: false, options: ["cifar10", "synthetic"] },
+  { path: "data.dataset", label: "Dataset", kind: "select", list: false, options: ["cifar10", "fashion-mnist", "synthetic"] },
   { path: "data.trainSize", label: "Train size", kind: "number", list: true, placeholder: "50000", onlyFor: "synthetic" },
   { path: "data.imageSize", label: "Image size", kind: "number", list: false, placeholder: "32", onlyFor: "synthetic" },
   { path: "data.validationSize", label: "Validation size", kind: "number", list: true, placeholder: "10000" },

@@ -9,7 +9,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../shared/config.ts";
-import { CIFAR10_MD5, CIFAR10_URL, downloadCifar10, type DownloadProgress } from "../data/download-cifar10.ts";
+import { CIFAR10_MD5, CIFAR10_URL, downloadCifar10 } from "../data/download-cifar10.ts";
+import type { DownloadProgress } from "../data/download-verified.ts";
 import { formatBytes, formatProgressBar } from "../train/progress-bar.ts";
 
 const USAGE = "usage: npm run data:cifar10 [-- --dir DIR] [--url URL] [--md5 HEX]";

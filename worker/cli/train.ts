@@ -6,8 +6,9 @@
  * per epoch in the seed's table style, the seed's summary row at the end, and optionally a CSV of the
  * epochs. With a checkpoint folder (`--checkpoint-dir` or CHECKPOINT_DIR) a checkpoint is written
  * after every epoch, and a run of the same spec resumes from it (unless `--fresh`). Ctrl-C or SIGTERM
- * stops between batches after writing a checkpoint. Data comes from CIFAR10_DIR (default
- * .data/cifar10) or is generated (`"dataset": "synthetic"`).
+ * stops between batches after writing a checkpoint. Data comes from CIFAR10_DIR / FASHION_MNIST_DIR
+ * (fetched there on first use; Fashion-MNIST also from Debian's package) or is generated
+ * (`"dataset": "synthetic"`): see worker/data/load-dataset.ts.
  * Exit status: 0 done, or stopped cleanly by SIGTERM/SIGINT (a checkpoint written, if there is a
  * checkpoint folder: the same command resumes); 1 training failed; 2 bad arguments or spec; 130 a
  * second signal that gave up at once. A clean stop is 0 so that `docker stop` / `systemctl stop` see a
@@ -19,7 +20,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../shared/config.ts";
 import { stopsWithParent, watchParent } from "../../shared/watch-parent.ts";
 import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
-import { loadRawDataset } from "../data/prepare-data.ts";
+import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
 import { parseBackendChoice, selectBackend } from "../tf/select-backend.ts";
 import { fileCheckpointStore, writeFileAtomic } from "../train/checkpoint.ts";
 import type { EpochMetrics } from "../train/metrics.ts";
@@ -86,7 +87,6 @@ async function main(argv: string[]): Promise<number> {
 
   const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND), { webgpuDriver: config.WEBGPU_DRIVER });
   const label = args.label ?? spec.name ?? "run";
-  const cifar10Dir = config.CIFAR10_DIR ?? join(config.DATA_DIR, "cifar10");
   const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;
   const store = checkpointDir ? fileCheckpointStore(join(checkpointDir, `train-${specFingerprint(spec)}.ckpt`)) : undefined;
   if (store && args.fresh) await import("node:fs/promises").then((fs) => fs.rm(store.path, { force: true }));
@@ -119,7 +119,9 @@ async function main(argv: string[]): Promise<number> {
   };
 
   process.stderr.write(`train: ${label}: backend ${backend}, ${spec.data.dataset} data, depth ${spec.model.depth}, batch ${spec.batchSize}\n`);
-  const raw = await loadRawDataset(spec.data, { cifar10Dir });
+  const raw = await loadRawDataset(spec.data, dataSourcesFromConfig(config), (e) => {
+    if (e.phase !== "ready" || e.source === "fetched") process.stderr.write(`train: ${spec.data.dataset} data: ${describeDataEvent(e)}\n`);
+  });
   let headerPrinted = false;
   const printHeader = () => {
     if (!headerPrinted) process.stdout.write(`${EPOCH_HEADER}\n`);

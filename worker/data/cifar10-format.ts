@@ -17,13 +17,22 @@ export const CIFAR10_RECORDS_PER_FILE = 10000;
 export const CIFAR10_TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
 export const CIFAR10_TEST_FILE = "test_batch.bin";
 
-/** Labels and images of a set of records; images are CHW planes, `imageSize`² bytes per channel. */
+/**
+ * Labels and images of a set of records; images are CHW planes, `imageSize`² bytes per channel. Every
+ * reader produces this shape: CIFAR-10 and the synthetic set with 3 channels (the default), Fashion-MNIST
+ * with 1.
+ */
 export interface ImageSet {
   imageSize: number;
+  /** Planes per image: 3 (R, G, B; the default) or 1 (grey). */
+  channels?: number;
   labels: Uint8Array;
-  /** N × 3 × imageSize × imageSize bytes (R plane, G plane, B plane per image). */
+  /** N × channels × imageSize × imageSize bytes (R plane, G plane, B plane per image). */
   images: Uint8Array;
 }
+
+/** An image set's planes per image (3 unless it says otherwise). */
+export const channelsOf = (set: ImageSet): number => set.channels ?? 3;
 
 /** A parse failure that names the file and, where it applies, the record (0-based). */
 export class Cifar10FormatError extends Error {
@@ -107,6 +116,9 @@ export function concatImageSets(sets: readonly ImageSet[]): ImageSet {
   if (first === undefined) throw new RangeError("concatImageSets needs at least one set");
   for (const s of sets) {
     if (s.imageSize !== first.imageSize) throw new RangeError(`cannot concatenate image sizes ${first.imageSize} and ${s.imageSize}`);
+    if (channelsOf(s) !== channelsOf(first)) {
+      throw new RangeError(`cannot concatenate ${channelsOf(first)}- and ${channelsOf(s)}-channel images`);
+    }
   }
   const n = sets.reduce((a, s) => a + s.labels.length, 0);
   const labels = new Uint8Array(n);
@@ -118,5 +130,5 @@ export function concatImageSets(sets: readonly ImageSet[]): ImageSet {
     li += s.labels.length;
     ii += s.images.length;
   }
-  return { imageSize: first.imageSize, labels, images };
+  return { imageSize: first.imageSize, ...(first.channels !== undefined ? { channels: first.channels } : {}), labels, images };
 }

@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { downloadCifar10, DownloadError } from "./download-cifar10.ts";
+import { downloadCifar10 } from "./download-cifar10.ts";
+import { DownloadError } from "./download-verified.ts";
 import { findCifar10Files, readCifar10 } from "./read-cifar10.ts";
 import { makeArchive, PER_FILE, serve } from "./test-fixtures/cifar10-archive.ts";
 

@@ -1,24 +1,24 @@
 /**
  * From raw records to what the training loop consumes: the validation split (or the test batch), the
  * training subset's per-pixel mean, and batch builders that normalize, augment and lay out HWC floats.
- * Pure and seeded; reading files or generating the synthetic set happens before, in
- * {@link loadRawDataset} (the I/O edge).
+ * With `trainSize` below the training set's size, a seeded (stratified when `stratified`) subset of
+ * that many images is taken first, then split. Pure and seeded; reading, fetching or generating the
+ * data happens before, in `loadRawDataset` (load-dataset.ts, the I/O edge).
  *
  * @example
- * const raw = await loadRawDataset(spec.data, { cifar10Dir: ".data/cifar10" });
+ * const raw = await loadRawDataset(spec.data, dataSourcesFromConfig(config));
  * const data = prepareData(raw, spec.data);
  * fillTrainBatch(data, plan, 0, 64, x, y); // x: 64·32·32·3 floats, y: 64 labels
  */
 import { applyTransform, type EpochPlan } from "./augment.ts";
-import type { ImageSet } from "./cifar10-format.ts";
+import { channelsOf, type ImageSet } from "./cifar10-format.ts";
 import { gatherHWC, normalizeInto, pixelMean, type ImageTable } from "./preprocess.ts";
-import { readCifar10 } from "./read-cifar10.ts";
+import { Rng } from "./rng.ts";
 import { splitTrainValidation } from "./split.ts";
-import { generateSynthetic } from "./synthetic.ts";
 
 /** The run spec's `data` fields this module reads (defaults already applied). */
 export interface DataOptions {
-  dataset: "cifar10" | "synthetic";
+  dataset: "cifar10" | "fashion-mnist" | "synthetic";
   /** "split": `validationSize` images drawn from the training set; "test": the test batch. */
   validation?: "split" | "test";
   validationSize: number;
@@ -26,8 +26,12 @@ export interface DataOptions {
   seed: number;
   shift: number;
   flip: boolean;
-  /** synthetic only: training records (before the split) and image side. */
+  /**
+   * Training records before the validation split: a stratified subset of a real set's training images,
+   * or the synthetic set's size.
+   */
   trainSize?: number;
+  /** synthetic only: the image side. */
   imageSize?: number;
 }
 
@@ -38,29 +42,12 @@ export interface RawDataset {
 
 export interface PreparedData {
   imageSize: number;
+  /** 3 (RGB) or 1 (grey): the first convolution's input channels. */
+  channels: number;
   train: ImageTable;
   validation: ImageTable;
   /** Per-pixel mean (HWC) of the training subset, in [0, 1] units. */
   mean: Float32Array;
-}
-
-/** Synthetic defaults as the run spec's: CIFAR-10's shape. */
-export const SYNTHETIC_DEFAULTS = { trainSize: 50_000, imageSize: 32 } as const;
-
-/**
- * Reads CIFAR-10 from `cifar10Dir`, or generates the synthetic set: its content depends on its sizes
- * only (like a real data set it is the same for every run seed); its test set has a fifth of trainSize
- * images, as the run spec assumes.
- */
-export async function loadRawDataset(data: DataOptions, env: { cifar10Dir: string }): Promise<RawDataset> {
-  if (data.dataset === "cifar10") return readCifar10(env.cifar10Dir);
-  const trainSize = data.trainSize ?? SYNTHETIC_DEFAULTS.trainSize;
-  const imageSize = data.imageSize ?? SYNTHETIC_DEFAULTS.imageSize;
-  const testSize = Math.max(1, Math.round(trainSize / 5));
-  return {
-    train: generateSynthetic({ size: trainSize, imageSize, seed: 1 }),
-    test: generateSynthetic({ size: testSize, imageSize, seed: 2 }),
-  };
 }
 
 export function prepareData(raw: RawDataset, data: DataOptions): PreparedData {
@@ -68,24 +55,47 @@ export function prepareData(raw: RawDataset, data: DataOptions): PreparedData {
   if (raw.test.imageSize !== imageSize) {
     throw new RangeError(`train and test image sizes differ: ${imageSize} and ${raw.test.imageSize}`);
   }
+  const channels = channelsOf(raw.train);
+  const pool = trainingPool(raw.train, data);
   let train: ImageTable, validation: ImageTable;
   if (data.validation === "test") {
-    train = gatherHWC(raw.train);
+    train = gatherHWC(raw.train, pool);
     validation = gatherHWC(raw.test);
   } else {
-    const split = splitTrainValidation(raw.train.labels, {
+    const split = splitTrainValidation(pool === undefined ? raw.train.labels : gather(raw.train.labels, pool), {
       validationSize: data.validationSize,
       stratified: data.stratified,
       seed: data.seed,
     });
-    train = gatherHWC(raw.train, split.train);
-    validation = gatherHWC(raw.train, split.validation);
+    const indices = (positions: Int32Array) => (pool === undefined ? positions : positions.map((p) => pool[p]!));
+    train = gatherHWC(raw.train, indices(split.train));
+    validation = gatherHWC(raw.train, indices(split.validation));
   }
-  return { imageSize, train, validation, mean: pixelMean(train) };
+  return { imageSize, channels, train, validation, mean: pixelMean(train) };
 }
 
 /**
- * Fills `x` (count·H·W·3) and `y` (count) with the training images at plan positions
+ * The training records a run uses (ascending indices), or undefined for all of them: a seeded draw of
+ * `trainSize`, stratified like the validation split, with its own random stream so the split drawn
+ * from the subset does not repeat the subset's choice.
+ */
+function trainingPool(set: ImageSet, data: DataOptions): Int32Array | undefined {
+  const n = set.labels.length;
+  if (data.trainSize === undefined || data.trainSize >= n) return undefined;
+  // splitTrainValidation draws `validationSize` records: here that draw is the subset kept.
+  return splitTrainValidation(set.labels, {
+    validationSize: data.trainSize,
+    stratified: data.stratified,
+    seed: Rng.derive(data.seed, "train-subset"),
+  }).validation;
+}
+
+function gather(labels: Uint8Array, indices: Int32Array): Uint8Array {
+  return Uint8Array.from(indices, (i) => labels[i]!);
+}
+
+/**
+ * Fills `x` (count·H·W·C) and `y` (count) with the training images at plan positions
  * start … start+count−1: normalized, then shifted/flipped per the plan.
  */
 export function fillTrainBatch(
@@ -105,7 +115,7 @@ export function fillTrainBatch(
     normalizeInto(data.train, i, data.mean, scratch);
     const dy = plan.dy[pos]!, dx = plan.dx[pos]!, flip = plan.flip[pos] === 1;
     if (dy === 0 && dx === 0 && !flip) x.set(scratch, k * per);
-    else applyTransform(scratch, x, k * per, data.imageSize, 3, { dy, dx, flip });
+    else applyTransform(scratch, x, k * per, data.imageSize, data.channels, { dy, dx, flip });
   }
 }
 

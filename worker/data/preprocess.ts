@@ -10,13 +10,15 @@
  * const mean = pixelMean(train);
  * normalizeInto(train, 0, mean, tmp); // tmp = image 0 / 255 − mean
  */
-import type { ImageSet } from "./cifar10-format.ts";
+import { channelsOf, type ImageSet } from "./cifar10-format.ts";
 
 /** Images in HWC order (what tf's conv2d takes), with their labels. */
 export interface ImageTable {
   imageSize: number;
+  /** 3 (RGB) or 1 (grey). */
+  channels: number;
   count: number;
-  /** count × imageSize × imageSize × 3 bytes. */
+  /** count × imageSize × imageSize × channels bytes. */
   pixels: Uint8Array;
   labels: Uint8Array;
 }
@@ -25,8 +27,9 @@ export interface ImageTable {
 export function gatherHWC(set: ImageSet, indices?: Int32Array): ImageTable {
   const idx = indices ?? Int32Array.from({ length: set.labels.length }, (_, i) => i);
   const size = set.imageSize;
+  const channels = channelsOf(set);
   const plane = size * size;
-  const per = 3 * plane;
+  const per = channels * plane;
   const pixels = new Uint8Array(idx.length * per);
   const labels = new Uint8Array(idx.length);
   for (let k = 0; k < idx.length; k++) {
@@ -34,18 +37,20 @@ export function gatherHWC(set: ImageSet, indices?: Int32Array): ImageTable {
     if (i < 0 || i >= set.labels.length) throw new RangeError(`record index ${i} is outside 0..${set.labels.length - 1}`);
     labels[k] = set.labels[i]!;
     const src = i * per, dst = k * per;
+    if (channels === 1) {
+      pixels.set(set.images.subarray(src, src + plane), dst);
+      continue;
+    }
     for (let p = 0; p < plane; p++) {
-      pixels[dst + 3 * p] = set.images[src + p]!;
-      pixels[dst + 3 * p + 1] = set.images[src + plane + p]!;
-      pixels[dst + 3 * p + 2] = set.images[src + 2 * plane + p]!;
+      for (let c = 0; c < channels; c++) pixels[dst + channels * p + c] = set.images[src + c * plane + p]!;
     }
   }
-  return { imageSize: size, count: idx.length, pixels, labels };
+  return { imageSize: size, channels, count: idx.length, pixels, labels };
 }
 
-/** The mean over the images of x/255, per pixel and channel (H×W×3 values), in float32 as Keras. */
+/** The mean over the images of x/255, per pixel and channel (H×W×C values), in float32 as Keras. */
 export function pixelMean(table: ImageTable): Float32Array {
-  const per = table.imageSize * table.imageSize * 3;
+  const per = table.imageSize * table.imageSize * table.channels;
   const sum = new Float64Array(per);
   for (let k = 0; k < table.count; k++) {
     const o = k * per;

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { appendEvent } from "../queue/append-event.ts";
 import { completeRun } from "../queue/complete-run.ts";
 import { endCancelledRun } from "../queue/end-cancelled-run.ts";
 import { failRun } from "../queue/fail-run.ts";
@@ -70,6 +71,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       throw e;
     }
   };
+  let dataEvents: Promise<unknown> = Promise.resolve();
   try {
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
     const result = await o.trainer.train(run, {
@@ -93,7 +95,15 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
         o.onProgress?.(run, p);
       },
       saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
+      onDataEvent: (event) => {
+        // Durable (subscribers hear it through NOTIFY and on replay), in order, and never in the way:
+        // a lost lease shows at the next fenced hook.
+        dataEvents = dataEvents
+          .then(() => fenced(() => appendEvent(sql, run, "data", event)))
+          .then((seq) => publisher.seqCommitted(seq), () => {});
+      },
     });
+    await dataEvents;
     keeper.stop();
     if (result.status === "completed") {
       await fenced(() => completeRun(sql, run));

@@ -1,7 +1,6 @@
-import path from "node:path";
 import type { Config } from "../../shared/config.ts";
 import { parseRunSpec } from "../../shared/run-spec.ts";
-import { loadRawDataset } from "../data/prepare-data.ts";
+import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
 import { selectBackend } from "../tf/select-backend.ts";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from "../train/checkpoint.ts";
 import { trainRun } from "../train/train-run.ts";
@@ -16,7 +15,7 @@ import type { Trainer } from "./trainer.ts";
  */
 export async function createRealTrainer(config: Config, log: (line: string) => void): Promise<Trainer> {
   const backend = await selectBackend(config.BACKEND, { log, webgpuDriver: config.WEBGPU_DRIVER });
-  const cifar10Dir = config.CIFAR10_DIR ?? path.join(config.DATA_DIR, "cifar10");
+  const sources = dataSourcesFromConfig(config);
   return {
     backend: backend.name,
     device: backend.detail,
@@ -28,8 +27,13 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
       const spec = parsed.spec;
       let data;
       try {
-        data = await loadRawDataset(spec.data, { cifar10Dir });
+        // Fetched on first use: each step goes to the log and, as a durable `data` event, to the stream.
+        data = await loadRawDataset(spec.data, sources, (event) => {
+          log(`run ${run.runId}: ${spec.data.dataset} data: ${describeDataEvent(event)}`);
+          hooks.onDataEvent?.(event);
+        });
       } catch (e) {
+        // Missing, unfetchable or corrupt data ends the run with its own code instead of a retried crash.
         throw new RunFailure("invalid_data", `Cannot load the ${spec.data.dataset} data: ${(e as Error).message}`);
       }
       const checkpoints: CheckpointStore = {
@@ -57,3 +61,4 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
     },
   };
 }
+

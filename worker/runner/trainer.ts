@@ -2,6 +2,7 @@
  * What the worker runs: a trainer trains one claimed run through hooks that the runner fences. The
  * real trainer adapts worker/train/train-run.ts; worker/fake-trainer.ts is the test double.
  */
+import type { DataEventPayload } from "../../shared/stream-messages.ts";
 import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
 
 export type StopRequest = "cancel" | "drain";
@@ -33,6 +34,8 @@ export interface TrainerHooks {
   saveCheckpoint(bytes: Uint8Array, at: CheckpointPosition): Promise<void>;
   /** Live progress, not durable (may be dropped). */
   onProgress?(progress: TrainerProgress): void;
+  /** Finding or fetching the run's data set (a durable `data` event; never throws, may be dropped). */
+  onDataEvent?(event: DataEventPayload): void;
 }
 
 /** Where the epoch has got: running means over its batches so far and the last update's LR. */

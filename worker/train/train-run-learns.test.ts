@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseRunSpec } from "../../shared/run-spec.ts";
-import { loadRawDataset } from "../data/prepare-data.ts";
+import { loadRawDataset } from "../data/load-dataset.ts";
 import { selectBackend } from "../tf/select-backend.ts";
 import type { EpochMetrics } from "./metrics.ts";
 import { trainRun } from "./train-run.ts";
@@ -24,7 +24,7 @@ test("a ResNet v2 of depth 11 learns the synthetic set to val_acc ≥ 0.9 within
   let reached = false;
   const before = tf.memory().numTensors;
   const result = await trainRun(tf, spec, {
-    data: await loadRawDataset(spec.data, { cifar10Dir: "unused" }),
+    data: await loadRawDataset(spec.data),
     onEpochEnd: (m) => {
       epochs.push(m);
       live.push(tf.memory().numTensors);

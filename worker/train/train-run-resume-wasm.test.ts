@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseRunSpec } from "../../shared/run-spec.ts";
-import { loadRawDataset, prepareData } from "../data/prepare-data.ts";
+import { loadRawDataset } from "../data/load-dataset.ts";
+import { prepareData } from "../data/prepare-data.ts";
 import { selectBackend } from "../tf/select-backend.ts";
 import { memoryCheckpointStore } from "./checkpoint.ts";
 import type { EpochMetrics } from "./metrics.ts";
@@ -20,7 +21,7 @@ test("the ResNet on wasm: 4 epochs straight equal 2 epochs + a mid-epoch stop + 
   });
   assert.ok(parsed.ok);
   const spec = parsed.spec;
-  const data = prepareData(await loadRawDataset(spec.data, { cifar10Dir: "unused" }), spec.data);
+  const data = prepareData(await loadRawDataset(spec.data), spec.data);
 
   const straightStore = memoryCheckpointStore();
   const straight = await trainRun(tf, spec, { data, checkpoints: straightStore });

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { parseSchedule, scheduleValueAtIteration } from "../../shared/schedule/mod.ts";
-import { loadRawDataset, prepareData, type DataOptions } from "../data/prepare-data.ts";
+import { loadRawDataset } from "../data/load-dataset.ts";
+import { prepareData, type DataOptions } from "../data/prepare-data.ts";
 import { memoryCheckpointStore } from "./checkpoint.ts";
 import type { EpochMetrics } from "./metrics.ts";
 import { createTinyModel } from "./test-fixtures/tiny-model.ts";
@@ -15,7 +16,7 @@ await tf.setBackend("cpu");
 const dataOptions: DataOptions = {
   dataset: "synthetic", trainSize: 240, imageSize: 4, validationSize: 40, stratified: true, seed: 1, shift: 0.1, flip: true,
 };
-const raw = await loadRawDataset(dataOptions, { cifar10Dir: "unused" });
+const raw = await loadRawDataset(dataOptions);
 const data = prepareData(raw, dataOptions);
 
 function makeSpec(overrides: Partial<TrainSpec> = {}): TrainSpec {

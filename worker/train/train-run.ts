@@ -34,14 +34,19 @@ import type { TrainableModel } from "./trainable-model.ts";
 
 type TF = typeof tfjs;
 
-export type CreateModel = (tf: TF, spec: TrainSpec, init: { seed: number; imageSize: number }) => TrainableModel;
+export type CreateModel = (
+  tf: TF,
+  spec: TrainSpec,
+  init: { seed: number; imageSize: number; channels: number },
+) => TrainableModel;
 
 /** The ResNet v2 of worker/model/ for the spec's `model` options. */
-export const createResNetForSpec: CreateModel = (tf, spec, { seed, imageSize }) => {
+export const createResNetForSpec: CreateModel = (tf, spec, { seed, imageSize, channels }) => {
   const { depth, shortcutKernel, bottleneck, head } = spec.model as TrainSpec["model"] & Partial<ResNetV2Options>;
   return buildResNetV2(tf, {
     depth,
     imageSize,
+    channels,
     seed,
     ...(shortcutKernel !== undefined ? { shortcutKernel } : {}),
     ...(bottleneck !== undefined ? { bottleneck } : {}),
@@ -131,14 +136,15 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   const nTrain = data.train.count;
   const nVal = data.validation.count;
   const size = data.imageSize;
-  const per = size * size * 3;
+  const channels = data.channels;
+  const per = size * size * channels;
   const steps = Math.ceil(nTrain / batchSize);
   const lrAt = (i: number) => scheduleValueAtIteration(schedule, i, steps);
   const wdAt = (i: number) => (wdSchedule ? scheduleValueAtIteration(wdSchedule, i, steps) : lrAt(i) * spec.optimizer.lambda);
   const fingerprint = specFingerprint(spec);
 
   const createModel = deps.createModel ?? createResNetForSpec;
-  const model = createModel(tf, spec, { seed: Rng.derive(spec.data.seed, "model"), imageSize: size });
+  const model = createModel(tf, spec, { seed: Rng.derive(spec.data.seed, "model"), imageSize: size, channels });
   const { beta1, beta2, epsilon } = spec.optimizer;
   const optimizer = new AdamW(tf, model.trainableVariables, {
     weightDecay: spec.optimizer.lambda,
@@ -304,7 +310,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   async function trainStep(count: number, lr: number, decay: number): Promise<[number, number]> {
     let correct: tfjs.Scalar | null = null;
     const loss = tf.tidy(() => {
-      const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, 3]);
+      const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]);
       const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
       const { value, grads } = tf.variableGrads(() => {
         const logits = model.forward(x, { training: true });
@@ -333,7 +339,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       const count = Math.min(batchSize, nVal - start);
       fillEvalBatch(data.validation, data.mean, start, count, xBuf, yBuf);
       const out = tf.tidy(() => {
-        const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, 3]);
+        const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]);
         const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
         const logits = model.forward(x, { training: false });
         return tf.stack([tf.mul(crossEntropy(logits, y), count), countCorrect(logits, y)]);

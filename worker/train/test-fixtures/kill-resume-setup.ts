@@ -1,5 +1,6 @@
 /** The run shared by the kill-and-resume test and its child process. */
-import { loadRawDataset, prepareData, type DataOptions } from "../../data/prepare-data.ts";
+import { loadRawDataset } from "../../data/load-dataset.ts";
+import { prepareData, type DataOptions } from "../../data/prepare-data.ts";
 import type { TrainSpec } from "../train-spec.ts";
 
 export const killResumeData: DataOptions = {
@@ -17,5 +18,5 @@ export const killResumeSpec: TrainSpec = {
 };
 
 export async function killResumePreparedData() {
-  return prepareData(await loadRawDataset(killResumeData, { cifar10Dir: "unused" }), killResumeData);
+  return prepareData(await loadRawDataset(killResumeData), killResumeData);
 }
