@@ -94,7 +94,7 @@ try {
     }
   }
   const profile = await mkdtemp(path.join(tmpdir(), "dashboard-bench-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: (await findChromium()).path, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: (await findChromium()).path, headless: true, args: CHROMIUM_ARGS, locale: "en-US", viewport: { width: 1440, height: 900 } });
   cleanups.push(async () => { await context.close(); await rm(profile, { recursive: true, force: true }); });
   const setup = context.pages()[0] ?? (await context.newPage());
   await setup.goto(base);

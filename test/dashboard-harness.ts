@@ -183,6 +183,9 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
       executablePath: browser.path,
       headless: true,
       args: CHROMIUM_ARGS,
+      // A fixed locale: the npm Chromium derives navigator.language from the environment, and a POSIX
+      // locale such as C.UTF-8 gives "en-US@posix", which Intl rejects.
+      locale: "en-US",
       viewport: opts.viewport ?? { width: 1440, height: 900 },
     });
     cleanups.push(async () => {
