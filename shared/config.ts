@@ -45,7 +45,7 @@ export const configSchema = z.object({
   CIFAR10_MD5: z.string().trim().regex(/^[0-9a-fA-F]{32}$/, "must be 32 hex digits").optional(),
   /** Fashion-MNIST's folder (default DATA_DIR/fashion-mnist); fetched into it on first use. */
   FASHION_MNIST_DIR: optionalText,
-  /** Read when FASHION_MNIST_DIR lacks the files: Debian's `dataset-fashion-mnist`. "" skips it. */
+  /** Read when FASHION_MNIST_DIR lacks the files: Debian's `dataset-fashion-mnist` (tests point it elsewhere). */
   FASHION_MNIST_SYSTEM_DIR: z.string().trim().default("/usr/share/datasets/fashion-mnist"),
   /** The folder URL the four Fashion-MNIST files are fetched from, and their md5s (comma-separated). */
   FASHION_MNIST_URL: z.url().optional(),
