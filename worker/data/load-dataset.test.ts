@@ -100,14 +100,15 @@ test("two processes that need the same missing data set fetch it once: the secon
           });
           let out = "";
           child.stdout.on("data", (d: Buffer) => (out += d));
-          child.on("exit", (code) =>
+          // "close", not "exit": only then has all of its stdout been read.
+          child.on("close", (code) =>
             code === 0 ? resolve(out.trim().split("\n").map((l) => JSON.parse(l) as DataEvent)) : reject(new Error(`exit ${code}: ${out}`))
           );
         });
       const [a, b] = await Promise.all([run(), run()]);
       assert.deepEqual(Object.values(server.requests), [1, 1, 1, 1], JSON.stringify(server.requests));
       const sourcesSeen = [a, b].map((events) => events.find((e) => e.phase === "ready")?.source).sort();
-      assert.deepEqual(sourcesSeen, ["fetched", "local"]);
+      assert.deepEqual(sourcesSeen, ["fetched", "local"], JSON.stringify([a, b]));
       const waiter = [a, b].find((events) => events.some((e) => e.phase === "ready" && e.source === "local"))!;
       assert.equal(waiter[0]!.phase, "waiting", JSON.stringify(waiter));
     });
