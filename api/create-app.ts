@@ -21,6 +21,7 @@ import type { Db } from "./db/runs-repo.ts";
 import { type AppEnv, Router } from "./http/router.ts";
 import type { Logger } from "./logger.ts";
 import { metaRoutes } from "./routes/meta-routes.ts";
+import { modelRoutes } from "./routes/model-routes.ts";
 import { reportRoutes } from "./routes/report-routes.ts";
 import { runsRoutes } from "./routes/runs-routes.ts";
 import { sqlRoutes } from "./routes/sql-routes.ts";
@@ -132,6 +133,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }));
 
   runsRoutes(router, routeDeps);
+  modelRoutes(router, routeDeps);
   sweepsRoutes(router, routeDeps);
   sqlRoutes(router, routeDeps);
   reportRoutes(router, routeDeps);

@@ -57,6 +57,14 @@ export const runSummarySchema = z.object({
   finalValLoss: z.number().nullable(),
   /** Epochs with metrics so far. */
   epochsDone: z.int().nullable(),
+  /**
+   * On the data set's test images, with the best epoch's and with the final weights: set when a run
+   * that validated on a split of the training set succeeds (null otherwise).
+   */
+  bestTestAcc: z.number().nullable(),
+  bestTestLoss: z.number().nullable(),
+  finalTestAcc: z.number().nullable(),
+  finalTestLoss: z.number().nullable(),
 }).meta({ id: "RunSummary" });
 
 export const runViewSchema = z.object({

@@ -16,9 +16,10 @@
  * ```
  */
 import { z } from "zod";
+import { MODEL_WEIGHT_KINDS } from "./db/schema.ts";
 
 /** Which weights of a run: the best val_acc epoch's, or the last epoch's. */
-export const MODEL_WEIGHTS = ["best", "final"] as const;
+export const MODEL_WEIGHTS = MODEL_WEIGHT_KINDS;
 export type ModelWeights = (typeof MODEL_WEIGHTS)[number];
 
 /** tensorflowjs_converter's default shard size. */

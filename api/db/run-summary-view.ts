@@ -24,4 +24,9 @@ export const runSummaryView = pgView("run_summary", {
   alpha: doublePrecision("alpha"),
   schedule: text("schedule"),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+  // migrations/0008: the test-set figures of the best-epoch and the final weights.
+  bestTestAcc: doublePrecision("best_test_acc"),
+  bestTestLoss: doublePrecision("best_test_loss"),
+  finalTestAcc: doublePrecision("final_test_acc"),
+  finalTestLoss: doublePrecision("final_test_loss"),
 }).existing();

@@ -34,6 +34,10 @@ const selection = {
     finalLoss: runSummaryView.finalLoss,
     finalValLoss: runSummaryView.finalValLoss,
     epochsDone: runSummaryView.epochsDone,
+    bestTestAcc: runSummaryView.bestTestAcc,
+    bestTestLoss: runSummaryView.bestTestLoss,
+    finalTestAcc: runSummaryView.finalTestAcc,
+    finalTestLoss: runSummaryView.finalTestLoss,
   },
   /** Full microsecond precision for cursors (a JS Date keeps only milliseconds). */
   createdAtText: sql<string>`${runs.createdAt}::text`,
@@ -50,6 +54,10 @@ type SummaryFields = Pick<
   | "finalLoss"
   | "finalValLoss"
   | "epochsDone"
+  | "bestTestAcc"
+  | "bestTestLoss"
+  | "finalTestAcc"
+  | "finalTestLoss"
 >;
 
 export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): RunView {
@@ -81,6 +89,10 @@ export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): 
       finalLoss: summary?.finalLoss ?? null,
       finalValLoss: summary?.finalValLoss ?? null,
       epochsDone: summary?.epochsDone ?? null,
+      bestTestAcc: summary?.bestTestAcc ?? null,
+      bestTestLoss: summary?.bestTestLoss ?? null,
+      finalTestAcc: summary?.finalTestAcc ?? null,
+      finalTestLoss: summary?.finalTestLoss ?? null,
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The seed's table ("Table 3") from report rows: Markdown with the seed's columns and number formats
- * (acc_val and val acc best to 5 decimals, acc and losses to 4, λ to 2, α as the schedule writes it),
+ * (acc_val, val acc best and test acc to 5 decimals, acc and losses to 4, λ to 2, α as the schedule writes it),
  * or CSV with every figure at full precision for spreadsheets.
  */
 import type { ReportRow } from "../../shared/api-schemas.ts";
@@ -16,6 +16,8 @@ const MD_HEADER = [
   "val acc best",
   "final loss",
   "final val loss",
+  "test acc best",
+  "test acc final",
   "shift",
   "l2",
   "λ",
@@ -31,7 +33,7 @@ const fixed = (digits: number) => (v: number | null) => v === null ? "–" : v.t
  * reportMarkdown(rows);
  * // | # | epoch | acc_val | … |
  * // |---|---|---|…|
- * // | run 17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.0903 | 0.2317 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin… |
+ * // | run 17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.0903 | 0.2317 | 0.92110 | 0.91870 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin… |
  * ```
  */
 export function reportMarkdown(rows: readonly ReportRow[]): string {
@@ -50,6 +52,8 @@ export function reportMarkdown(rows: readonly ReportRow[]): string {
           fixed(5)(r.bestValAcc),
           fixed(4)(r.finalLoss),
           fixed(4)(r.finalValLoss),
+          fixed(5)(r.bestTestAcc),
+          fixed(5)(r.finalTestAcc),
           fixed(2)(r.shift),
           fixed(1)(r.l2),
           fixed(2)(r.lambda),
@@ -73,6 +77,10 @@ export const REPORT_CSV_HEADER = [
   "best_val_acc",
   "final_loss",
   "final_val_loss",
+  "best_test_acc",
+  "best_test_loss",
+  "final_test_acc",
+  "final_test_loss",
   "shift",
   "l2",
   "lambda",
@@ -94,6 +102,10 @@ export function reportCsv(rows: readonly ReportRow[]): string {
       r.bestValAcc,
       r.finalLoss,
       r.finalValLoss,
+      r.bestTestAcc,
+      r.bestTestLoss,
+      r.finalTestAcc,
+      r.finalTestLoss,
       r.shift,
       r.l2,
       r.lambda,

@@ -240,3 +240,36 @@ export const apiTokens = pgTable(
   },
   (t) => [uniqueIndex("api_tokens_hash_idx").on(t.tokenHash)],
 );
+
+/** Which weights a stored model holds: the epoch with the best val_acc, or the last epoch. */
+export const MODEL_WEIGHT_KINDS = ["best", "final"] as const;
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+
+/**
+ * A run's exported network (`GET /v1/runs/:id/model/model.json`): the worker writes the best epoch's
+ * weights whenever a new best val_acc appears and the final weights at completion, fenced by the run's
+ * lease like its other writes, so any API instance serves them and a resumed run keeps its best.
+ * `model` is model.json without its shard list (shared/model-artifact.ts StoredModel); `weights` the
+ * float32 bytes in its weightSpecs order. The test-set figures arrive at the run's end.
+ */
+export const runModels = pgTable(
+  "run_models",
+  {
+    runId: uuid("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+    weightsKind: text("weights_kind", { enum: MODEL_WEIGHT_KINDS }).notNull(),
+    epoch: integer("epoch").notNull(),
+    valAcc: doublePrecision("val_acc").notNull(),
+    valLoss: doublePrecision("val_loss").notNull(),
+    testAcc: doublePrecision("test_acc"),
+    testLoss: doublePrecision("test_loss"),
+    model: jsonb("model").notNull(),
+    weights: bytea("weights").notNull(),
+    attempt: integer("attempt").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.runId, t.weightsKind] }),
+    check("run_models_weights_kind_check", sql`${t.weightsKind} in ('best','final')`),
+  ],
+);

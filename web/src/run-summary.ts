@@ -4,14 +4,19 @@ import type { EpochRow, RunSummary } from "./api-types.ts";
  * The seed's table columns from a run's epochs: the first epoch whose val_acc reaches the threshold
  * (with val_acc and acc there), the best val_acc and its first epoch, and the last epoch's losses.
  * Epochs may arrive out of order or twice (replay after a reconnect); the row of the highest epoch
- * number counts as final.
+ * number counts as final. The test-set figures do not come from epochs: they are taken from `kept`
+ * (the run's summary as the API sent it), null without it.
  *
  * @example
  * ```ts
  * summarizeMetrics([{ epoch: 1, loss: 1, acc: 0.5, valLoss: 1.1, valAcc: 0.93 }], 0.92).thresholdEpoch; // 1
  * ```
  */
-export function summarizeMetrics(metrics: readonly EpochRow[], threshold: number): RunSummary {
+export function summarizeMetrics(
+  metrics: readonly EpochRow[],
+  threshold: number,
+  kept?: Pick<RunSummary, "bestTestAcc" | "bestTestLoss" | "finalTestAcc" | "finalTestLoss">,
+): RunSummary {
   const rows = [...metrics].sort((a, b) => a.epoch - b.epoch);
   let passed: EpochRow | null = null;
   let best: EpochRow | null = null;
@@ -29,6 +34,10 @@ export function summarizeMetrics(metrics: readonly EpochRow[], threshold: number
     finalLoss: last?.loss ?? null,
     finalValLoss: last?.valLoss ?? null,
     epochsDone: last?.epoch ?? 0,
+    bestTestAcc: kept?.bestTestAcc ?? null,
+    bestTestLoss: kept?.bestTestLoss ?? null,
+    finalTestAcc: kept?.finalTestAcc ?? null,
+    finalTestLoss: kept?.finalTestLoss ?? null,
   };
 }
 

@@ -5,7 +5,9 @@ import { endCancelledRun } from "../queue/end-cancelled-run.ts";
 import { failRun } from "../queue/fail-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { ClaimedRun } from "../queue/queue-types.ts";
+import { loadRunModel } from "../queue/load-run-model.ts";
 import { releaseRun } from "../queue/release-run.ts";
+import { saveRunModel } from "../queue/save-run-model.ts";
 import { RunPublisher } from "../stream/run-publisher.ts";
 import type { WorkerStream } from "../stream/worker-stream.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
@@ -102,6 +104,8 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
           .then(() => fenced(() => appendEvent(sql, run, "data", event)))
           .then((seq) => publisher.seqCommitted(seq), () => {});
       },
+      saveModel: (model, test) => fenced(() => saveRunModel(sql, run, model, test)),
+      loadModel: (weights) => loadRunModel(sql, run.runId, weights),
     });
     await dataEvents;
     keeper.stop();

@@ -5,6 +5,7 @@ import { selectBackend } from "../tf/select-backend.ts";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from "../train/checkpoint.ts";
 import { trainRun } from "../train/train-run.ts";
 import { RunFailure } from "./classify-error.ts";
+import { runModelSink } from "./run-model-sink.ts";
 import type { Trainer } from "./trainer.ts";
 
 /**
@@ -43,9 +44,11 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
         },
         save: (c) => hooks.saveCheckpoint(encodeCheckpoint(c), { epochsDone: c.epochsDone, batches: c.partial?.batches ?? 0 }),
       };
+      const { saveModel, loadModel } = hooks;
       const result = await trainRun(backend.tf, spec, {
         data,
         checkpoints,
+        ...(saveModel && loadModel ? { models: runModelSink(run, spec, { saveModel, loadModel }) } : {}),
         shouldStop: () => hooks.shouldStop(),
         commitEpoch: (m, c) =>
           hooks.onEpochEnd({

@@ -3,7 +3,9 @@
  * real trainer adapts worker/train/train-run.ts; worker/fake-trainer.ts is the test double.
  */
 import type { DataEventPayload } from "../../shared/stream-messages.ts";
+import type { ModelWeights } from "../../shared/model-artifact.ts";
 import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
+import type { RunModelWrite, TestFigures } from "../queue/save-run-model.ts";
 
 export type StopRequest = "cancel" | "drain";
 
@@ -36,6 +38,10 @@ export interface TrainerHooks {
   onProgress?(progress: TrainerProgress): void;
   /** Finding or fetching the run's data set (a durable `data` event; never throws, may be dropped). */
   onDataEvent?(event: DataEventPayload): void;
+  /** Stores the run's best or final exported network (fenced; throws when the run was lost). */
+  saveModel?(model: RunModelWrite, test?: { own?: TestFigures | null; best?: TestFigures | null }): Promise<void>;
+  /** The run's stored weights of a kind (a resumed run's best may be an earlier attempt's), or null. */
+  loadModel?(weights: ModelWeights): Promise<{ epoch: number; data: Uint8Array } | null>;
 }
 
 /** Where the epoch has got: running means over its batches so far and the last update's LR. */

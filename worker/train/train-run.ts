@@ -23,8 +23,10 @@ import { lastEpoch, parseSchedule, scheduleValueAtIteration, type Schedule } fro
 import { planEpoch } from "../data/augment.ts";
 import { NUM_CLASSES } from "../data/cifar10-format.ts";
 import { fillEvalBatch, fillTrainBatch, prepareData, type PreparedData, type RawDataset } from "../data/prepare-data.ts";
+import { gatherHWC, type ImageTable } from "../data/preprocess.ts";
+import type { ModelSnapshot } from "../model/export-run-model.ts";
 import { Rng } from "../data/rng.ts";
-import { buildResNetV2, type ResNetV2Options } from "../model/resnet-v2.ts";
+import { buildResNetV2, type LayerRow, type ResNetV2Options } from "../model/resnet-v2.ts";
 import { AdamW, l2Penalty } from "./adamw.ts";
 import type { CheckpointStore, PartialEpoch, SavedTensor, TrainCheckpoint } from "./checkpoint.ts";
 import { summarizeRun, type EpochMetrics, type RunSummary } from "./metrics.ts";
@@ -55,6 +57,28 @@ export const createResNetForSpec: CreateModel = (tf, spec, { seed, imageSize, ch
 };
 
 export type StopRequest = "cancel" | "drain";
+
+/** Loss and accuracy of one set of weights on the data set's test images. */
+export interface TestFigures {
+  acc: number;
+  loss: number;
+}
+
+/**
+ * Where a run's exported weights go (the worker: Postgres, worker/runner/run-models.ts). Needs a model
+ * with named weights and a layer table (the ResNet of worker/model/).
+ */
+export interface ModelSink {
+  /** A new best val_acc: that epoch's weights, stored at once so that a resumed run keeps its best. */
+  saveBest(snapshot: ModelSnapshot): Promise<void>;
+  /** The stored best weights by our names (a resumed run's best may be an earlier attempt's); null if none. */
+  loadBest(layers: readonly LayerRow[]): Promise<{ epoch: number; weights: Map<string, Float32Array> } | null>;
+  /**
+   * At completion: the final weights, and when the run validated on a split of the training set, the
+   * test-set figures of its final and its best weights (null otherwise).
+   */
+  saveFinal(snapshot: ModelSnapshot, test: { final: TestFigures; best: TestFigures } | null): Promise<void>;
+}
 
 /** Sent every `progressEvery` batches and after an epoch's last batch. */
 export interface BatchProgress {
@@ -105,6 +129,8 @@ export interface TrainRunDeps {
   now?: () => number;
   /** Throw {@link TensorLeakError} when live tensors grow from one epoch to the next (default true). */
   leakGuard?: boolean;
+  /** Receives the best epoch's and the final weights (and evaluates both on the test set at the end). */
+  models?: ModelSink;
 }
 
 export interface TrainRunResult {
@@ -133,8 +159,11 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     throw new RangeError(`wdSchedule must end at the LR schedule's last epoch ${epochs}, got ${lastEpoch(wdSchedule)}`);
   }
   const data = "mean" in deps.data ? deps.data : prepareData(deps.data, spec.data);
+  // The test images, when validation is a split of the training set (else they are the validation set).
+  const testTable: ImageTable | null = deps.models && !("mean" in deps.data) && spec.data.validation !== "test"
+    ? gatherHWC(deps.data.test)
+    : null;
   const nTrain = data.train.count;
-  const nVal = data.validation.count;
   const size = data.imageSize;
   const channels = data.channels;
   const per = size * size * channels;
@@ -156,6 +185,12 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   const kernels = model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4);
   const l2 = spec.optimizer.l2;
   const allVariables = [...model.trainableVariables, ...model.nonTrainableVariables];
+  const models = deps.models;
+  /** The best epoch's weights when this attempt trained it. */
+  let bestWeights: ModelSnapshot | null = null;
+  if (models && (model.weights === undefined || model.layerTable === undefined)) {
+    throw new TypeError("deps.models needs a model with named weights and a layer table (the ResNet of worker/model/)");
+  }
   const xBuf = new Float32Array(batchSize * per);
   const yBuf = new Int32Array(batchSize);
 
@@ -275,9 +310,13 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       };
       history.push(metrics);
       epochsDone = epoch;
+      const summary = summarizeRun(history, spec.threshold);
+      // Before the epoch is committed: a crash in between retrains this epoch and stores the same best
+      // again, whereas after the commit a resumed run would never store this epoch's weights.
+      if (models && summary.bestEpoch === epoch) await models.saveBest(bestWeights = await snapshot(metrics));
       if (deps.commitEpoch) await deps.commitEpoch(metrics, await checkpoint(augment, null));
       else if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(augment, null));
-      await deps.onEpochEnd?.(metrics, summarizeRun(history, spec.threshold));
+      await deps.onEpochEnd?.(metrics, summary);
       segmentStart = now();
 
       if (deps.leakGuard !== false) {
@@ -288,6 +327,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
         tensorsAfterLastEpoch = live;
       }
     }
+    if (models && history.length > 0) await exportFinal(models, history);
     return finish("completed");
 
     function finish(status: TrainRunResult["status"]): TrainRunResult {
@@ -304,6 +344,43 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   } finally {
     optimizer.dispose();
     model.dispose();
+  }
+
+  /** The model's weights now, by name, labelled with the epoch's figures. */
+  async function snapshot(m: EpochMetrics): Promise<ModelSnapshot> {
+    // data(), not dataSync(): webgpu cannot read back synchronously in Node.
+    const values = await Promise.all(model.weights!.map((w) => w.variable.data() as Promise<Float32Array>));
+    const weights = new Map(model.weights!.map((w, i) => [w.name, values[i]!.slice()]));
+    return { epoch: m.epoch, valAcc: m.valAcc, valLoss: m.valLoss, layers: model.layerTable!(), weights, mean: data.mean };
+  }
+
+  /**
+   * Stores the final weights; with a test set, first evaluates them and the best epoch's weights on it
+   * (the best ones come from memory when this attempt trained them, else from the store).
+   */
+  async function exportFinal(sink: ModelSink, done: readonly EpochMetrics[]): Promise<void> {
+    const last = done[done.length - 1]!;
+    const final = await snapshot(last);
+    let test: { final: TestFigures; best: TestFigures } | null = null;
+    if (testTable !== null) {
+      const finalFigures = await evaluate(testTable);
+      const bestEpoch = summarizeRun(done, spec.threshold).bestEpoch!;
+      let bestFigures = finalFigures;
+      if (bestEpoch !== last.epoch) {
+        const stored = bestWeights?.epoch === bestEpoch ? bestWeights : await sink.loadBest(final.layers);
+        if (stored === null || stored.epoch !== bestEpoch) {
+          throw new Error(`the run's best epoch is ${bestEpoch}, but the stored best weights are ${stored ? `epoch ${stored.epoch}'s` : "missing"}`);
+        }
+        for (const w of model.weights!) {
+          const values = stored.weights.get(w.name);
+          if (values === undefined) throw new Error(`the stored best weights lack ${w.name}`);
+          tf.tidy(() => w.variable.assign(tf.tensor(values, w.variable.shape, "float32")));
+        }
+        bestFigures = await evaluate(testTable);
+      }
+      test = { final: { acc: finalFigures.acc, loss: finalFigures.loss }, best: { acc: bestFigures.acc, loss: bestFigures.loss } };
+    }
+    await sink.saveFinal(final, test);
   }
 
   /** One AdamW step on the batch in xBuf/yBuf; returns the batch's loss (with the l2 term) and correct count. */
@@ -331,13 +408,15 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     }
   }
 
-  async function evaluate(): Promise<{ loss: number; acc: number; seconds: number }> {
+  /** Loss (with the l2 penalty, as Keras's) and accuracy in inference mode on `table` (default: validation). */
+  async function evaluate(table: ImageTable = data.validation): Promise<{ loss: number; acc: number; seconds: number }> {
     const t0 = now();
     let lossSum = 0;
     let correct = 0;
-    for (let start = 0; start < nVal; start += batchSize) {
-      const count = Math.min(batchSize, nVal - start);
-      fillEvalBatch(data.validation, data.mean, start, count, xBuf, yBuf);
+    const n = table.count;
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      fillEvalBatch(table, data.mean, start, count, xBuf, yBuf);
       const out = tf.tidy(() => {
         const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]);
         const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
@@ -357,7 +436,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       penalty = (await p.data())[0]!;
       p.dispose();
     }
-    return { loss: lossSum / nVal + penalty, acc: correct / nVal, seconds: (now() - t0) / 1000 };
+    return { loss: lossSum / n + penalty, acc: correct / n, seconds: (now() - t0) / 1000 };
   }
 
   /** Mean softmax cross-entropy from logits (Keras uses the logits behind a softmax output too). */

@@ -1,4 +1,5 @@
 import type * as tfjs from "@tensorflow/tfjs";
+import type { LayerRow } from "../model/resnet-v2.ts";
 
 /**
  * What the training loop needs from a model: its variables and a forward pass to logits. The ResNet
@@ -14,4 +15,8 @@ export interface TrainableModel {
   /** [N, H, W, 3] → logits [N, classes]; `training` selects batch statistics and updates moving ones. */
   forward(x: tfjs.Tensor4D, options: { training: boolean }): tfjs.Tensor2D;
   dispose(): void;
+  /** Every variable by its stable name (the ResNet's): what exported weights are keyed by. */
+  readonly weights?: readonly { readonly name: string; readonly variable: tfjs.Variable }[];
+  /** The layer table the exported Keras topology is derived from (worker/model/export-keras-model.ts). */
+  layerTable?(): LayerRow[];
 }

@@ -122,7 +122,7 @@ export function mountComparison(
         if (msg.type === "epoch") {
           const list = upsertEpoch(metrics.get(run.id) ?? [], msg);
           metrics.set(run.id, list);
-          run.summary = summarizeMetrics(list, run.spec.threshold);
+          run.summary = summarizeMetrics(list, run.spec.threshold, run.summary);
         } else if (msg.type === "state") {
           run.state = msg.state;
         } else return;

@@ -62,6 +62,7 @@ export const COLUMNS: Column[] = [
   { key: "bestValAcc", label: "val acc best", title: "Best val_acc", numeric: true, sortValue: (r) => r.summary.bestValAcc, render: (r) => fixed(r.summary.bestValAcc, 5) },
   { key: "finalLoss", label: "final loss", title: "Loss of the last epoch", numeric: true, sortValue: (r) => r.summary.finalLoss, render: (r) => fixed(r.summary.finalLoss, 4) },
   { key: "finalValLoss", label: "final val loss", title: "val_loss of the last epoch", numeric: true, sortValue: (r) => r.summary.finalValLoss, render: (r) => fixed(r.summary.finalValLoss, 4) },
+  { key: "bestTestAcc", label: "test acc", title: "Test-set accuracy of the best epoch's weights (runs validated on a split, once succeeded)", numeric: true, sortValue: (r) => r.summary.bestTestAcc, render: (r) => fixed(r.summary.bestTestAcc, 5) },
   { key: "shift", label: "shift", title: "Random shift (data.shift)", numeric: true, sortValue: (r) => r.spec.data.shift, render: (r) => param(r.spec.data.shift) },
   { key: "l2", label: "l2", title: "L2 factor (optimizer.l2)", numeric: true, sortValue: (r) => r.spec.optimizer.l2, render: (r) => param(r.spec.optimizer.l2) },
   { key: "lambda", label: "λ", title: "Weight decay λ (optimizer.lambda)", numeric: true, sortValue: (r) => r.spec.optimizer.lambda, render: (r) => param(r.spec.optimizer.lambda) },

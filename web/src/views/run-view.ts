@@ -171,6 +171,9 @@ export const runView: View = (root, ctx, _params, id) => {
       ["bestValAcc", "val acc best", fixed(s.bestValAcc, 5)],
       ["finalLoss", "final loss", fixed(s.finalLoss, 4)],
       ["finalValLoss", "final val loss", fixed(s.finalValLoss, 4)],
+      // Set by the worker at the end of a run that validated on a split: the test set's accuracy.
+      ["bestTestAcc", "test acc best", fixed(run.summary.bestTestAcc, 5)],
+      ["finalTestAcc", "test acc final", fixed(run.summary.finalTestAcc, 5)],
       ["shift", "shift", param(run.spec.data.shift)],
       ["l2", "l2", param(run.spec.optimizer.l2)],
       ["lambda", "λ", param(run.spec.optimizer.lambda)],
@@ -240,7 +243,7 @@ export const runView: View = (root, ctx, _params, id) => {
         if (!run || disposed) return;
         if (ev.type === "epoch") {
           upsertEpoch(metrics, ev);
-          run.summary = summarizeMetrics(metrics, run.spec.threshold);
+          run.summary = summarizeMetrics(metrics, run.spec.threshold, run.summary);
           renderSummary();
           renderProgress();
           drawCharts();

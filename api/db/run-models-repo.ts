@@ -1,0 +1,68 @@
+/**
+ * Reads of `run_models` (written by workers, worker/queue/save-run-model.ts) for the model routes:
+ * the run's state with the stored model's figures, and byte ranges of its weights (one shard at a
+ * time: Postgres cuts the range, so a 4 MiB shard never loads the whole weight column into the API).
+ */
+import type postgres from "postgres";
+import type { RunState } from "../../shared/db/schema.ts";
+import { type ModelWeights, type StoredModel, storedModelSchema } from "../../shared/model-artifact.ts";
+
+export interface StoredRunModel {
+  stored: StoredModel;
+  epoch: number;
+  valAcc: number;
+  valLoss: number;
+  testAcc: number | null;
+  testLoss: number | null;
+  byteLength: number;
+}
+
+/** The run's state, and its stored model of that kind (null when none); null when the run does not exist. */
+export async function findRunModel(
+  sql: postgres.Sql,
+  runId: string,
+  weights: ModelWeights,
+): Promise<{ state: RunState; model: StoredRunModel | null } | null> {
+  const [row] = await sql<{
+    state: RunState;
+    model: unknown;
+    epoch: number | null;
+    val_acc: number | null;
+    val_loss: number | null;
+    test_acc: number | null;
+    test_loss: number | null;
+    bytes: number | null;
+  }[]>`
+    select r.state, m.model, m.epoch, m.val_acc, m.val_loss, m.test_acc, m.test_loss, octet_length(m.weights) as bytes
+    from runs r left join run_models m on m.run_id = r.id and m.weights_kind = ${weights}
+    where r.id = ${runId}`;
+  if (row === undefined) return null;
+  if (row.model === null) return { state: row.state, model: null };
+  return {
+    state: row.state,
+    model: {
+      // Written by our own worker; parsing guards against a row from an incompatible version.
+      stored: storedModelSchema.parse(typeof row.model === "string" ? JSON.parse(row.model) : row.model),
+      epoch: row.epoch!,
+      valAcc: row.val_acc!,
+      valLoss: row.val_loss!,
+      testAcc: row.test_acc,
+      testLoss: row.test_loss,
+      byteLength: Number(row.bytes),
+    },
+  };
+}
+
+/** Bytes start … start+length−1 of the stored weights (a shard). */
+export async function readRunModelBytes(
+  sql: postgres.Sql,
+  runId: string,
+  weights: ModelWeights,
+  start: number,
+  length: number,
+): Promise<Uint8Array | null> {
+  const [row] = await sql<{ part: Uint8Array }[]>`
+    select substring(weights from ${start + 1}::int for ${length}::int) as part
+    from run_models where run_id = ${runId} and weights_kind = ${weights}`;
+  return row === undefined ? null : row.part;
+}

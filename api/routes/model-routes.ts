@@ -1,0 +1,130 @@
+import { z } from "zod";
+import {
+  MODEL_WEIGHTS,
+  type ModelWeights,
+  modelJson,
+  modelJsonSchema,
+  parseShardName,
+  shardFiles,
+} from "../../shared/model-artifact.ts";
+import { AppError } from "../app-error.ts";
+import type { RouteDeps } from "../create-app.ts";
+import { findRunModel, readRunModelBytes, type StoredRunModel } from "../db/run-models-repo.ts";
+import { type AppContext, type Router, uuidParam } from "../http/router.ts";
+
+const weightsParam = z.enum(MODEL_WEIGHTS).describe(
+  "best: the weights of the epoch with the best val_acc; final: the last epoch's",
+);
+const modelQuerySchema = z.strictObject({ weights: weightsParam.default("best") });
+/** tf.loadLayersModel appends model.json's query string to each shard URL: accepted, and must agree. */
+const shardQuerySchema = z.strictObject({ weights: weightsParam.optional() });
+
+const CONFLICT_DOC = {
+  description: "The run has not succeeded (queued, running, failed or cancelled): its model is served once it has",
+};
+
+/**
+ * A succeeded run's trained network as a TensorFlow.js LayersModel with a Keras topology:
+ * `tf.loadLayersModel(url, { requestInit: { headers: { Authorization } } })` loads it straight from
+ * here (the shard paths in model.json are relative to it). Only succeeded runs: a run still training
+ * changes its best weights between the model.json and the shard requests, and a failed or cancelled
+ * one never reached its last epoch; both answer 409 naming the state.
+ */
+export function modelRoutes(router: Router, deps: RouteDeps): void {
+  router.add({
+    method: "get",
+    path: "/v1/runs/:id/model/model.json",
+    operationId: "getRunModel",
+    summary: "A succeeded run's network: model.json of a Keras-topology TensorFlow.js LayersModel",
+    description:
+      "Load it with `tf.loadLayersModel(url, { requestInit: { headers: { Authorization: 'Bearer …' } } })`, or " +
+      "download it with its shards (`weightsManifest[0].paths`, relative to this URL) and turn it into a Keras .h5 " +
+      "with `tensorflowjs_converter --input_format=tfjs_layers_model --output_format=keras model.json model.h5`. " +
+      "`userDefinedMetadata` holds the epoch, its val_acc/val_loss, the test-set figures, the class names and the " +
+      "preprocessing (x/255 − the training subset's per-pixel mean, HWC).",
+    tag: "runs",
+    scope: "read",
+    query: modelQuerySchema,
+    responses: {
+      200: { description: "model.json", schema: modelJsonSchema },
+      404: { description: "No such run, or the run stored no model (TRAINER=fake)" },
+      409: CONFLICT_DOC,
+    },
+  }, async (c, { query }) => {
+    const id = uuidParam(c, "id", "run");
+    const model = await requireModel(deps, id, query.weights);
+    c.header("Cache-Control", "private, no-cache");
+    return c.json(modelJson(model.stored, model.byteLength, {
+      weights: query.weights,
+      epoch: model.epoch,
+      valAcc: model.valAcc,
+      valLoss: model.valLoss,
+      testAcc: model.testAcc,
+      testLoss: model.testLoss,
+    }), 200);
+  });
+
+  router.add({
+    method: "get",
+    path: "/v1/runs/:id/model/:shard",
+    operationId: "getRunModelShard",
+    summary: "One weight shard of a run's model (`best-shard1of2.bin`, as model.json names it)",
+    tag: "runs",
+    scope: "read",
+    query: shardQuerySchema,
+    responses: {
+      200: { description: "float32 little-endian weight bytes", alternatives: ["application/octet-stream"] },
+      400: { description: "`weights` disagrees with the shard's name" },
+      404: { description: "No such run, shard or stored model" },
+      409: CONFLICT_DOC,
+    },
+  }, async (c, { query }) => {
+    const id = uuidParam(c, "id", "run");
+    const name = c.req.param("shard") ?? "";
+    const shard = parseShardName(name);
+    if (shard === null) {
+      throw new AppError("not_found", `run ${id} has no model file ${JSON.stringify(name)}; model.json lists its shards`);
+    }
+    if (query.weights !== undefined && query.weights !== shard.weights) {
+      throw new AppError("bad_request", `weights=${query.weights} disagrees with the shard ${name}`, {
+        issues: [{ path: "weights", message: `expected ${shard.weights} for ${name}, found ${query.weights}` }],
+      });
+    }
+    const model = await requireModel(deps, id, shard.weights);
+    const files = shardFiles(shard.weights, model.byteLength);
+    const file = files[shard.index];
+    if (files.length !== shard.count || file === undefined) {
+      throw new AppError("not_found", `run ${id}'s ${shard.weights} weights have ${files.length} shards, not ${shard.count}`);
+    }
+    const bytes = await readRunModelBytes(deps.sql, id, shard.weights, file.start, file.length);
+    if (bytes === null || bytes.byteLength !== file.length) {
+      throw new AppError("conflict", `run ${id}'s ${shard.weights} weights changed while being read; fetch model.json again`);
+    }
+    return shardResponse(c, bytes);
+  });
+}
+
+async function requireModel(deps: RouteDeps, id: string, weights: ModelWeights): Promise<StoredRunModel> {
+  const found = await findRunModel(deps.sql, id, weights);
+  if (found === null) throw new AppError("not_found", `run ${id} does not exist`);
+  if (found.state !== "succeeded") {
+    throw new AppError(
+      "conflict",
+      `run ${id} is ${found.state}: its model is served once the run has succeeded ` +
+        (found.state === "queued" || found.state === "running" ? "(its last epoch is still to come)" : "(it never completed its schedule)"),
+    );
+  }
+  if (found.model === null) {
+    throw new AppError("not_found", `run ${id} has no stored ${weights} model (its worker did not export one, e.g. TRAINER=fake)`);
+  }
+  return found.model;
+}
+
+function shardResponse(c: AppContext, bytes: Uint8Array): Response {
+  const body = new Uint8Array(bytes.byteLength);
+  body.set(bytes);
+  return c.body(body.buffer, 200, {
+    "Content-Type": "application/octet-stream",
+    "Cache-Control": "private, no-cache",
+  });
+}
