@@ -34,6 +34,11 @@ Deno.test.beforeAll(async () => {
     });
   await insertEpochs(api().sql, run16.id, history(24, 0.9219, 0.9611, 30, 0.92324, 0.1021, 0.2332));
   await insertEpochs(api().sql, run17.id, history(23, 0.9231, 0.959, 29, 0.9257, 0.0903, 0.2317));
+  // Run 17's stored models with their test-set figures (what a worker writes at the run's end).
+  for (const [kind, epoch, acc, loss] of [["best", 29, 0.9211, 0.2411], ["final", 34, 0.9187, 0.2502]] as const) {
+    await api().sql`insert into run_models (run_id, weights_kind, epoch, val_acc, val_loss, test_acc, test_loss, model, weights, attempt)
+      values (${run17.id}, ${kind}, ${epoch}, 0.92, 0.25, ${acc}, ${loss}, '{}'::jsonb, '\\x00'::bytea, 1)`;
+  }
 });
 
 dbTest("GET /v1/report?format=md reproduces the seed's table rows for a sweep", async () => {
@@ -45,15 +50,15 @@ dbTest("GET /v1/report?format=md reproduces the seed's table rows for a sweep", 
   const lines = (await res.text()).trim().split("\n");
   assert.equal(
     lines[0],
-    "| # | epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | shift | l2 | λ | α | LR reduction model |",
+    "| # | epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | test acc best | test acc final | shift | l2 | λ | α | LR reduction model |",
   );
   assert.equal(
     lines[2],
-    "| table 3 #1 | 24 | 0.92190 | 0.9611 | 30 | 0.92324 | 0.1021 | 0.2332 | 0.07 | 0.0 | 0.20 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
+    "| table 3 #1 | 24 | 0.92190 | 0.9611 | 30 | 0.92324 | 0.1021 | 0.2332 | – | – | 0.07 | 0.0 | 0.20 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
   );
   assert.equal(
     lines[3],
-    "| table 3 #2 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.0903 | 0.2317 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
+    "| table 3 #2 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.0903 | 0.2317 | 0.92110 | 0.91870 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
   );
 });
 
@@ -71,6 +76,10 @@ dbTest("GET /v1/report as json and csv carries the same figures at full precisio
     bestValAcc: 0.9257,
     finalLoss: 0.0903,
     finalValLoss: 0.2317,
+    bestTestAcc: 0.9211,
+    bestTestLoss: 0.2411,
+    finalTestAcc: 0.9187,
+    finalTestLoss: 0.2502,
     shift: 0.07,
     l2: 0,
     lambda: 0.15,
@@ -82,11 +91,11 @@ dbTest("GET /v1/report as json and csv carries the same figures at full precisio
   const lines = (await csv.text()).trim().split("\r\n");
   assert.equal(
     lines[0],
-    "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,shift,l2,lambda,alpha,schedule",
+    "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,best_test_acc,best_test_loss,final_test_acc,final_test_loss,shift,l2,lambda,alpha,schedule",
   );
   assert.match(
     lines[2]!,
-    /^table 3 #2,[0-9a-f-]{36},queued,23,0\.9231,0\.959,29,0\.9257,0\.0903,0\.2317,0\.07,0,0\.15,0\.001,"\[1e-3, 0\]lin/,
+    /^table 3 #2,[0-9a-f-]{36},queued,23,0\.9231,0\.959,29,0\.9257,0\.0903,0\.2317,0\.9211,0\.2411,0\.9187,0\.2502,0\.07,0,0\.15,0\.001,"\[1e-3, 0\]lin/,
   );
 });
 
@@ -100,7 +109,7 @@ dbTest(
     assert.equal(fresh.thresholdEpoch, null);
     assert.equal(fresh.bestValAcc, null);
     const md = await (await api().request("GET", "/v1/report?format=md")).text();
-    assert.match(md, /\| fresh \| – \| – \| – \| – \| – \| – \| – \| 0\.07 \|/);
+    assert.match(md, /\| fresh \| – \| – \| – \| – \| – \| – \| – \| – \| – \| 0\.07 \|/);
     assert.equal((await api().request("GET", `/v1/report?sweep=${crypto.randomUUID()}`)).status, 404);
     assert.equal((await api().request("GET", "/v1/report?format=xlsx")).status, 400);
     assert.equal((await api().request("GET", "/v1/report", { token: api().tokens.worker })).status, 403);

@@ -181,6 +181,11 @@ dbTest(
       finalLoss: 0.5,
       finalValLoss: 0.6,
       epochsDone: 3,
+      // Test-set figures come with a succeeded run's stored models (test/model-export-e2e.test.ts).
+      bestTestAcc: null,
+      bestTestLoss: null,
+      finalTestAcc: null,
+      finalTestLoss: null,
     });
     for (
       const key of ["attempt", "workerId", "createdAt", "startedAt", "finishedAt", "error", "spec", "state"]
