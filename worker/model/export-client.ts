@@ -23,12 +23,15 @@ export function runModelUrl(apiUrl: string, runId: string, weights: ModelWeights
 export async function fetchRunModel(api: ApiAccess, runId: string, weights: ModelWeights): Promise<{ json: ModelJson; data: Uint8Array }> {
   const headers = { Authorization: `Bearer ${api.token}` };
   const url = runModelUrl(api.apiUrl, runId, weights);
-  const parsed = modelJsonSchema.safeParse(await (await ok(await fetch(url, { headers }), url)).json());
+  const raw: unknown = await (await ok(await fetch(url, { headers }), url)).json();
+  const parsed = modelJsonSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`${url} is not an exported model: ${issue.path.join(".") || "(body)"}: ${issue.message}`);
   }
-  const json = parsed.data;
+  // Validated, but kept as received: zod's output orders keys by its schema, and the files written
+  // must be the ones the API serves, byte for byte.
+  const json = raw as ModelJson;
   const parts: Uint8Array[] = [];
   for (const file of json.weightsManifest[0]!.paths) {
     const shardUrl = new URL(file, url).href;
