@@ -46,7 +46,8 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
         name: name.slice(1),
         in: "path",
         required: true,
-        schema: { type: "string", format: "uuid" },
+        // Ids are UUIDs; other path segments (a model shard's file name) are plain strings.
+        schema: name === ":id" ? { type: "string", format: "uuid" } : { type: "string" },
       });
     }
     if (route.query !== undefined) {

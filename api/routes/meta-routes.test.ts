@@ -76,6 +76,8 @@ dbTest("GET /openapi.json is OpenAPI 3.1 covering every endpoint, with every $re
       "GET /v1/runs/{id}/metrics getRunMetrics",
       "POST /v1/runs/{id}/cancel cancelRun",
       "POST /v1/runs/{id}/retry retryRun",
+      "GET /v1/runs/{id}/model/model.json getRunModel",
+      "GET /v1/runs/{id}/model/{shard} getRunModelShard",
       "POST /v1/sweeps createSweep",
       "GET /v1/sweeps/{id} getSweep",
       "GET /v1/workers listWorkers",

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { finishRun, markRunning, SMALL_SPEC, dbTest, useTestApi } from "../testing/test-api.ts";
+
+const api = useTestApi();
+
+/** A stored model as a worker writes it, with 5 MiB of weights: two shards (4 MiB of 0xab, 1 MiB of 0xcd). */
+async function storeModel(runId: string, kind: "best" | "final", epoch: number): Promise<void> {
+  const model = {
+    format: "layers-model",
+    generatedBy: "keras v2.15.0",
+    convertedBy: "test",
+    modelTopology: { class_name: "Functional", config: { layers: [] } },
+    weightSpecs: [{ name: "dense/kernel", shape: [5 * 1024 * 256], dtype: "float32" }],
+    metadata: {
+      runId,
+      runName: null,
+      dataset: "synthetic",
+      classNames: ["a", "b"],
+      preprocessing: { scale: 1 / 255, shape: [1, 1, 2], mean: [0.25, 0.5] },
+    },
+  };
+  await api().sql`insert into run_models (run_id, weights_kind, epoch, val_acc, val_loss, test_acc, test_loss, model, weights, attempt)
+    values (${runId}, ${kind}, ${epoch}, 0.9, 0.3, 0.88, 0.35, ${JSON.stringify(model)}::jsonb,
+      decode(repeat('ab', 4 * 1024 * 1024) || repeat('cd', 1024 * 1024), 'hex'), 1)`;
+}
+
+async function createRun(): Promise<string> {
+  const res = await api().request("POST", "/v1/runs", { json: SMALL_SPEC });
+  assert.equal(res.status, 201);
+  return (await res.json()).id;
+}
+
+dbTest("GET /v1/runs/:id/model/model.json of an unfinished, failed or unknown run: 409 naming the state, or 404", async () => {
+  const id = await createRun();
+  const queued = await api().request("GET", `/v1/runs/${id}/model/model.json`, { token: api().tokens.read });
+  assert.equal(queued.status, 409);
+  assert.match((await queued.json()).error.message, /is queued: its model is served once the run has succeeded \(its last epoch is still to come\)/);
+  await markRunning(api().sql, id);
+  await storeModel(id, "best", 1); // a running run's best so far: not served (it may change under the reader)
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`)).status, 409);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/best-shard1of2.bin`)).status, 409);
+  await finishRun(api().sql, id, "failed");
+  const failed = await api().request("GET", `/v1/runs/${id}/model/model.json`);
+  assert.equal(failed.status, 409);
+  assert.match((await failed.json()).error.message, /is failed: .*never completed its schedule/);
+  assert.equal((await api().request("GET", `/v1/runs/${crypto.randomUUID()}/model/model.json`)).status, 404);
+  assert.equal((await api().request("GET", "/v1/runs/nope/model/model.json")).status, 404);
+});
+
+dbTest("a succeeded run's model.json lists shards named after the weights; each shard is its byte range", async () => {
+  const id = await createRun();
+  await markRunning(api().sql, id);
+  await storeModel(id, "best", 3);
+  await storeModel(id, "final", 5);
+  await finishRun(api().sql, id, "succeeded");
+  for (const weights of ["best", "final"] as const) {
+    const res = await api().request("GET", `/v1/runs/${id}/model/model.json${weights === "best" ? "" : "?weights=final"}`, {
+      token: api().tokens.read,
+    });
+    assert.equal(res.status, 200);
+    const json = await res.json();
+    assert.deepEqual(json.weightsManifest[0].paths, [`${weights}-shard1of2.bin`, `${weights}-shard2of2.bin`]);
+    assert.deepEqual(json.weightsManifest[0].weights, [{ name: "dense/kernel", shape: [5 * 1024 * 256], dtype: "float32" }]);
+    assert.equal(json.modelTopology.class_name, "Functional");
+    assert.deepEqual(
+      { ...json.userDefinedMetadata, preprocessing: undefined },
+      {
+        runId: id, runName: null, dataset: "synthetic", classNames: ["a", "b"], preprocessing: undefined, weights,
+        epoch: weights === "best" ? 3 : 5, valAcc: 0.9, valLoss: 0.3, testAcc: 0.88, testLoss: 0.35,
+      },
+    );
+  }
+  // tf.loadLayersModel appends model.json's query string to the shard URLs: accepted when it agrees.
+  const first = await api().request("GET", `/v1/runs/${id}/model/final-shard1of2.bin?weights=final`, { token: api().tokens.read });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("content-type"), "application/octet-stream");
+  const a = new Uint8Array(await first.arrayBuffer());
+  assert.equal(a.byteLength, 4 * 1024 * 1024);
+  assert.ok(a.every((b) => b === 0xab));
+  const b = new Uint8Array(await (await api().request("GET", `/v1/runs/${id}/model/final-shard2of2.bin`)).arrayBuffer());
+  assert.equal(b.byteLength, 1024 * 1024);
+  assert.ok(b.every((x) => x === 0xcd));
+  const mismatch = await api().request("GET", `/v1/runs/${id}/model/final-shard1of2.bin?weights=best`);
+  assert.equal(mismatch.status, 400);
+  assert.match((await mismatch.json()).error.message, /weights=best disagrees with the shard final-shard1of2\.bin/);
+  for (const name of ["final-shard3of2.bin", "final-shard1of3.bin", "other.bin", "best-shard0of2.bin"]) {
+    assert.equal((await api().request("GET", `/v1/runs/${id}/model/${name}`)).status, 404, name);
+  }
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json?weights=latest`)).status, 400);
+});
+
+dbTest("model routes need the read scope; a succeeded run without a stored model is 404", async () => {
+  const id = await createRun();
+  await markRunning(api().sql, id);
+  await finishRun(api().sql, id, "succeeded");
+  const none = await api().request("GET", `/v1/runs/${id}/model/model.json`);
+  assert.equal(none.status, 404);
+  assert.match((await none.json()).error.message, /has no stored best model/);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`, { token: null })).status, 401);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/best-shard1of1.bin`, { token: null })).status, 401);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`, { token: api().tokens.worker })).status, 403);
+});
