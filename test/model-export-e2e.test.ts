@@ -17,7 +17,8 @@ import { PNG } from "pngjs";
 import { DENO_BINARY } from "../service/deno-binary.ts";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { type ModelMetadata, modelMetadataSchema, type ModelWeights } from "../shared/model-artifact.ts";
-import { loadRawDataset, prepareData } from "../worker/data/prepare-data.ts";
+import { loadRawDataset } from "../worker/data/load-dataset.ts";
+import { prepareData } from "../worker/data/prepare-data.ts";
 import { gatherHWC, type ImageTable } from "../worker/data/preprocess.ts";
 import { normalizeImage } from "../worker/model/export-preprocess.ts";
 import { selectBackend } from "../worker/tf/select-backend.ts";
@@ -143,7 +144,7 @@ test("both weights choices reproduce their epoch's recorded val_acc exactly, and
   assert.ok(runId, "needs the succeeded run of the previous test");
   const run = (await getJson(`/v1/runs/${runId}`)).body;
   const metrics = (await getJson(`/v1/runs/${runId}/metrics`)).body.epochs as { epoch: number; valAcc: number }[];
-  const raw = await loadRawDataset(run.spec.data, { cifar10Dir: path.join(dir, "unused") });
+  const raw = await loadRawDataset(run.spec.data);
   const prepared = prepareData(raw, run.spec.data);
   const testTable = gatherHWC(raw.test);
   assert.equal(run.summary.epochsDone, 4);
@@ -187,7 +188,7 @@ test("npm run export writes the files the API serves; npm run predict classifies
 
   // Three validation images as PNG files, predicted by the CLI (from the API and from the folder).
   const run = (await getJson(`/v1/runs/${runId}`)).body;
-  const prepared = prepareData(await loadRawDataset(run.spec.data, { cifar10Dir: dir }), run.spec.data);
+  const prepared = prepareData(await loadRawDataset(run.spec.data), run.spec.data);
   const images = path.join(dir, "images");
   await mkdir(images);
   const per = 8 * 8 * 3;
