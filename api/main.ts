@@ -8,6 +8,7 @@ import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { createApp } from "./create-app.ts";
+import { serveGuarded } from "./http/connection-guard.ts";
 import { jsonLogger } from "./logger.ts";
 import { StreamHub } from "./streams/stream-hub.ts";
 import { ensureSqlReaderLogin, openSqlReaderPool } from "./sql/sql-reader.ts";
@@ -52,14 +53,24 @@ const app = createApp({
   dashboardDir: new URL("../web/dist/", import.meta.url),
 });
 
-const server = Deno.serve({
+// Deno.serve behind a guard with header/idle timeouts and a connection cap (api/http/connection-guard.ts).
+const server = await serveGuarded({
   hostname: config.HOST,
   port: config.PORT,
+  maxConnections: config.MAX_CONNECTIONS,
+  headerTimeoutMs: config.HEADER_TIMEOUT_S * 1000,
+  idleTimeoutMs: config.IDLE_TIMEOUT_S * 1000,
+  log,
   onListen: ({ hostname, port }) => {
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     log("info", "listening", { url: `http://${host}:${port}` });
   },
 }, app.fetch);
+log("info", "connection limits", {
+  maxConnections: server.maxConnections,
+  headerTimeoutS: config.HEADER_TIMEOUT_S,
+  idleTimeoutS: config.IDLE_TIMEOUT_S,
+});
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {

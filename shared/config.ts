@@ -24,6 +24,12 @@ export const configSchema = z.object({
   HOST: z.string().trim().min(1).default("127.0.0.1"),
   PORT: int(0, 65535).default(8000),
   WORKERS: int(0, 64).default(1),
+  /** API: connections open at once (lowered to what the fd limit allows); at the cap the quietest one is closed. */
+  MAX_CONNECTIONS: int(1, 1_000_000).default(1024),
+  /** API: seconds a new connection has to send its request's headers. */
+  HEADER_TIMEOUT_S: int(1, 3600).default(10),
+  /** API: seconds without a byte either way before a connection is closed (streams ping more often). */
+  IDLE_TIMEOUT_S: int(5, 86_400).default(90),
   ADMIN_TOKEN: optionalText,
   API_URL: z.url().optional(),
   WORKER_TOKEN: optionalText,
