@@ -37,7 +37,7 @@ try {
   const url = await ensureDatabase(pg.url, "dashboard_bench");
   await migrateDatabase(url);
   await buildDashboard();
-  const token = `rjt_bench_${Math.random().toString(36).slice(2)}`;
+  const token = `rjt_bench_${crypto.randomUUID()}`;
   const port = await freePort();
   const api = spawn(DENO_BINARY, ["run", "-A", "api/main.ts"], {
     env: { ...process.env, DATABASE_URL: url, ADMIN_TOKEN: token, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info", NO_COLOR: "1" },

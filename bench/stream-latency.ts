@@ -42,7 +42,7 @@ const counts = values.subscribers.split(",").map(Number);
 const events = Number(values.events);
 const intervalMs = Number(values["interval-ms"]);
 const fanoutEvents = Number(values["fanout-events"]);
-const ADMIN_TOKEN = `rjt_bench_${Math.random().toString(36).slice(2)}`;
+const ADMIN_TOKEN = `rjt_bench_${crypto.randomUUID()}`;
 
 // CLOCK_MONOTONIC, shared with the subscribers' process (performance.timeOrigin can be off by milliseconds).
 const wallNow = () => Number(process.hrtime.bigint()) / 1e6;

@@ -91,7 +91,7 @@ export async function ensureAdminToken(
       const hash = await hashApiToken(adminToken);
       await tx`
         insert into api_tokens (name, token_hash, prefix, scopes)
-        values ('ADMIN_TOKEN', ${hash}, ${adminToken.slice(0, SHOWN_CHARS)}, '{admin}')
+        values ('ADMIN_TOKEN', ${hash}, ${chosenTokenLabel(hash)}, '{admin}')
         on conflict (token_hash) do nothing`;
       return { created: null, fromEnv: true };
     }
@@ -106,6 +106,14 @@ export async function ensureAdminToken(
     });
     return { created, fromEnv: false };
   }) as { created: CreatedApiToken | null; fromEnv: boolean };
+}
+
+/**
+ * What listings show of a token someone chose (ADMIN_TOKEN): unlike a generated token, its first
+ * characters may be a large part of a weak secret, so it is named by its hash instead.
+ */
+function chosenTokenLabel(hash: string): string {
+  return `sha256:${hash.slice(0, 8)}`;
 }
 
 /**

@@ -30,7 +30,11 @@ export const configSchema = z.object({
   HEADER_TIMEOUT_S: int(1, 3600).default(10),
   /** API: seconds without a byte either way before a connection is closed (streams ping more often). */
   IDLE_TIMEOUT_S: int(5, 86_400).default(90),
-  ADMIN_TOKEN: optionalText,
+  /** A token you choose for the admin: `rjt_` and at least 32 base64url characters, e.g. `rjt_$(openssl rand -hex 24)`. */
+  ADMIN_TOKEN: z.string().trim().regex(
+    /^rjt_[A-Za-z0-9_-]{32,512}$/,
+    "must be rjt_ followed by 32 to 512 base64url characters (A-Z a-z 0-9 _ -), e.g. rjt_$(openssl rand -hex 24)",
+  ).optional(),
   API_URL: z.url().optional(),
   WORKER_TOKEN: optionalText,
   BACKEND: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),

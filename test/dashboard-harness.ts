@@ -141,7 +141,7 @@ export async function startDashboardHarness(opts: HarnessOptions = {}): Promise<
     }
   };
   try {
-    const adminToken = `rjt_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+    const adminToken = `rjt_e2e_${crypto.randomUUID()}`;
     const port = await freePort();
     const api = startProcess("api", DENO_BINARY, ["run", "-A", "api/main.ts"], {
       DATABASE_URL: db.url,

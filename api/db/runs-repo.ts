@@ -9,6 +9,7 @@ import type { RunListQuery, RunView } from "../../shared/api-schemas.ts";
 import { epochMetrics, runs } from "../../shared/db/schema.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
 import { specEpochs } from "../../shared/run-spec.ts";
+import { unstorableText } from "../http/storable-input.ts";
 import { AppError } from "../app-error.ts";
 import { runSummaryView } from "./run-summary-view.ts";
 
@@ -191,6 +192,8 @@ function encodeCursor(c: Cursor): string {
   return btoa(JSON.stringify(c)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+
 function decodeCursor(text: string, sort: string): Cursor {
   const bad = () =>
     new AppError("bad_request", "the cursor is not one this API handed out (pass nextCursor unchanged)", {
@@ -204,12 +207,15 @@ function decodeCursor(text: string, sort: string): Cursor {
   }
   const c = parsed as Partial<Cursor>;
   if (typeof c !== "object" || c === null || typeof c.k !== "string" || typeof c.id !== "string") throw bad();
-  if (!/^[0-9a-f-]{36}$/.test(c.id)) throw bad();
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(c.id)) throw bad();
   if (c.s !== sort) {
     throw new AppError("bad_request", `the cursor was made for sort=${String(c.s)}, not sort=${sort}`, {
       issues: [{ path: "cursor", message: "cursor and sort do not match" }],
     });
   }
+  // A forged key must fail here, not in Postgres: a timestamp as Postgres prints one, or a storable name.
+  const byName = sort === "name" || sort === "-name";
+  if (byName ? (c.k.length > 200 || unstorableText(c.k) !== null) : !TIMESTAMP_TEXT.test(c.k)) throw bad();
   return c as Cursor;
 }
 

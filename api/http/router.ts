@@ -7,6 +7,7 @@
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
 import type { TokenScope } from "../../shared/db/schema.ts";
+import { assertStorable } from "./storable-input.ts";
 import { AppError, type ErrorIssue } from "../app-error.ts";
 
 export interface AuthInfo {
@@ -138,6 +139,7 @@ function parseQuery<S extends z.ZodType>(c: AppContext, schema: S): z.output<S> 
   const all = c.req.queries();
   const value: Record<string, string | string[]> = {};
   for (const [key, values] of Object.entries(all)) value[key] = values.length === 1 ? values[0]! : values;
+  assertStorable(value, "query");
   return validate(schema, value, "query");
 }
 
@@ -154,11 +156,14 @@ export async function readJsonBody(c: AppContext): Promise<unknown> {
     );
   }
   const text = await c.req.text();
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new AppError("invalid_json", `the request body is not valid JSON: ${(e as Error).message}`);
   }
+  assertStorable(value, "body");
+  return value;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -27,6 +27,8 @@ dbTest("GET /healthz is 503 and other endpoints 503 (not 500) when Postgres is u
     const body = await health.json();
     assert.equal(body.error.code, "unavailable");
     assert.match(body.error.message, /Postgres is unreachable/);
+    assert.doesNotMatch(JSON.stringify(body), /127\.0\.0\.1|:1\b|ECONNREFUSED/, "anonymous callers learn no host or port");
+    assert.ok(log.entries.some((e) => /ECONNREFUSED|127\.0\.0\.1/.test(JSON.stringify(e.fields))), "the reason is logged");
     const runs = await app.request("/v1/runs", { headers: { authorization: "Bearer rjt_x" } });
     assert.equal(runs.status, 503);
     assert.equal((await runs.json()).error.code, "unavailable");

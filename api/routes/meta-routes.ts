@@ -52,7 +52,9 @@ export function metaRoutes(router: Router, deps: RouteDeps): void {
     try {
       await Promise.race([deps.sql`select 1`, timeout]);
     } catch (e) {
-      throw new AppError("unavailable", `Postgres is unreachable: ${(e as Error).message}`);
+      // Anyone may call this: the reason (it names the database host and port) goes to the log only.
+      deps.log("warn", "healthz: Postgres is unreachable", { error: (e as Error).message });
+      throw new AppError("unavailable", "Postgres is unreachable");
     } finally {
       clearTimeout(timer);
     }

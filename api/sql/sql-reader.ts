@@ -41,6 +41,7 @@ export async function ensureSqlReaderLogin(appSql: postgres.Sql, appUrl: string)
   if (role === undefined) {
     throw new Error(`the SQL reader role ${SQL_READER_ROLE} does not exist: are the migrations applied?`);
   }
+  await keepReaderOutOfServerLog(appSql);
   if (role.login && (await canLogIn(url))) return url;
   const password = new URL(url).password; // hex digits only: safe inside a quoted literal
   for (let attempt = 0;; attempt++) {
@@ -59,6 +60,26 @@ export async function ensureSqlReaderLogin(appSql: postgres.Sql, appUrl: string)
     }
   }
   return url;
+}
+
+/**
+ * Nothing a reader session does reaches the server's log: its errors (with the statement's text) and
+ * its RAISE WARNINGs from DO blocks are client-chosen text, and `npm start` prints the server log. The
+ * client still gets every message. Needs superuser (both settings are superuser-only); without it the
+ * log keeps them, escaped and prefixed by the supervisor.
+ */
+async function keepReaderOutOfServerLog(appSql: postgres.Sql): Promise<void> {
+  const [me] = await appSql<{ su: boolean }[]>`select rolsuper as su from pg_roles where rolname = current_user`;
+  if (!me?.su) return;
+  for (const setting of ["log_min_messages", "log_min_error_statement"]) {
+    const [current] = await appSql<{ set: boolean }[]>`
+      select exists (
+        select 1 from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+        where r.rolname = ${SQL_READER_ROLE} and s.setdatabase = 0 and ${setting + "=panic"} = any(s.setconfig)
+      ) as set`;
+    if (current?.set) continue;
+    await appSql.unsafe(`alter role ${SQL_READER_ROLE} set ${setting} = panic`).catch(() => {});
+  }
 }
 
 async function canLogIn(url: string): Promise<boolean> {

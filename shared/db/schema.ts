@@ -123,7 +123,8 @@ export const runs = pgTable(
     index("runs_sweep_idx").on(t.sweepId),
     index("runs_tags_idx").using("gin", t.tags),
     index("runs_params_idx").on(t.alpha, t.lambda, t.l2, t.shift),
-    index("runs_schedule_idx").on(t.schedule),
+    // Hash, not btree: a schedule may be long (1,000 knots), and a btree entry must fit a third of a page.
+    index("runs_schedule_idx").using("hash", t.schedule),
     uniqueIndex("runs_idempotency_key_idx").on(t.idempotencyKey),
   ],
 );
