@@ -2,7 +2,7 @@
 // 4xx (never a 500), a 1,000-knot schedule is stored, logs stay small, CSV cells cannot be formulas,
 // ADMIN_TOKEN has a format and is never listed by its first characters.
 import assert from "node:assert/strict";
-import { type ApiProcess, startApiProcess } from "./helpers/api-process.ts";
+import { type ApiProcess, startApiProcess } from "./helpers/api-process.deno.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

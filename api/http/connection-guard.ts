@@ -43,6 +43,12 @@ interface Tracked {
   closed: boolean;
 }
 
+/** Largest message a WebSocket client may send: subscribers send nothing big; workers send events. */
+export const MAX_SUBSCRIBER_MESSAGE = 64 * 1024;
+export const MAX_WORKER_MESSAGE = 1024 * 1024;
+/** A request head bigger than this is not one we serve. */
+const MAX_HEAD = 64 * 1024;
+
 /** Descriptors kept free for everything else the process opens (Postgres pools, files, the listener). */
 const FD_RESERVE = 64;
 const FDS_PER_CONNECTION = 3;
@@ -98,24 +104,48 @@ export async function serveGuarded(
     }
   }, Math.max(50, Math.min(1000, opts.headerTimeoutMs / 4)));
 
-  /** Copies one direction; at its end passes the half-close on, so a response in flight still arrives. */
-  const pipe = async (t: Tracked, from: Deno.Conn, to: Deno.Conn, watchHeaders: boolean) => {
+  /**
+   * Copies one direction; at its end passes the half-close on, so a response in flight still arrives.
+   * From the client it also watches the first request's head (the header timeout) and, when that is a
+   * WebSocket upgrade, the frames after it: Deno accepts messages up to 64 MiB and holds each whole in
+   * memory, so a message over the path's limit closes the connection before its payload is passed on.
+   */
+  const pipe = async (t: Tracked, from: Deno.Conn, to: Deno.Conn, fromClient: boolean) => {
     const buf = new Uint8Array(16 * 1024);
-    let tail = new Uint8Array(0); // last bytes of the previous read, for "\r\n\r\n" across reads
+    let head = new Uint8Array(0);
+    let frames: FrameLimiter | null = null;
     try {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
         t.lastIo = Date.now();
         const chunk = buf.subarray(0, n);
-        if (watchHeaders && !t.headersDone) {
-          const seen = new Uint8Array(tail.length + n);
-          seen.set(tail);
-          seen.set(chunk, tail.length);
-          if (hasHeaderEnd(seen)) t.headersDone = true;
-          else tail = seen.slice(-3);
+        if (fromClient && !t.headersDone) {
+          const seen = new Uint8Array(head.length + n);
+          seen.set(head);
+          seen.set(chunk, head.length);
+          const end = headerEnd(seen);
+          if (end < 0) {
+            if (seen.length > MAX_HEAD) break;
+            head = seen;
+          } else {
+            t.headersDone = true;
+            const limit = webSocketLimit(new TextDecoder().decode(seen.subarray(0, end)));
+            if (limit !== null) {
+              frames = new FrameLimiter(limit);
+              // Frames sent right behind the upgrade request are in this same read.
+              if (!frames.accept(seen.subarray(end))) break;
+            }
+          }
+        } else if (frames !== null && !frames.accept(chunk)) {
+          break;
         }
         for (let off = 0; off < n;) off += await to.write(chunk.subarray(off));
+      }
+      if (frames?.over) {
+        warn("closed a WebSocket that sent a message over its size limit", { limit: frames.limit });
+        close(t);
+        return;
       }
       await to.closeWrite();
     } catch {
@@ -190,11 +220,75 @@ export async function serveGuarded(
   };
 }
 
-function hasHeaderEnd(bytes: Uint8Array): boolean {
+/** Index just past the first "\r\n\r\n", or -1. */
+function headerEnd(bytes: Uint8Array): number {
   for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return true;
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i + 4;
   }
-  return false;
+  return -1;
+}
+
+/** The message size limit when `head` asks for a WebSocket upgrade, else null. */
+function webSocketLimit(head: string): number | null {
+  if (!/\r\nupgrade:[ \t]*websocket/i.test(head)) return null;
+  const path = /^GET (\S+)/.exec(head)?.[1] ?? "";
+  return /^\/v1\/workers\/stream(\?|$)/.test(path) ? MAX_WORKER_MESSAGE : MAX_SUBSCRIBER_MESSAGE;
+}
+
+/**
+ * Follows the client's WebSocket frames (RFC 6455 §5.2) through a byte stream and says when a message
+ * (the payloads of its frames up to FIN) grows past `limit`. It reads only frame headers; payloads are
+ * skipped over, so it costs nothing per byte.
+ */
+export class FrameLimiter {
+  #head: number[] = [];
+  #remaining = 0;
+  #message = 0;
+  #fin = false;
+  #data = false;
+  over = false;
+
+  constructor(readonly limit: number) {}
+
+  /** Feeds the next bytes; false once a message is over the limit. */
+  accept(bytes: Uint8Array): boolean {
+    let i = 0;
+    while (i < bytes.length && !this.over) {
+      if (this.#remaining > 0) {
+        const skip = Math.min(this.#remaining, bytes.length - i);
+        this.#remaining -= skip;
+        i += skip;
+        if (this.#remaining === 0) this.#frameDone();
+        continue;
+      }
+      this.#head.push(bytes[i++]!);
+      const h = this.#head;
+      if (h.length < 2) continue;
+      const code = h[1]! & 0x7f;
+      const need = 2 + (code === 126 ? 2 : code === 127 ? 8 : 0) + ((h[1]! & 0x80) !== 0 ? 4 : 0);
+      if (h.length < need) continue;
+      let length = code;
+      if (code === 126) length = (h[2]! << 8) | h[3]!;
+      if (code === 127) {
+        // Anything needing the top four bytes is far past any limit.
+        length = h.slice(2, 6).some((b) => b !== 0) ? Infinity : ((h[6]! << 24) >>> 0) + (h[7]! << 16) + (h[8]! << 8) + h[9]!;
+      }
+      this.#fin = (h[0]! & 0x80) !== 0;
+      this.#data = (h[0]! & 0x0f) < 8; // text, binary or continuation; control frames are tiny
+      this.#head = [];
+      if (this.#data) {
+        this.#message += length;
+        if (this.#message > this.limit) this.over = true;
+      }
+      this.#remaining = this.over ? 0 : length;
+      if (this.#remaining === 0 && !this.over) this.#frameDone();
+    }
+    return !this.over;
+  }
+
+  #frameDone(): void {
+    if (this.#data && this.#fin) this.#message = 0;
+  }
 }
 
 /** Descriptors open in this process now (Linux; elsewhere 0: the cap alone then bounds them). */

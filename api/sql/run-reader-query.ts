@@ -9,8 +9,14 @@
  * - it is sent with the extended protocol, which accepts exactly one statement ("select 1; drop …" is
  *   refused by Postgres's parser before anything runs);
  * - statement_timeout and lock_timeout are set inside the transaction, before the statement;
- * - rows are fetched through a protocol-level cursor in batches, stopping past the row cap or about
- *   32 MiB, so a huge result never materialises here;
+ * - the byte cap is enforced by Postgres while rows are produced: the statement runs wrapped as
+ *   `select … from (<statement>) q`, with each row's text length added up (a running sum); the row
+ *   at which the sum passes the cap comes back with its values nulled and a flag, and the fetch stops
+ *   there (truncated). No more than the cap ever reaches this process: a 300 MB value arrives as a
+ *   flag, not as 300 MB. Statements that cannot be a subquery run as they are only when they are
+ *   EXPLAIN or SHOW (which print little), or a data-modifying WITH (refused as read-only);
+ * - rows are fetched through a protocol-level cursor in batches, stopping past the row cap or the
+ *   byte cap;
  * - afterwards DISCARD ALL drops anything session-scoped the statement may have created (prepared
  *   statements, advisory locks, cursors), before the connection serves anyone else.
  */
@@ -63,9 +69,10 @@ export async function runReaderQuery(
       set_config('lock_timeout', ${String(opts.timeoutMs)}, true),
       set_config('idle_in_transaction_session_timeout', ${String(opts.timeoutMs * 2)}, true)`;
     const rows: unknown[][] = [];
+    const wrapped = await boundedStatement(conn, text, maxBytes);
     // .cursor() switches the query to the extended protocol (Parse/Bind/Execute with a row limit),
     // which is what refuses a second statement in the text.
-    const query = conn.unsafe(text).values();
+    const query = conn.unsafe(wrapped.text).values();
     // Rows come in batches so that a few huge rows (`repeat('x', 1e8)`) stop the fetch at the byte cap
     // instead of filling this process's memory; the row cap alone would not.
     let bytes = 0;
@@ -73,9 +80,10 @@ export async function runReaderQuery(
     try {
       // Returning CLOSE closes the portal: Postgres stops producing rows as soon as we have enough.
       await query.cursor(Math.min(FETCH_BATCH, opts.rowCap + 1), (batch) => {
-        for (const row of batch as unknown as unknown[][]) {
+        for (const full of batch as unknown as unknown[][]) {
+          const row = wrapped.flagged ? full.slice(0, -1) : full;
           bytes += approximateSize(row);
-          if (bytes > maxBytes) {
+          if ((wrapped.flagged && full[full.length - 1] === true) || bytes > maxBytes) {
             overBytes = true;
             return CLOSE;
           }
@@ -87,8 +95,8 @@ export async function runReaderQuery(
       if (isPostgresError(e)) throw new AppError("sql_error", e.message, { cause: e });
       throw e;
     }
-    const described = (query as unknown as { statement?: { columns?: { name: string; type: number }[] } })
-      .statement?.columns ?? [];
+    const described = ((query as unknown as { statement?: { columns?: { name: string; type: number }[] } })
+      .statement?.columns ?? []).slice(0, wrapped.flagged ? -1 : undefined);
     const types = await typeNames(conn, described.map((c) => c.type));
     const truncated = overBytes || rows.length > opts.rowCap;
     if (rows.length > opts.rowCap) rows.length = opts.rowCap;
@@ -110,6 +118,83 @@ export async function runReaderQuery(
     }
     conn.release();
   }
+}
+
+type Described = { columns?: { name: string; type: number }[] };
+
+/**
+ * The statement to run: wrapped so that Postgres itself nulls the values of the row at which the
+ * result's text passes `maxBytes` and flags it (last column); or the statement itself when it returns
+ * no columns, or cannot be wrapped and is harmless (see above).
+ */
+async function boundedStatement(
+  conn: postgres.ReservedSql,
+  text: string,
+  maxBytes: number,
+): Promise<{ text: string; flagged: boolean }> {
+  let columns: { name: string; type: number }[];
+  try {
+    columns = ((await conn.unsafe(text).describe()) as unknown as Described).columns ?? [];
+  } catch (e) {
+    if (isPostgresError(e)) throw new AppError("sql_error", e.message, { cause: e });
+    throw e;
+  }
+  if (columns.length === 0) return { text, flagged: false };
+  const inner = stripTrailing(text);
+  const names = columns.map((_, i) => `c${i}`);
+  const size = names.map((c) => `coalesce(octet_length(q.${c}::text), 0)`).join(" + ");
+  const cap = Math.floor(maxBytes);
+  // OFFSET 0 keeps Postgres from inlining a subquery, which would compute each value once per mention.
+  // Innermost, a row over the whole cap loses its values before anything holds it; then a running sum
+  // (which spools rows, now each within the cap) flags the row at which the result passes the cap.
+  const trimmed = columns.map((_, i) => `case when r.size > ${cap} then null else r.${names[i]} end as ${names[i]}`);
+  const values = columns.map((col, i) =>
+    `case when w.over then null else w.${names[i]} end as "${col.name.replace(/"/g, '""')}"`
+  );
+  const candidate = `select ${values.join(", ")}, w.over as "__over" from (
+  select t.*, sum(t.size) over (rows between unbounded preceding and current row) > ${cap} as over from (
+    select ${trimmed.join(", ")}, r.size from (
+      select q.*, ${size} as size from (
+        select * from (
+${inner}
+) as q0(${names.join(", ")}) offset 0
+      ) as q offset 0
+    ) as r offset 0
+  ) as t
+) as w`;
+  try {
+    await conn.unsafe("savepoint bounded_probe");
+    await conn.unsafe(candidate).describe();
+    await conn.unsafe("release savepoint bounded_probe");
+    return { text: candidate, flagged: true };
+  } catch (e) {
+    if (!isPostgresError(e)) throw e;
+    await conn.unsafe("rollback to savepoint bounded_probe");
+    // EXPLAIN and SHOW print little; a data-modifying WITH fails as read-only before any row.
+    if (/^\s*(explain|show)\b/i.test(stripLeadingComments(text))) return { text, flagged: false };
+    if (/\b(insert|update|delete|merge)\b/i.test(text) && /^\s*with\b/i.test(stripLeadingComments(text))) {
+      return { text, flagged: false };
+    }
+    throw new AppError(
+      "sql_error",
+      "POST /v1/sql runs one query that can be a subquery (SELECT, VALUES, TABLE, WITH … SELECT), or EXPLAIN or SHOW: " +
+        e.message,
+      { cause: e },
+    );
+  }
+}
+
+/** The statement without what may follow it at the end (semicolons, comments, space). */
+function stripTrailing(text: string): string {
+  for (;;) {
+    const next = text.replace(/(?:\s+|;|--[^\n]*$|\/\*[\s\S]*?\*\/\s*$)$/, "");
+    if (next === text) return text;
+    text = next;
+  }
+}
+
+function stripLeadingComments(text: string): string {
+  return text.replace(/^(?:\s+|--[^\n]*\n?|\/\*[\s\S]*?\*\/)*/, "");
 }
 
 /** Postgres's own names for the result's types (`int4`, `timestamp with time zone`, `text[]`). */
