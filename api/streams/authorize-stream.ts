@@ -54,7 +54,7 @@ export interface StreamAuthOptions {
 export async function authorizeStream(
   req: Request,
   opts: StreamAuthOptions,
-): Promise<{ protocol: string | undefined }> {
+): Promise<{ protocol: string | undefined; token: string }> {
   checkOrigin(req, opts.allowedOrigins);
   const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter((
     p,
@@ -92,7 +92,7 @@ export async function authorizeStream(
       }`,
     );
   }
-  return { protocol: offered.length > 0 ? STREAM_PROTOCOL : undefined };
+  return { protocol: offered.length > 0 ? STREAM_PROTOCOL : undefined, token };
 }
 
 function checkOrigin(req: Request, allowed: readonly string[]): void {

@@ -30,6 +30,7 @@ import { readRunEvents, readRunInfo } from "./read-run-events.ts";
 import { RunSubscriber } from "./run-subscriber.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import { type StreamLimits, streamLimits } from "./stream-limits.ts";
+import { TokenWatch } from "./token-watch.ts";
 import { CLOSE, sseTransport, webSocketTransport } from "./stream-transport.ts";
 
 export interface StreamRoutesDeps {
@@ -56,6 +57,21 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   const readEvents = readRunEvents(deps.sql);
   const readInfo = readRunInfo(deps.sql);
   const { hub } = deps;
+  const tokens = new TokenWatch({
+    stillValid: async (list) => {
+      const found = await Promise.all(list.map(async (t) => (await lookupToken(t)) !== null));
+      return new Set(list.filter((_, i) => found[i]));
+    },
+    intervalMs: limits.tokenRecheckMs,
+    onError: (e) => log("warn", "cannot re-check the tokens of open streams", { error: (e as Error).message }),
+  });
+  hub.onClose(() => tokens.stop());
+  const REVOKED = "the token was revoked or has expired";
+  /** Closes a WebSocket when its token stops being valid; forgets it when the socket closes. */
+  const watchSocket = (token: string, socket: WebSocket) => {
+    const unwatch = tokens.add(token, () => webSocketTransport(socket).close(CLOSE.policy, REVOKED));
+    socket.addEventListener("close", unwatch);
+  };
 
   // Refusals in the API's one error shape, also when this sub-app runs on its own (tests); anything
   // else goes on to the app's own onError.
@@ -104,9 +120,10 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.query("after"), "after");
     requireUpgrade(req);
-    const { protocol } = await admit(req, "read");
+    const { protocol, token } = await admit(req, "read");
     if ((await readInfo(runId)) === null) throw new AppError("not_found", `run ${runId} does not exist`);
     const { socket, response } = upgrade(req, protocol, limits);
+    watchSocket(token, socket);
     const transport = webSocketTransport(socket);
     const sub = new RunSubscriber({ runId, after, hub, transport, limits, readEvents, readInfo, log });
     socket.onopen = () => void sub.start();
@@ -119,17 +136,25 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const req = c.req.raw;
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.header("last-event-id") ?? c.req.query("after"), "Last-Event-ID / after");
-    await admit(req, "read");
+    const { token } = await admit(req, "read");
     const info = await readInfo(runId);
     if (info === null) throw new AppError("not_found", `run ${runId} does not exist`);
     if (["succeeded", "failed", "cancelled"].includes(info.state) && after >= info.lastSeq) {
       return new Response(null, { status: 204 });
     }
     let sub: RunSubscriber | undefined;
+    let unwatch = () => {};
     const { transport, body } = sseTransport({
       highWaterMark: limits.maxBufferedBytes,
       heartbeatMs: limits.sseHeartbeatMs,
-      onCancel: () => sub?.dispose(),
+      onCancel: () => {
+        unwatch();
+        sub?.dispose();
+      },
+    });
+    unwatch = tokens.add(token, () => {
+      sub?.dispose();
+      transport.close(CLOSE.policy, REVOKED);
     });
     sub = new RunSubscriber({ runId, after, hub, transport, limits, readEvents, readInfo, log });
     // A client that goes away cancels the body stream (onCancel above); a dead one fails a heartbeat.
@@ -154,12 +179,13 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
       sweepId = parsed.data.toLowerCase();
     }
     requireUpgrade(req);
-    const { protocol } = await admit(req, "read");
+    const { protocol, token } = await admit(req, "read");
     if (sweepId !== null) {
       const [row] = await deps.sql`select 1 from sweeps where id = ${sweepId}`;
       if (row === undefined) throw new AppError("not_found", `sweep ${sweepId} does not exist`);
     }
     const { socket, response } = upgrade(req, protocol, limits);
+    watchSocket(token, socket);
     const sub = new MultiRunSubscriber({ sweepId, hub, transport: webSocketTransport(socket), limits });
     socket.onopen = () => sub.start();
     socket.onclose = () => sub.dispose();
@@ -170,8 +196,9 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   app.get("/workers/stream", async (c) => {
     const req = c.req.raw;
     requireUpgrade(req);
-    const { protocol } = await admit(req, "worker");
+    const { protocol, token } = await admit(req, "worker");
     const { socket, response } = upgrade(req, protocol, limits);
+    watchSocket(token, socket);
     // On shutdown the worker reconnects (to another instance, or to this one once it is back).
     const forget = hub.onClose(() =>
       webSocketTransport(socket).close(CLOSE.goingAway, "the server is shutting down")

@@ -22,6 +22,8 @@ export interface StreamLimits {
   maxSubscribers: number;
   /** How often a coalesced progress message is retried for a congested subscriber. */
   progressRetryMs: number;
+  /** How often open streams' tokens are looked up again; a revoked or expired one closes its streams. */
+  tokenRecheckMs: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -34,6 +36,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   sseHeartbeatMs: 15_000,
   maxSubscribers: 10_000,
   progressRetryMs: 100,
+  tokenRecheckMs: 2000,
 };
 
 /** Defaults with some knobs changed (tests shrink them). */
