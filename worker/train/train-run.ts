@@ -252,25 +252,17 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       let segmentStart = now();
       const segmentSecondsBefore = sums.seconds;
 
-      for (let b = sums.batches; b < steps; b++) {
-        const stop = deps.shouldStop ? await deps.shouldStop() : false;
-        if (stop) {
-          sums.seconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
-          if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
-          return finish(stop === "cancel" ? "canceled" : "drained");
-        }
-        const start = b * batchSize;
-        const count = Math.min(batchSize, nTrain - start);
-        fillTrainBatch(data, plan, start, count, xBuf, yBuf);
-        const iteration = (epoch - 1) * steps + b;
-        const lr = lrAt(iteration);
-        const decay = wdAt(iteration);
-        const [lossValue, correct] = await trainStep(count, lr, decay);
-        if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(epoch, b + 1, iteration, lossValue);
-        sums.batches = b + 1;
-        sums.lossSum += lossValue * count;
+      // One step stays in flight: step b is recorded (and, on a GPU, runs) while step b − 1's loss and
+      // accuracy are read back, so the device never waits for the host between steps. The numbers are
+      // those of the plain loop: the same steps in the same order, each accounted once it is read.
+      let inFlight: QueuedStep | null = null;
+      const account = async (q: QueuedStep) => {
+        const [lossValue, correct] = await q.result;
+        if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(epoch, q.b + 1, q.iteration, lossValue);
+        sums.batches = q.b + 1;
+        sums.lossSum += lossValue * q.count;
         sums.correct += correct;
-        sums.seen += count;
+        sums.seen += q.count;
         if (deps.onProgress && (sums.batches % progressEvery === 0 || sums.batches === steps)) {
           const elapsed = segmentSecondsBefore + (now() - segmentStart) / 1000;
           const segmentBatches = sums.batches;
@@ -280,17 +272,46 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
             epochs,
             batch: sums.batches,
             batchesPerEpoch: steps,
-            iteration: iteration + 1,
+            iteration: q.iteration + 1,
             loss: sums.lossSum / sums.seen,
             acc: sums.correct / sums.seen,
-            lr,
-            wd: decay,
+            lr: q.lr,
+            wd: q.decay,
             imagesPerSecond: elapsed > 0 ? sums.seen / elapsed : 0,
             etaSeconds: secPerBatch * (steps - sums.batches),
           });
         }
-        // Let timers and sockets (heartbeats, streaming) run between batches.
-        await new Promise<void>((r) => setImmediate(r));
+      };
+      try {
+        for (let b = sums.batches; b < steps; b++) {
+          const stop = deps.shouldStop ? await deps.shouldStop() : false;
+          if (stop) {
+            if (inFlight) await account(inFlight);
+            inFlight = null;
+            sums.seconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
+            if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
+            return finish(stop === "cancel" ? "canceled" : "drained");
+          }
+          const start = b * batchSize;
+          const count = Math.min(batchSize, nTrain - start);
+          fillTrainBatch(data, plan, start, count, xBuf, yBuf);
+          const iteration = (epoch - 1) * steps + b;
+          const lr = lrAt(iteration);
+          const decay = wdAt(iteration);
+          const queued: QueuedStep = { b, count, iteration, lr, decay, result: trainStep(count, lr, decay) };
+          queued.result.catch(() => {}); // awaited by account(); this only marks a failure as handled meanwhile
+          const previous = inFlight;
+          inFlight = queued;
+          if (previous) await account(previous);
+          // Let timers and sockets (heartbeats, streaming) run between batches.
+          await new Promise<void>((r) => setImmediate(r));
+        }
+        if (inFlight) await account(inFlight);
+        inFlight = null;
+      } finally {
+        // Thrown out of the loop (divergence, a failing callback): the step in flight is still read, so
+        // its tensors are disposed before the model is.
+        if (inFlight) await inFlight.result.catch(() => {});
       }
       const trainSeconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
       const validation = await evaluate();
@@ -383,7 +404,21 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     await sink.saveFinal(final, test);
   }
 
-  /** One AdamW step on the batch in xBuf/yBuf; returns the batch's loss (with the l2 term) and correct count. */
+  /** A training step recorded on the backend whose loss and correct count are still to be read. */
+  interface QueuedStep {
+    b: number;
+    count: number;
+    iteration: number;
+    lr: number;
+    decay: number;
+    result: Promise<[number, number]>;
+  }
+
+  /**
+   * One AdamW step on the batch in xBuf/yBuf; returns the batch's loss (with the l2 term) and correct
+   * count. Everything up to the readback runs before the first await, so the batch buffers may be
+   * refilled as soon as this returns its promise.
+   */
   async function trainStep(count: number, lr: number, decay: number): Promise<[number, number]> {
     let correct: tfjs.Scalar | null = null;
     const loss = tf.tidy(() => {
