@@ -91,6 +91,33 @@ test("webgpu batch-norm-ReLU (our WGSL kernels): forward, dx, dγ, dβ, inferenc
   for (const k of ["ResNetBatchNormReluTrain", "ResNetBatchNormReluGrad", "ResNetBatchNormReluInfer"]) covered.add(k);
 });
 
+/** Two AdamW steps (one variable excluded from the decay) on `backend`: weights, then moments. */
+async function adamwSteps(backend: "webgpu" | "cpu"): Promise<Float64Array[]> {
+  await tf.setBackend(backend);
+  const vars = [tf.variable(rand([3, 3, 4, 5], 20), true, `adamw_${backend}_kernel`), tf.variable(rand([5], 21), true, `adamw_${backend}_bias`)];
+  const opt = new AdamW(tf, vars, { weightDecay: 0.15, exclude: ["bias"] });
+  for (const [seed, lr] of [[22, 1e-2], [24, 3e-3]] as const) {
+    const grads = [rand([3, 3, 4, 5], seed), rand([5], seed + 1)];
+    opt.applyGradients(grads, { lr });
+    tf.dispose(grads);
+  }
+  const state = await opt.exportState();
+  const out = [...await Promise.all(vars.map(async (v) => Float64Array.from(await v.data()))), ...[...state.m, ...state.v].map((a) => Float64Array.from(a))];
+  opt.dispose();
+  tf.dispose(vars);
+  return out;
+}
+
+test("webgpu AdamW step (our fused WGSL kernel: decay, moments, update) equals the generic ops on cpu", { skip }, async () => {
+  const got = await adamwSteps("webgpu");
+  const want = await adamwSteps("cpu");
+  got.forEach((g, i) => {
+    const e = relErr(g, want[i]!);
+    assert.ok(e < 1e-4, `AdamW output ${i} (weights, then m, then v): relative error ${e.toExponential(2)}`);
+  });
+  covered.add("ResNetAdamWStep");
+});
+
 test("webgpu elementwise, reduction and loss kernels equal cpu's", { skip }, async () => {
   const a = () => rand([6, 10], 9);
   const b = () => rand([6, 10], 10);

@@ -13,6 +13,13 @@ interface WebgpuBackend {
 }
 
 const WORKGROUP = 64;
+
+/**
+ * One AdamW update of one variable (worker/train/adamw.ts uses it where the backend has it): inputs
+ * w, g, m, v; attrs decay, alpha, beta1, beta2, epsilon; outputs [w', m', v'] in 3 dispatches where
+ * the generic ops take 14 (a ResNet56 has ~280 variables: dispatches, not arithmetic, bound the step).
+ */
+export const ADAMW_STEP = "ResNetAdamWStep";
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /**
@@ -79,6 +86,7 @@ const PARTIAL_BODY: Record<PartialMode, { names: string[]; before: string; step:
  * - Conv2DBackpropFilter: im2col in WGSL, then the backend's own matMul (which splits the long
  *   N·OH·OW dimension across workgroups); the stock kernel runs one thread per filter element, a few
  *   thousand threads each looping over the whole batch.
+ * - ResNetAdamWStep: one variable's AdamW update in 3 dispatches instead of 14 generic ones.
  * - Conv2DBackpropInput: the stock matMul-based program (flag WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE off)
  *   instead of the naive loop that is the default.
  *
@@ -265,6 +273,26 @@ export function registerWebgpuTrainingKernels(tf: TF): string[] {
     return { dataId: dw.dataId, shape: [kh, kw, cin, cout], dtype: dw.dtype };
   };
 
+  const ADAMW_UNIFORMS = "threads : i32, decay : f32, alpha : f32, oneMinusB1 : f32, oneMinusB2 : f32, eps : f32,";
+  const adamwStep = ({ inputs, backend, attrs }: {
+    inputs: { w: TensorInfo; g: TensorInfo; m: TensorInfo; v: TensorInfo }; backend: WebgpuBackend;
+    attrs: { decay: number; alpha: number; beta1: number; beta2: number; epsilon: number };
+  }) => {
+    const { w, g, m, v } = inputs;
+    const n = prod(w.shape);
+    const u = [n, attrs.decay, attrs.alpha, 1 - attrs.beta1, 1 - attrs.beta2, attrs.epsilon]
+      .map((value, i) => ({ type: i === 0 ? "int32" as const : "float32" as const, data: [value] }));
+    const pass = (key: string, names: string[], ins: TensorInfo[], body: string) =>
+      backend.runWebGPUProgram(new Program(key, w.shape, names, ADAMW_UNIFORMS, n,
+        `  if (index >= uniforms.threads) { return; }\n  ${body}`), ins, "float32", u);
+    // The same operations in the same order as AdamW's generic path (keras: decay on the old weights).
+    const m2 = pass("adamw_m", ["g", "m"], [g, m], "result[index] = m[index] + (g[index] - m[index]) * uniforms.oneMinusB1;");
+    const v2 = pass("adamw_v", ["g", "v"], [g, v], "result[index] = v[index] + (g[index] * g[index] - v[index]) * uniforms.oneMinusB2;");
+    const w2 = pass("adamw_w", ["w", "mNew", "vNew"], [w, m2, v2], `let decayed = w[index] - w[index] * uniforms.decay;
+  result[index] = decayed - (mNew[index] * uniforms.alpha) / (sqrt(vNew[index]) + uniforms.eps);`);
+    return [w2, m2, v2];
+  };
+
   const register = (kernelName: string, kernelFunc: unknown) => {
     if (tf.getKernel(kernelName, "webgpu")) tf.unregisterKernel(kernelName, "webgpu");
     tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc: kernelFunc as tfjs.KernelFunc });
@@ -274,7 +302,8 @@ export function registerWebgpuTrainingKernels(tf: TF): string[] {
   register(BN_RELU_TRAIN, bnReluTrain);
   register(BN_RELU_GRAD, bnReluGrad);
   register(BN_RELU_INFER, bnReluInfer);
-  return ["Sum", "Conv2DBackpropFilter", "Conv2DBackpropInput (matMul)", BN_RELU_TRAIN, BN_RELU_GRAD, BN_RELU_INFER];
+  register(ADAMW_STEP, adamwStep);
+  return [ADAMW_STEP, "Sum", "Conv2DBackpropFilter", "Conv2DBackpropInput (matMul)", BN_RELU_TRAIN, BN_RELU_GRAD, BN_RELU_INFER];
 }
 
 /** The stock kernels we replace, captured once: registering twice must not wrap our own. */
