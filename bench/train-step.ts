@@ -35,7 +35,8 @@ const x = tf.randomUniform([batch, imageSize, imageSize, 3], -1, 1, "float32", 7
 const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", 8) as tfjs.Tensor1D, 10));
 const optimizer = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
 
-function step(): number {
+// Read back asynchronously: the webgpu backend has no synchronous readback in Node.
+async function step(): Promise<number> {
   const loss = tf.tidy(() => {
     const { value, grads } = tf.variableGrads(
       () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tfjs.Scalar,
@@ -44,7 +45,7 @@ function step(): number {
     optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name]), { lr: 1e-3 });
     return value;
   });
-  const v = loss.dataSync()[0]!;
+  const v = (await loss.data())[0]!;
   loss.dispose();
   return v;
 }
@@ -58,7 +59,7 @@ const cpu: number[] = [];
 for (let i = 0; i <= steps; i++) {
   const t0 = performance.now();
   const c0 = cpuMs();
-  const loss = step();
+  const loss = await step();
   const dt = performance.now() - t0;
   const dc = cpuMs() - c0;
   const mem = name === "wasm" ? ` heap ${((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MiB` : "";
@@ -70,8 +71,8 @@ for (let i = 0; i <= steps; i++) {
 }
 
 if (values.profile) {
-  const info = await tf.profile(() => {
-    step();
+  const info = await tf.profile(async () => {
+    await step();
   });
   const byKernel = new Map<string, { ms: number; calls: number }>();
   let total = 0;
@@ -89,7 +90,7 @@ if (values.profile) {
   }
 }
 
-if (values.kernels) kernelReport(tf, model, batch);
+if (values.kernels) await kernelReport(tf, model, batch);
 
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
 if (wall.length > 0) console.log(`median step ${median(wall).toFixed(0)} ms wall (${median(cpu).toFixed(0)} ms cpu: img/s by cpu time ${(batch / (median(cpu) / 1000)).toFixed(1)})`);
@@ -98,13 +99,13 @@ model.dispose();
 optimizer.dispose();
 
 /** GFLOP/s per distinct convolution shape of the model (2·MACs per output), best of 3 runs, by cpu time. */
-function kernelReport(tf: TF, model: ResNetModel, n: number) {
-  const time = (f: () => tfjs.Tensor) => {
+async function kernelReport(tf: TF, model: ResNetModel, n: number) {
+  const time = async (f: () => tfjs.Tensor) => {
     let best = Infinity;
     for (let i = 0; i < 4; i++) {
       const c0 = cpuMs();
       const r = f();
-      r.dataSync();
+      await r.data();
       const dt = cpuMs() - c0;
       r.dispose();
       if (i > 0) best = Math.min(best, dt);
@@ -112,7 +113,7 @@ function kernelReport(tf: TF, model: ResNetModel, n: number) {
     return best;
   };
   const a = tf.randomNormal([1024, 1024]);
-  const ceiling = (2 * 1024 ** 3) / time(() => tf.matMul(a, a)) / 1e6;
+  const ceiling = (2 * 1024 ** 3) / (await time(() => tf.matMul(a, a))) / 1e6;
   a.dispose();
   console.log(`matMul 1024×1024 ceiling: ${ceiling.toFixed(1)} GFLOP/s`);
   console.log("conv (k/stride, in→out, HxW)          fwd GF/s   dx GF/s   dW GF/s   (share of ceiling)");
@@ -131,9 +132,9 @@ function kernelReport(tf: TF, model: ResNetModel, n: number) {
     const xs = tf.randomNormal([n, h, h, cin]) as tfjs.Tensor4D;
     const dy = tf.randomNormal([n, oh, oh, cout]) as tfjs.Tensor4D;
     const attrs = { strides: [s, s], pad: "same", dataFormat: "NHWC" };
-    const fwd = time(() => tf.conv2d(xs, w as tfjs.Tensor4D, s as 1 | 2, "same"));
-    const dx = time(() => tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { ...attrs, inputShape: xs.shape } as never) as tfjs.Tensor);
-    const dw = time(() => tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy }, { ...attrs, filterShape: w.shape } as never) as tfjs.Tensor);
+    const fwd = await time(() => tf.conv2d(xs, w as tfjs.Tensor4D, s as 1 | 2, "same"));
+    const dx = await time(() => tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { ...attrs, inputShape: xs.shape } as never) as tfjs.Tensor);
+    const dw = await time(() => tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy }, { ...attrs, filterShape: w.shape } as never) as tfjs.Tensor);
     const g = (ms: number) => `${(flops / ms / 1e6).toFixed(1).padStart(6)} (${((100 * flops) / ms / 1e6 / ceiling).toFixed(0).padStart(3)}%)`;
     console.log(`${key.padEnd(38)} ${g(fwd)} ${g(dx)} ${g(dw)}`);
     xs.dispose();

@@ -56,6 +56,17 @@ async function tryTensorflow(pkg: string): Promise<TF> {
   return ns;
 }
 
+/**
+ * The exports of a CommonJS package loaded with import(): Node lists them as named exports, but an
+ * esbuild bundle (bench/gpu-bundle.ts) leaves some only under `default`.
+ */
+export function commonJsExports<T extends object>(mod: T, probe: keyof T): T {
+  if (typeof mod[probe] === "function") return mod;
+  const inner = (mod as { default?: T }).default;
+  if (inner && typeof inner[probe] === "function") return inner;
+  throw new TypeError(`the module has no ${String(probe)}()`);
+}
+
 function describeError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   if (/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(msg)) return "not installed";
@@ -110,7 +121,7 @@ async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omi
     const gpu = candidate.endsWith("-gpu");
     return { tf, name: "tensorflow", package: candidate, detail: `tensorflow via ${candidate}${gpu ? " (CUDA if a GPU is visible)" : ""}` };
   }
-  const tf = (await import("@tensorflow/tfjs")) as TF;
+  const tf = commonJsExports((await import("@tensorflow/tfjs")) as TF, "engine");
   if (candidate.startsWith("webgpu")) {
     // Imported on demand: both packages are optional dependencies.
     const { startWebgpuBackend } = await import("./webgpu-backend.ts");
@@ -118,7 +129,7 @@ async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omi
     return { tf, name: "webgpu", package: "@tensorflow/tfjs-backend-webgpu", detail: started.detail, adapter: started.adapter };
   }
   if (candidate === "wasm") {
-    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const wasm = commonJsExports(await import("@tensorflow/tfjs-backend-wasm"), "setWasmPaths");
     const require = createRequire(import.meta.url);
     // In Node the .wasm files must be read from disk: point tfjs at the package's dist folder.
     wasm.setWasmPaths(`${dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}/`);

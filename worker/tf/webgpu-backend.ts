@@ -1,3 +1,4 @@
+import { commonJsExports } from "./select-backend.ts";
 import type { TF } from "./tf-types.ts";
 import { type AdapterSummary, dawnGpu, describeAdapter, isRealGpu, summarizeAdapter, type WebgpuDriver } from "./webgpu-adapter.ts";
 import { registerWebgpuTrainingKernels } from "./webgpu-kernels.ts";
@@ -55,7 +56,8 @@ export async function startWebgpuBackend(tf: TF, options: StartWebgpuOptions): P
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     },
   });
-  const { WebGPUBackend } = (await import("@tensorflow/tfjs-backend-webgpu")) as unknown as { WebGPUBackend: WebgpuBackendClass };
+  const { WebGPUBackend } = commonJsExports(
+    (await import("@tensorflow/tfjs-backend-webgpu")) as unknown as { WebGPUBackend: WebgpuBackendClass }, "WebGPUBackend");
   // Importing the package registered its own factory (it saw navigator.gpu): ours replaces it.
   const registry = (tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory;
   if ("webgpu" in registry) tf.removeBackend("webgpu");
