@@ -1,5 +1,5 @@
 /**
- * `npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|wasm|cpu]
+ * `npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|wasm|cpu]
  *   [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`
  *
  * Trains one run spec without the service: a progress bar per epoch with ETA (on a terminal), a line
@@ -21,7 +21,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { stopsWithParent, watchParent } from "../../shared/watch-parent.ts";
 import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
 import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
-import { parseBackendChoice, selectBackend } from "../tf/select-backend.ts";
+import { backendChoices, parseBackendChoice, selectBackend } from "../tf/select-backend.ts";
 import { fileCheckpointStore, writeFileAtomic } from "../train/checkpoint.ts";
 import type { EpochMetrics } from "../train/metrics.ts";
 import { formatProgressBar } from "../train/progress-bar.ts";
@@ -31,7 +31,7 @@ import {
 import { specFingerprint } from "../train/train-spec.ts";
 import { trainRun, type StopRequest } from "../train/train-run.ts";
 
-const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|wasm|cpu]
+const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|wasm|cpu]
                       [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`;
 
 class UsageError extends Error {}
@@ -58,8 +58,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (!args.spec) throw new UsageError("--spec is required");
-    if (args.backend && !["auto", "tensorflow", "wasm", "cpu"].includes(args.backend)) {
-      throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got ${JSON.stringify(args.backend)}`);
+    if (args.backend && !(backendChoices as readonly string[]).includes(args.backend)) {
+      throw new UsageError(`--backend must be one of ${backendChoices.join(", ")}, got ${JSON.stringify(args.backend)}`);
     }
   } catch (e) {
     process.stderr.write(`train: ${(e as Error).message}\n${USAGE}\n`);

@@ -4,7 +4,7 @@ export interface WorkerInfo {
   id: string;
   host: string;
   pid: number;
-  /** The tf backend in use ("tensorflow", "wasm", "cpu", or "fake" for the test double). */
+  /** The tf backend in use ("tensorflow", "webgpu", "wasm", "cpu", or "fake" for the test double). */
   backend: string;
   device: string;
   version: string;
