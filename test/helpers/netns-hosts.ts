@@ -62,9 +62,36 @@ export function netnsUnavailable(): string | null {
   return null;
 }
 
+/** Deletes the namespaces and bridges of earlier test processes that died before their cleanup. */
+function removeLeftovers(): void {
+  const names = ip("netns", "list").split("\n").map((l) => l.split(" ")[0]!).filter((n) => n !== "");
+  const bridges = ip("-o", "link", "show", "type", "bridge").split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n) => n !== undefined);
+  for (const name of [...names, ...bridges]) {
+    const pid = /^mh([0-9a-z]+?)(br|[a-z])$/.exec(name)?.[1];
+    if (pid === undefined || isAlive(parseInt(pid, 36))) continue;
+    try {
+      if (names.includes(name)) ip("netns", "del", name);
+      else ip("link", "del", name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export async function createNetnsHosts(names: readonly string[]): Promise<NetnsHosts> {
-  // Short and unique per process: interface names have at most 15 characters.
-  const tag = `mh${(process.pid % 46656).toString(36)}`;
+  // Short and unique per process (interface names have at most 15 characters), and naming the pid so
+  // that what a killed test run left behind can be recognised and removed.
+  const tag = `mh${process.pid.toString(36)}`;
+  removeLeftovers();
   const subnet = `10.213.${process.pid % 250}`;
   const bridge = `${tag}br`;
   const hosts = new Map<string, NetnsHost & { peer: string; inner: string }>();
