@@ -2,6 +2,7 @@
 // the test's own network namespace (Postgres, reached through A's bridge address, and the API), hosts
 // B and C are network namespaces on veth links, each with a worker with its own DATA_DIR and
 // CHECKPOINT_DIR and CHECKPOINT_STORE=postgres. Real processes, real sockets, kill -9, a cut link.
+// B is whichever host's worker claims the run (both are started first), C the other.
 // - kill -9 of B's worker mid-run: C resumes from the checkpoint B stored in Postgres (the real
 //   trainer's), each epoch recorded once;
 // - B's link cut mid-run (a partition, not a crash): B's lease expires and C takes over; when the link
@@ -96,7 +97,7 @@ async function listenPortOnA(): Promise<number> {
 }
 
 /** A worker on `host` with its own folders; all it shares with the others is A's Postgres and API. */
-async function hostWorker(host: "b" | "c", id: string, env: Record<string, string>): Promise<WorkerProcess> {
+async function hostWorker(host: Host, id: string, env: Record<string, string>): Promise<WorkerProcess> {
   const home = path.join(scratch, id);
   await mkdir(home, { recursive: true });
   const w = startWorker({
@@ -113,13 +114,28 @@ async function hostWorker(host: "b" | "c", id: string, env: Record<string, strin
   return w;
 }
 
+type Host = "b" | "c";
+
+/**
+ * A worker on each of the two hosts, both ready before the run is enqueued (so neither start-up races
+ * the run), and their roles: B is the host whose worker claimed the run, C the other one.
+ */
+async function twoHosts(prefix: string, env: Record<string, string>, enqueue: () => Promise<string>) {
+  const [onB, onC] = await Promise.all([hostWorker("b", `${prefix}-b`, env), hostWorker("c", `${prefix}-c`, env)]);
+  const id = await enqueue();
+  const owner = await eventually("a worker to claim the run", async () => (await runRow(id)).worker_id as string | null ?? undefined, 30_000);
+  const bHost: Host = owner === onB.id ? "b" : "c";
+  const cHost: Host = bHost === "b" ? "c" : "b";
+  return { id, bHost, cHost, b: bHost === "b" ? onB : onC, c: bHost === "b" ? onC : onB };
+}
+
 interface Subscription {
   /** Every message, once the server closed the stream. */
   done: Promise<Record<string, unknown>[]>;
 }
 
 /** Subscribes to the run's stream from a process in `host`'s namespace, through A's API. */
-async function subscribeFrom(host: "b" | "c", runId: string): Promise<Subscription> {
+async function subscribeFrom(host: Host, runId: string): Promise<Subscription> {
   const url = `${apiUrl.replace("http:", "ws:")}/v1/runs/${runId}/stream?after=0`;
   const child = spawn("ip", ["netns", "exec", net.host(host).ns, process.execPath, "--import", "tsx", "test/helpers/stream-subscriber-main.ts", url, readToken], {
     cwd: ROOT,
@@ -167,16 +183,14 @@ test("kill -9 of B's worker mid-run: C resumes from the checkpoint B stored in P
   });
   assert.ok(parsed.ok);
   const real = { TRAINER: "real", BACKEND: "wasm" };
-  const b = await hostWorker("b", "kill-b", real);
-  const [id] = await enqueueRuns(db.sql, [{ name: "multihost kill -9", spec: parsed.spec, epochs: EPOCHS }]);
-  const sub = await subscribeFrom("c", id!);
-  await eventually("B to claim the run", async () => (await runRow(id!)).worker_id === "kill-b", 30_000);
-  const c = await hostWorker("c", "kill-c", real);
-  await eventually("an epoch checkpointed by B", async () => ((await runRow(id!)).checkpoint_epoch ?? 0) >= 1, 90_000);
+  const { id, b, c, cHost } = await twoHosts("kill", real, async () =>
+    (await enqueueRuns(db.sql, [{ name: "multihost kill -9", spec: parsed.spec, epochs: EPOCHS }]))[0]!);
+  const sub = await subscribeFrom(cHost, id);
+  await eventually("an epoch checkpointed by B", async () => ((await runRow(id)).checkpoint_epoch ?? 0) >= 1, 90_000);
   b.child.kill("SIGKILL");
   const killedAt = Date.now();
   assert.equal((await b.exited).signal, "SIGKILL");
-  const atKill = await runRow(id!);
+  const atKill = await runRow(id);
   assert.equal(atKill.state, "running", "killed mid-run");
   const ref = atKill.checkpoint_path as string;
   assert.match(ref, /^postgres:/);
@@ -184,32 +198,32 @@ test("kill -9 of B's worker mid-run: C resumes from the checkpoint B stored in P
   assert.equal(stored!.attempt, 1, "the checkpoint was written by B's attempt");
 
   const detectMs = await eventually("B's lease to expire", async () => {
-    const [a] = await db.sql`select outcome from run_attempts where run_id = ${id!} and attempt = 1`;
+    const [a] = await db.sql`select outcome from run_attempts where run_id = ${id} and attempt = 1`;
     return a?.outcome === "lease_expired" ? Date.now() - killedAt : undefined;
   }, 30_000);
   const line = await c.waitFor(new RegExp(`run ${id} attempt 2: started from checkpoint`), 30_000);
   const resumeMs = Date.now() - killedAt;
   assert.ok(line.endsWith(`from checkpoint ${ref}`), `C resumed from B's checkpoint ${ref}: ${line}`);
-  await eventually("the run to succeed on C", async () => (await runRow(id!)).state === "succeeded", 120_000);
+  await eventually("the run to succeed on C", async () => (await runRow(id)).state === "succeeded", 120_000);
   const doneMs = Date.now() - killedAt;
 
-  const { rows, events } = await recorded(id!);
+  const { rows, events } = await recorded(id);
   assert.deepEqual(rows.map((r) => r.epoch), range(EPOCHS), "one metrics row per epoch");
   assert.deepEqual(events, range(EPOCHS), "one epoch event per epoch");
   for (const r of rows) assert.equal(r.attempt, r.epoch <= (atKill.checkpoint_epoch as number) ? 1 : 2, `epoch ${r.epoch} written by ${r.attempt}`);
-  const attempts = await db.sql`select attempt, worker_id, outcome from run_attempts where run_id = ${id!} order by attempt`;
+  const attempts = await db.sql`select attempt, worker_id, outcome from run_attempts where run_id = ${id} order by attempt`;
   assert.deepEqual(attempts.map((a) => ({ ...a })), [
-    { attempt: 1, worker_id: "kill-b", outcome: "lease_expired" },
-    { attempt: 2, worker_id: "kill-c", outcome: "succeeded" },
+    { attempt: 1, worker_id: b.id, outcome: "lease_expired" },
+    { attempt: 2, worker_id: c.id, outcome: "succeeded" },
   ]);
   const messages = await sub.done;
   assert.deepEqual(streamedEpochs(messages), range(EPOCHS), "C's subscriber got every epoch once");
   // Nothing went through either host's folders, and the finished run left nothing in Postgres.
-  for (const h of ["kill-b", "kill-c"]) {
+  for (const h of [b.id, c.id]) {
     const files = await readdir(path.join(scratch, h, "checkpoints")).catch(() => []);
     assert.deepEqual(files, [], `no checkpoint files on ${h}`);
   }
-  const [left] = await db.sql`select count(*)::int as n from checkpoints where run_id = ${id!}`;
+  const [left] = await db.sql`select count(*)::int as n from checkpoints where run_id = ${id}`;
   assert.equal(left!.n, 0);
   console.log(
     `# multihost kill -9: lease expiry seen ${detectMs} ms after the kill, C resumed from B's epoch-${atKill.checkpoint_epoch} ` +
@@ -221,39 +235,37 @@ test("kill -9 of B's worker mid-run: C resumes from the checkpoint B stored in P
 test("B's link cut mid-run: its lease expires, C takes over; with the link back B's next write is fenced, B abandons the run and goes on serving; nothing duplicated, every epoch streamed to C's side once", { skip: skip ?? false, timeout: 180_000 }, async () => {
   const EPOCHS = 10;
   const fake = { TRAINER: "fake", FAKE_BATCHES: "5", FAKE_BATCH_MS: "100" };
-  const b = await hostWorker("b", "cut-b", fake);
-  const [id] = await enqueueRuns(db.sql, [{ spec: { schedule: `[1e-3, 0]lin[1e-3, ${EPOCHS}]` }, epochs: EPOCHS }]);
-  const sub = await subscribeFrom("c", id!);
-  await eventually("B to claim the run", async () => (await runRow(id!)).worker_id === "cut-b", 30_000);
-  const c = await hostWorker("c", "cut-c", fake);
-  await eventually("an epoch recorded by B", async () => ((await runRow(id!)).checkpoint_epoch ?? 0) >= 1, 30_000);
+  const { id, b, c, bHost, cHost } = await twoHosts("cut", fake, async () =>
+    (await enqueueRuns(db.sql, [{ spec: { schedule: `[1e-3, 0]lin[1e-3, ${EPOCHS}]` }, epochs: EPOCHS }]))[0]!);
+  const sub = await subscribeFrom(cHost, id);
+  await eventually("an epoch recorded by B", async () => ((await runRow(id)).checkpoint_epoch ?? 0) >= 1, 30_000);
 
-  net.cutLink("b");
+  net.cutLink(bHost);
   const cutAt = Date.now();
   const detectMs = await eventually("B's lease to expire", async () => {
-    const [a] = await db.sql`select outcome from run_attempts where run_id = ${id!} and attempt = 1`;
+    const [a] = await db.sql`select outcome from run_attempts where run_id = ${id} and attempt = 1`;
     return a?.outcome === "lease_expired" ? Date.now() - cutAt : undefined;
   }, 30_000);
   await c.waitFor(new RegExp(`run ${id} attempt 2: started from checkpoint postgres:`), 30_000);
   const resumeMs = Date.now() - cutAt;
-  const atTakeover = await recorded(id!);
+  const atTakeover = await recorded(id);
   const recordedByB = atTakeover.rows.filter((r) => r.attempt === 1).length;
   assert.equal(b.child.exitCode, null, "B is alive, only cut off");
 
-  net.restoreLink("b");
+  net.restoreLink(bHost);
   const healedAt = Date.now();
   const abandoned = await b.waitFor(new RegExp(`run ${id} attempt 1: abandoned, lease lost`), 90_000);
   const fencedMs = Date.now() - healedAt;
-  await eventually("the run to succeed on C", async () => (await runRow(id!)).state === "succeeded", 60_000);
+  await eventually("the run to succeed on C", async () => (await runRow(id)).state === "succeeded", 60_000);
 
-  const { rows, events } = await recorded(id!);
+  const { rows, events } = await recorded(id);
   assert.deepEqual(rows.map((r) => r.epoch), range(EPOCHS), "one metrics row per epoch");
   assert.deepEqual(events, range(EPOCHS), "one epoch event per epoch: B wrote nothing after the cut");
   assert.equal(rows.filter((r) => r.attempt === 1).length, recordedByB, "no epoch from B after C took over");
-  const attempts = await db.sql`select attempt, worker_id, outcome from run_attempts where run_id = ${id!} order by attempt`;
+  const attempts = await db.sql`select attempt, worker_id, outcome from run_attempts where run_id = ${id} order by attempt`;
   assert.deepEqual(attempts.map((a) => ({ ...a })), [
-    { attempt: 1, worker_id: "cut-b", outcome: "lease_expired" },
-    { attempt: 2, worker_id: "cut-c", outcome: "succeeded" },
+    { attempt: 1, worker_id: b.id, outcome: "lease_expired" },
+    { attempt: 2, worker_id: c.id, outcome: "succeeded" },
   ]);
   assert.deepEqual(streamedEpochs(await sub.done), range(EPOCHS), "C's subscriber got every epoch once");
 
@@ -262,8 +274,10 @@ test("B's link cut mid-run: its lease expires, C takes over; with the link back 
   const [next] = await enqueueRuns(db.sql, [{ spec: { schedule: "[1e-3, 0]lin[1e-3, 2]" }, epochs: 2 }]);
   await eventually("B to finish the next run", async () => {
     const r = await runRow(next!);
-    return r.state === "succeeded" && r.worker_id === "cut-b";
-  }, 60_000);
+    return r.state === "succeeded" && r.worker_id === b.id;
+  }, 60_000).catch((e) => {
+    throw new Error(`${(e as Error).message}; B's log:\n${b.output().split("\n").slice(-40).join("\n")}`);
+  });
   assert.equal(b.child.exitCode, null);
   console.log(
     `# multihost partition: lease expiry seen ${detectMs} ms after the cut, C resumed after ${resumeMs} ms ` +
