@@ -31,6 +31,17 @@ test("summarizeMetrics() leaves the threshold columns empty when val_acc never r
   assert.equal(s.bestEpoch, 2);
 });
 
+test("summarizeMetrics() keeps the run's test-set figures (no epoch carries them) and the runs table shows them", async () => {
+  const kept = { bestTestAcc: 0.9211, bestTestLoss: 0.24, finalTestAcc: 0.9187, finalTestLoss: 0.25 };
+  const s = summarizeMetrics([row(1, 0.5), row(2, 0.93)], 0.92, kept);
+  assert.deepEqual({ bestTestAcc: s.bestTestAcc, bestTestLoss: s.bestTestLoss, finalTestAcc: s.finalTestAcc, finalTestLoss: s.finalTestLoss }, kept);
+  assert.equal(summarizeMetrics([row(1, 0.5)], 0.92).bestTestAcc, null);
+  const { COLUMNS } = await import("../web/src/views/run-columns.ts");
+  const column = COLUMNS.find((c) => c.key === "bestTestAcc");
+  assert.ok(column, "a test acc column");
+  assert.equal(column.sortValue({ summary: s } as Run, undefined), 0.9211);
+});
+
 test("applyEpoch() one epoch at a time, in any order, equals summarizeMetrics() over all", () => {
   let seed = 7;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);

@@ -5,7 +5,7 @@
 // exactly on the validation split and the stored test_acc on the test set, `npm run export` writes the
 // same files the API serves, and `npm run predict` classifies PNGs as the loaded model does.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,7 +14,6 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type * as tfjs from "@tensorflow/tfjs";
 import { PNG } from "pngjs";
-import { DENO_BINARY } from "../service/deno-binary.ts";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { type ModelMetadata, modelMetadataSchema, type ModelWeights } from "../shared/model-artifact.ts";
 import { loadRawDataset } from "../worker/data/load-dataset.ts";
@@ -22,7 +21,7 @@ import { prepareData } from "../worker/data/prepare-data.ts";
 import { gatherHWC, type ImageTable } from "../worker/data/preprocess.ts";
 import { normalizeImage } from "../worker/model/export-preprocess.ts";
 import { selectBackend } from "../worker/tf/select-backend.ts";
-import { freePort } from "./helpers/free-port.ts";
+import { type ApiProcess, startApi, submitRun } from "./helpers/api-process.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
@@ -39,7 +38,7 @@ const SPEC = {
 let tf: typeof tfjs;
 let db: TestDatabase;
 let dir: string;
-let api: ChildProcess;
+let api: ApiProcess;
 let apiUrl: string;
 let readToken: string;
 let submitToken: string;
@@ -52,27 +51,13 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "model-e2e-"));
   readToken = (await createApiToken(db.sql, { name: "e2e read", scopes: ["read"] })).token;
   submitToken = (await createApiToken(db.sql, { name: "e2e submit", scopes: ["submit"] })).token;
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
-  api = spawn(DENO_BINARY, ["run", "-A", "api/main.ts", "--stop-with-parent"], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: db.url, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const deadline = Date.now() + 60_000;
-  while (!(await fetch(`${apiUrl}/healthz`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline || api.exitCode !== null) throw new Error("the API did not come up");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  api = await startApi(db.url);
+  apiUrl = api.url;
 });
 
 after(async () => {
   await stopWorkers(workers);
-  if (api.exitCode === null) {
-    const exited = new Promise((r) => api.once("exit", r));
-    api.kill("SIGTERM");
-    await exited;
-  }
+  await api?.stop();
   await db.drop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -85,16 +70,7 @@ async function getJson(pathname: string, token = readToken) {
   return { status: res.status, body: await res.json() };
 }
 
-async function submit(): Promise<string> {
-  const res = await fetch(`${apiUrl}/v1/runs`, {
-    method: "POST",
-    headers: { ...auth(submitToken), "content-type": "application/json" },
-    body: JSON.stringify(SPEC),
-  });
-  const body = await res.json();
-  assert.equal(res.status, 201, JSON.stringify(body));
-  return body.id;
-}
+const submit = () => submitRun(apiUrl, submitToken, SPEC);
 
 /** Accuracy of the loaded model on a table's images, prepared from the model's own metadata. */
 function accuracy(model: tfjs.LayersModel, meta: ModelMetadata, table: ImageTable): number {
