@@ -185,6 +185,11 @@ export const runView: View = (root, ctx, _params, id) => {
         h("thead", {}, h("tr", {}, cells.map(([, label]) => h("th", { scope: "col" }, label)))),
         h("tbody", {}, h("tr", {}, cells.map(([key, , value]) => h("td", { "data-col": key }, value))))),
       h("p", {}, "schedule ", h("code", { class: "schedule" }, run.spec.schedule)),
+      // A succeeded run's network (README "Trained models"): where to load it from, and how to save it.
+      ...(run.state === "succeeded"
+        ? [h("p", { id: "run-model" }, "trained model ", h("code", {}, `/v1/runs/${run.id}/model/model.json?weights=best|final`),
+          " (tf.loadLayersModel with a read token; ", h("code", {}, `npm run export -- --run ${run.id} --out model/`), ")")]
+        : []),
     );
   }
 
