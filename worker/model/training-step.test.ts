@@ -3,73 +3,16 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { backendsReady, pseudoRandom, relErr } from "../tf/test-backends.ts";
 import { AdamW } from "../train/adamw.ts";
-import { buildResNetV2, type ResNetModel, type ResNetV2Options } from "./resnet-v2.ts";
+import { buildResNetV2 } from "./resnet-v2.ts";
+import { assertSameStep, stepOn, trainStep } from "./test-training.ts";
 
 before(backendsReady);
-
-/** One Keras-style step: softmax cross-entropy, gradients of every trainable variable, AdamW update. */
-function trainStep(model: ResNetModel, optimizer: AdamW, x: tf.Tensor4D, labels: tf.Tensor2D, lr = 1e-3,
-  onGrads?: (grads: tf.NamedTensorMap) => void): number {
-  const loss = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(
-      () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar,
-      model.trainableVariables as tf.Variable[],
-    );
-    onGrads?.(grads);
-    optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name]), { lr });
-    return value;
-  });
-  const v = loss.dataSync()[0]!;
-  loss.dispose();
-  return v;
-}
-
-function stepOn(backend: "wasm" | "cpu", options: ResNetV2Options, batch: number) {
-  tf.setBackend(backend);
-  const size = options.imageSize ?? 32;
-  const model = buildResNetV2(tf, options);
-  const optimizer = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
-  const x = tf.tensor(pseudoRandom(batch * size * size * 3, 11), [batch, size, size, 3]) as tf.Tensor4D;
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 7) % 10), "int32"), 10) as tf.Tensor2D;
-  const grads = new Map<string, Float64Array>();
-  const loss = trainStep(model, optimizer, x, labels, 1e-3, (g) => {
-    for (const w of model.weights) if (w.trainable) grads.set(w.name, Float64Array.from(g[w.variable.name]!.dataSync()));
-  });
-  const weights = new Map(model.weights.map((w) => [w.name, Float64Array.from(w.variable.dataSync())]));
-  tf.dispose([x, labels]);
-  optimizer.dispose();
-  model.dispose();
-  return { loss, grads, weights };
-}
 
 test("a full ResNet56v2 training step (forward, backward, AdamW) gives the same loss and weights on wasm and stock cpu", () => {
   // 8×8 images keep the stock cpu backend (whose conv gradients run at ~0.01 GFLOP/s) to seconds;
   // every layer, kernel shape and stride of the 32×32 network is exercised.
   const options = { depth: 56, imageSize: 8, seed: 3 };
-  const wasm = stepOn("wasm", options, 2);
-  const cpu = stepOn("cpu", options, 2);
-  assert.ok(relErr([wasm.loss], [cpu.loss]) < 1e-4, `loss ${wasm.loss} vs ${cpu.loss}`);
-  const all = (m: Map<string, Float64Array>) => Float64Array.from([...m.values()].flatMap((v) => [...v]));
-  assert.ok(relErr(all(wasm.weights), all(cpu.weights)) < 1e-4, `all weights: rel err ${relErr(all(wasm.weights), all(cpu.weights))}`);
-  const convBias = /(conv\d?|shortcut)\/bias$/;
-  const norm = (v: Float64Array) => Math.sqrt(v.reduce((a, b) => a + b * b, 0));
-  const gradScale = Math.max(...[...cpu.grads.values()].map(norm));
-  for (const [name, g] of wasm.grads) {
-    const want = cpu.grads.get(name)!;
-    if (convBias.test(name)) {
-      // Every conv output reaches the loss only through a batch norm, so a conv bias's true gradient
-      // is 0 and both backends return float noise: it must stay noise-sized.
-      assert.ok(norm(g) < 1e-5 * gradScale, `${name}: |grad| ${norm(g)} vs largest |grad| ${gradScale}`);
-      continue;
-    }
-    assert.ok(relErr(g, want) < 1e-3, `gradient of ${name}: rel err ${relErr(g, want)}`);
-  }
-  for (const [name, w] of wasm.weights) {
-    // Adam divides by √v + ε, so near-zero gradients (β, zero-initialised) amplify float noise into
-    // weight noise of up to ±lr: per-variable weight checks on the kernels and BN moving statistics.
-    if (!/kernel$|moving_/.test(name)) continue;
-    assert.ok(relErr(w, cpu.weights.get(name)!) < 1e-3, `${name}: rel err ${relErr(w, cpu.weights.get(name)!)}`);
-  }
+  assertSameStep(stepOn("wasm", options, 2), stepOn("cpu", options, 2), { loss: 1e-4, weights: 1e-4 });
 });
 
 test("training on wasm leaks no tensors: tf.memory().numTensors is flat across 20 steps", () => {

@@ -1,6 +1,8 @@
 // Test helper: one wasm backend (with our kernels) and the stock cpu backend in one process, and a
 // way to run the same computation on each. Not a test file itself.
 import * as tf from "@tensorflow/tfjs";
+import { loadNativeAddon, type NativeAddon } from "./native-addon.ts";
+import { type NativeKernels, registerNativeKernels } from "./native-kernels.ts";
 import { selectBackend } from "./select-backend.ts";
 
 let ready: Promise<void> | undefined;
@@ -15,9 +17,47 @@ export function backendsReady(): Promise<void> {
   return ready;
 }
 
+/**
+ * Why native tests cannot run here (the addon is not built), or undefined: pass it as node:test's
+ * `skip` so the reason is printed.
+ */
+export const nativeSkipReason: string | undefined = (() => {
+  try {
+    loadNativeAddon();
+    return undefined;
+  } catch (e) {
+    return `skipped: ${(e as Error).message}`;
+  }
+})();
+
+let nativeKernels: NativeKernels | undefined;
+
+/**
+ * Switches the wasm backend to "native" (our oneDNN kernels registered on it, 2 threads so the
+ * multi-threaded paths run) or back to plain "wasm" (the kernels it had before), or to "cpu".
+ * Native and wasm share one wasm backend, so the two cannot be active at once.
+ */
+export function useBackend(backend: "native" | "wasm" | "cpu"): void {
+  if (backend === "cpu") {
+    tf.setBackend("cpu");
+    return;
+  }
+  tf.setBackend("wasm");
+  if (backend === "native" && !nativeKernels) nativeKernels = registerNativeKernels(tf, loadNativeAddon(), { threads: 2 });
+  if (backend === "wasm" && nativeKernels) {
+    nativeKernels.restore();
+    nativeKernels = undefined;
+  }
+}
+
+/** The addon itself (tests that inspect its primitives); throws when it is not built. */
+export function nativeAddon(): NativeAddon {
+  return loadNativeAddon();
+}
+
 /** Runs f on `backend` and returns its output values (float64 copies), disposing everything. */
-export function runOn(backend: "wasm" | "cpu", f: () => tf.Tensor | tf.Tensor[]): Float64Array[] {
-  tf.setBackend(backend);
+export function runOn(backend: "native" | "wasm" | "cpu", f: () => tf.Tensor | tf.Tensor[]): Float64Array[] {
+  useBackend(backend);
   const outs = tf.tidy(f);
   const list = Array.isArray(outs) ? outs : [outs];
   const values = list.map((t) => Float64Array.from(t.dataSync()));
