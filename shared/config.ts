@@ -37,9 +37,11 @@ export const configSchema = z.object({
   ).optional(),
   API_URL: z.url().optional(),
   WORKER_TOKEN: optionalText,
-  BACKEND: z.enum(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"),
+  BACKEND: z.enum(["auto", "tensorflow", "webgpu", "native", "wasm", "cpu"]).default("auto"),
   /** BACKEND=webgpu: Vulkan from the machine (`system`) or SwiftShader's CPU Vulkan from npm (`swiftshader`, tests). */
   WEBGPU_DRIVER: z.enum(["system", "swiftshader"]).default("system"),
+  /** Threads of the native (oneDNN) backend; default: the machine's cores divided by WORKERS (see cpuThreads). */
+  CPU_THREADS: int(1, 1024).optional(),
   CHECKPOINT_DIR: optionalText,
   /**
    * Where workers keep checkpoints: `postgres` (chunked rows in the run's database: any worker that
@@ -81,6 +83,17 @@ export type Config = z.output<typeof configSchema>;
 /** CHECKPOINT_STORE with its default applied (see the schema). */
 export function checkpointStoreKind(config: Pick<Config, "CHECKPOINT_STORE" | "CHECKPOINT_DIR">): "postgres" | "dir" {
   return config.CHECKPOINT_STORE ?? (config.CHECKPOINT_DIR === undefined ? "postgres" : "dir");
+}
+
+/**
+ * The native backend's thread count: CPU_THREADS, else the machine's cores shared out among the
+ * WORKERS that `npm start` runs on it (at least 1), so that workers do not fight over cores.
+ *
+ * @example
+ * cpuThreads({ WORKERS: 2 }, 8); // 4
+ */
+export function cpuThreads(config: { CPU_THREADS?: number | undefined; WORKERS: number }, cores: number): number {
+  return config.CPU_THREADS ?? Math.max(1, Math.floor(cores / Math.max(1, config.WORKERS)));
 }
 
 /** Thrown by {@link loadConfig}; its message lists every bad variable with its rule. */

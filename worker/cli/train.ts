@@ -1,5 +1,5 @@
 /**
- * `npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|wasm|cpu]
+ * `npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|native|wasm|cpu]
  *   [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`
  *
  * Trains one run spec without the service: a progress bar per epoch with ETA (on a terminal), a line
@@ -15,9 +15,10 @@
  * service that did what it was asked.
  */
 import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../../shared/config.ts";
+import { cpuThreads, loadConfig } from "../../shared/config.ts";
 import { stopsWithParent, watchParent } from "../../shared/watch-parent.ts";
 import { parseRunSpec, type RunSpec } from "../../shared/run-spec.ts";
 import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
@@ -31,7 +32,7 @@ import {
 import { specFingerprint } from "../train/train-spec.ts";
 import { trainRun, type StopRequest } from "../train/train-run.ts";
 
-const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|wasm|cpu]
+const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|native|wasm|cpu]
                       [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`;
 
 class UsageError extends Error {}
@@ -85,7 +86,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND), { webgpuDriver: config.WEBGPU_DRIVER });
+  const { tf, name: backend } = await selectBackend(parseBackendChoice(args.backend ?? config.BACKEND),
+    { webgpuDriver: config.WEBGPU_DRIVER, threads: cpuThreads(config, availableParallelism()) });
   const label = args.label ?? spec.name ?? "run";
   const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;
   const store = checkpointDir ? fileCheckpointStore(join(checkpointDir, `train-${specFingerprint(spec)}.ckpt`)) : undefined;

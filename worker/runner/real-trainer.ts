@@ -1,4 +1,5 @@
-import type { Config } from "../../shared/config.ts";
+import { availableParallelism } from "node:os";
+import { type Config, cpuThreads } from "../../shared/config.ts";
 import { parseRunSpec } from "../../shared/run-spec.ts";
 import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
 import { selectBackend } from "../tf/select-backend.ts";
@@ -15,7 +16,9 @@ import type { Trainer } from "./trainer.ts";
  * rather than being retried.
  */
 export async function createRealTrainer(config: Config, log: (line: string) => void): Promise<Trainer> {
-  const backend = await selectBackend(config.BACKEND, { log, webgpuDriver: config.WEBGPU_DRIVER });
+  const backend = await selectBackend(config.BACKEND, {
+    log, webgpuDriver: config.WEBGPU_DRIVER, threads: cpuThreads(config, availableParallelism()),
+  });
   const sources = dataSourcesFromConfig(config);
   return {
     backend: backend.name,

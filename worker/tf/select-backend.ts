@@ -1,19 +1,27 @@
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { dirname } from "node:path";
+import { loadNativeAddon } from "./native-addon.ts";
+import { registerNativeKernels } from "./native-kernels.ts";
 import type { TF } from "./tf-types.ts";
 import { registerCpuTrainingKernels } from "./cpu-kernels.ts";
 import { registerWasmTrainingKernels } from "./wasm-kernels.ts";
 import type { AdapterSummary, WebgpuDriver } from "./webgpu-adapter.ts";
 
-/** `BACKEND` values: `auto` tries tfjs-node-gpu → webgpu (a real GPU only) → tfjs-node → wasm → cpu. */
-export const backendChoices = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+/** `BACKEND` values: `auto` tries tfjs-node-gpu → webgpu (a real GPU only) → tfjs-node → native → wasm → cpu. */
+export const backendChoices = ["auto", "tensorflow", "webgpu", "native", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof backendChoices)[number];
 
 export interface SelectedBackend {
   /** The TensorFlow.js namespace, with `name` active: pass it to model and training code. */
   readonly tf: TF;
-  /** tf.getBackend(): "tensorflow" (tfjs-node or tfjs-node-gpu), "webgpu", "wasm" or "cpu". */
-  readonly name: "tensorflow" | "webgpu" | "wasm" | "cpu";
+  /**
+   * tf.getBackend(): "tensorflow" (tfjs-node or tfjs-node-gpu), "webgpu", "wasm" or "cpu"; or "native":
+   * the wasm backend with its hot kernels in our oneDNN addon (tf.getBackend() says "wasm").
+   */
+  readonly name: "tensorflow" | "webgpu" | "native" | "wasm" | "cpu";
+  /** CPU threads it computes on: native's oneDNN threads (CPU_THREADS); wasm and cpu 1. */
+  readonly threads?: number;
   /** The npm package that provides it, e.g. "@tensorflow/tfjs-node-gpu". */
   readonly package: string;
   /** One line on what was chosen, e.g. "wasm (SIMD, 1 thread) with training kernels: Conv2DBackpropFilter, …". */
@@ -29,6 +37,10 @@ export interface SelectBackendOptions {
   log?: (line: string) => void;
   /** Where Dawn finds Vulkan for `webgpu` (WEBGPU_DRIVER): the machine's (default) or SwiftShader's. */
   webgpuDriver?: WebgpuDriver;
+  /** Threads of the native backend (CPU_THREADS); default: every core (os.availableParallelism()). */
+  threads?: number;
+  /** Convolution layout of the native backend (measurement only; default "nhwc"). */
+  nativeLayout?: "nhwc" | "blocked" | "plain";
 }
 
 /**
@@ -79,11 +91,13 @@ function describeError(e: unknown): string {
  * - `tensorflow`: @tensorflow/tfjs-node-gpu (CUDA), else @tensorflow/tfjs-node (native CPU);
  * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (npm `webgpu`) over Vulkan, plus our WGSL
  *   training kernels (worker/tf/webgpu-kernels.ts); any adapter, SwiftShader's included;
+ * - `native`: the wasm backend with convolutions, batch norm, AdamW and the big elementwise ops in
+ *   our oneDNN addon (worker/native) on `threads` cores — the fast CPU path when `npm ci` built it;
  * - `wasm`: @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node) plus our training
  *   kernels (worker/tf/wasm-kernels.ts) — the fast choice on machines without libtensorflow;
  * - `cpu`: plain JavaScript, slow (tests and last resort);
  * - `auto`: the first of tensorflow-gpu, webgpu on a real GPU (never a software adapter), tensorflow,
- *   wasm, cpu that starts.
+ *   native, wasm, cpu that starts.
  *
  * @example
  * const { tf, detail } = await selectBackend(parseBackendChoice(process.env.BACKEND));
@@ -93,12 +107,12 @@ export async function selectBackend(choice: BackendChoice = "auto", options: Sel
   const log = options.log ?? ((line: string) => console.error(line));
   const skipped: { candidate: string; reason: string }[] = [];
   const candidates: string[] =
-    choice === "auto" ? ["@tensorflow/tfjs-node-gpu", "webgpu (a real GPU only)", "@tensorflow/tfjs-node", "wasm", "cpu"]
+    choice === "auto" ? ["@tensorflow/tfjs-node-gpu", "webgpu (a real GPU only)", "@tensorflow/tfjs-node", "native", "wasm", "cpu"]
     : choice === "tensorflow" ? ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]
     : [choice];
   for (const candidate of candidates) {
     try {
-      const picked = await start(candidate, options.webgpuDriver ?? "system");
+      const picked = await start(candidate, options.webgpuDriver ?? "system", options);
       const result: SelectedBackend = { ...picked, skipped };
       for (const s of skipped) log(`backend: skipped ${s.candidate}: ${s.reason}`);
       log(`backend: ${result.detail} (BACKEND=${choice})`);
@@ -111,11 +125,24 @@ export async function selectBackend(choice: BackendChoice = "auto", options: Sel
   throw new Error(
     `No TensorFlow.js backend could start for BACKEND=${choice}: ` +
       skipped.map((s) => `${s.candidate} (${s.reason})`).join("; ") +
-      (choice === "tensorflow" ? ". On a GPU host: npm install @tensorflow/tfjs-node-gpu (see README)." : ""),
+      (choice === "tensorflow" ? ". On a GPU host: npm install @tensorflow/tfjs-node-gpu (see README)." : "") +
+      (choice === "native" ? ". Install Debian's libdnnl-dev and run npm ci (see README)." : ""),
   );
 }
 
-async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omit<SelectedBackend, "skipped">> {
+async function startWasm(tf: TF): Promise<{ simd: boolean; kernels: readonly string[] }> {
+  const wasm = commonJsExports(await import("@tensorflow/tfjs-backend-wasm"), "setWasmPaths");
+  const require = createRequire(import.meta.url);
+  // In Node the .wasm files must be read from disk: point tfjs at the package's dist folder.
+  wasm.setWasmPaths(`${dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}/`);
+  if (!(await tf.setBackend("wasm"))) throw new Error("tf.setBackend('wasm') failed");
+  await tf.ready();
+  const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true;
+  const { kernels } = registerWasmTrainingKernels(tf);
+  return { simd, kernels };
+}
+
+async function start(candidate: string, webgpuDriver: WebgpuDriver, options: SelectBackendOptions): Promise<Omit<SelectedBackend, "skipped">> {
   if (candidate.startsWith("@tensorflow/tfjs-node")) {
     const tf = await tryTensorflow(candidate);
     const gpu = candidate.endsWith("-gpu");
@@ -128,17 +155,22 @@ async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omi
     const started = await startWebgpuBackend(tf, { driver: webgpuDriver, requireRealGpu: candidate !== "webgpu" });
     return { tf, name: "webgpu", package: "@tensorflow/tfjs-backend-webgpu", detail: started.detail, adapter: started.adapter };
   }
-  if (candidate === "wasm") {
-    const wasm = commonJsExports(await import("@tensorflow/tfjs-backend-wasm"), "setWasmPaths");
-    const require = createRequire(import.meta.url);
-    // In Node the .wasm files must be read from disk: point tfjs at the package's dist folder.
-    wasm.setWasmPaths(`${dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}/`);
-    if (!(await tf.setBackend("wasm"))) throw new Error("tf.setBackend('wasm') failed");
-    await tf.ready();
-    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
-    const { kernels } = registerWasmTrainingKernels(tf);
+  if (candidate === "native") {
+    // Load the addon first: without it there is nothing to start, and wasm stays untouched.
+    const addon = loadNativeAddon();
+    const threads = options.threads ?? availableParallelism();
+    const { simd } = await startWasm(tf);
+    const { kernels } = registerNativeKernels(tf, addon, { threads, ...(options.nativeLayout ? { layout: options.nativeLayout } : {}) });
     return {
-      tf, name: "wasm", package: "@tensorflow/tfjs-backend-wasm",
+      tf, name: "native", threads, package: "worker/native (oneDNN addon) + @tensorflow/tfjs-backend-wasm",
+      detail: `native (oneDNN ${addon.version()}, ${threads} thread${threads === 1 ? "" : "s"}, conv layout ${addon.layout()}) ` +
+        `on wasm (${simd ? "SIMD" : "no SIMD"}) with kernels: ${kernels.join(", ")}`,
+    };
+  }
+  if (candidate === "wasm") {
+    const { simd, kernels } = await startWasm(tf);
+    return {
+      tf, name: "wasm", threads: 1, package: "@tensorflow/tfjs-backend-wasm",
       detail: `wasm (${simd ? "SIMD" : "no SIMD: slow"}, 1 thread) with training kernels: ${kernels.join(", ")}`,
     };
   }
@@ -147,7 +179,7 @@ async function start(candidate: string, webgpuDriver: WebgpuDriver): Promise<Omi
     await tf.ready();
     const kernels = registerCpuTrainingKernels(tf);
     return {
-      tf, name: "cpu", package: "@tensorflow/tfjs-backend-cpu",
+      tf, name: "cpu", threads: 1, package: "@tensorflow/tfjs-backend-cpu",
       detail: `cpu (plain JavaScript: slow, last resort) with training kernels: ${kernels.join(", ")}`,
     };
   }
