@@ -1,7 +1,11 @@
 // Training-step benchmark: `npm run bench:train -- --backend wasm --depth 56 --batch 64 --steps 3`.
 // Prints per-step times and, last, `img/s <number>` (median step). --profile adds the top kernels by
 // time (tf.profile); --kernels measures GFLOP/s of each convolution (forward and both gradients) of
-// the chosen model against the backend's own 1024² matMul.
+// the chosen model against the backend's own 1024² matMul. Validation (inference-mode forward) speed
+// and peak RSS are printed too. --torch <anchor.py> runs the PyTorch anchor before every round of
+// ours (--rounds N), with the same thread count, so that each ratio compares runs under the same load.
+import { spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import type * as tfjs from "@tensorflow/tfjs";
 import { buildResNetV2, type ResNetModel } from "../worker/model/resnet-v2.ts";
@@ -19,6 +23,10 @@ const { values } = parseArgs({
     "image-size": { type: "string", default: "32" },
     profile: { type: "boolean", default: false },
     kernels: { type: "boolean", default: false },
+    threads: { type: "string" },
+    layout: { type: "string" },
+    torch: { type: "string" },
+    rounds: { type: "string", default: "1" },
   },
 });
 const depth = Number(values.depth);
@@ -26,10 +34,16 @@ const batch = Number(values.batch);
 const steps = Number(values.steps);
 const imageSize = Number(values["image-size"]);
 
-const { tf, name } = await selectBackend(parseBackendChoice(values.backend), { webgpuDriver: parseWebgpuDriver(process.env.WEBGPU_DRIVER) });
+const layout = values.layout as "nhwc" | "blocked" | "plain" | undefined;
+const { tf, name, threads = 1 } = await selectBackend(parseBackendChoice(values.backend), {
+  webgpuDriver: parseWebgpuDriver(process.env.WEBGPU_DRIVER),
+  ...(values.threads ? { threads: Number(values.threads) } : {}),
+  ...(layout ? { nativeLayout: layout } : {}),
+});
+const rounds = Number(values.rounds);
 const model = buildResNetV2(tf, { depth, imageSize, seed: 1 });
 const counts = model.paramCounts();
-console.log(`ResNet${depth}v2 ${imageSize}×${imageSize} params ${counts.total} batch ${batch} backend ${name}`);
+console.log(`ResNet${depth}v2 ${imageSize}×${imageSize} params ${counts.total} batch ${batch} backend ${name} threads ${threads}`);
 
 const x = tf.randomUniform([batch, imageSize, imageSize, 3], -1, 1, "float32", 7) as tfjs.Tensor4D;
 const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", 8) as tfjs.Tensor1D, 10));
@@ -54,20 +68,67 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+const load = () => loadavg()[0]!.toFixed(1);
+
+/** Runs the PyTorch anchor once with our thread count; its img/s and peak RSS (MiB). */
+function torchRun(anchor: string): { imgPerSec: number; maxRssMiB: number } | null {
+  // Runs the anchor script as __main__, then prints the process's peak RSS (Linux: KiB).
+  const code = "import runpy,sys,resource; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); " +
+    "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
+  const r = spawnSync("/usr/bin/python3", ["-c", code, anchor, String(depth), String(batch), String(steps)], {
+    encoding: "utf8", env: { ...process.env, TORCH_THREADS: String(threads) },
+  });
+  const ips = /([\d.]+) img\/s/.exec(r.stdout);
+  const rss = /maxrss (\d+)/.exec(r.stdout);
+  if (!ips || !rss) {
+    console.log(`torch anchor failed: ${r.stderr.trim().split("\n").pop()}`);
+    return null;
+  }
+  return { imgPerSec: Number(ips[1]), maxRssMiB: Number(rss[1]) / 1024 };
+}
+
 const wall: number[] = [];
 const cpu: number[] = [];
-for (let i = 0; i <= steps; i++) {
-  const t0 = performance.now();
-  const c0 = cpuMs();
-  const loss = await step();
-  const dt = performance.now() - t0;
-  const dc = cpuMs() - c0;
-  const mem = name === "wasm" ? ` heap ${((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MiB` : "";
-  console.log(`step ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms wall, ${dc.toFixed(0)} ms cpu, loss ${loss.toFixed(4)}, tensors ${tf.memory().numTensors}${mem}`);
-  if (i > 0) {
-    wall.push(dt);
-    cpu.push(dc);
+const ratios: string[] = [];
+let stepNo = 0;
+for (let round = 0; round < rounds; round++) {
+  const anchor = values.torch ? torchRun(values.torch) : null;
+  const loadBefore = load();
+  const roundWall: number[] = [];
+  for (let i = round === 0 ? 0 : 1; i <= steps; i++) {
+    const t0 = performance.now();
+    const c0 = cpuMs();
+    const loss = await step();
+    const dt = performance.now() - t0;
+    const dc = cpuMs() - c0;
+    const mem = name === "wasm" || name === "native"
+      ? ` heap ${((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20).toFixed(0)} MiB` : "";
+    console.log(`step ${stepNo}${stepNo === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms wall, ${dc.toFixed(0)} ms cpu, loss ${loss.toFixed(4)}, tensors ${tf.memory().numTensors}${mem}`);
+    if (stepNo > 0) {
+      wall.push(dt);
+      cpu.push(dc);
+      roundWall.push(dt);
+    }
+    stepNo++;
   }
+  if (anchor && roundWall.length > 0) {
+    const ours = batch / (median(roundWall) / 1000);
+    const line = `round ${round + 1}: ours ${ours.toFixed(1)} img/s, torch ${anchor.imgPerSec.toFixed(1)} img/s (${threads} threads), ` +
+      `ratio ${(ours / anchor.imgPerSec).toFixed(2)}, torch peak RSS ${anchor.maxRssMiB.toFixed(0)} MiB, load ${loadBefore}→${load()}`;
+    ratios.push(line);
+    console.log(line);
+  }
+}
+
+// Validation: the inference-mode forward pass (moving statistics), as the trainer's evaluation runs it.
+const val: number[] = [];
+for (let i = 0; i <= Math.max(1, steps); i++) {
+  const t0 = performance.now();
+  const p = model.predict(x);
+  await p.data();
+  p.dispose();
+  if (i > 0) val.push(performance.now() - t0);
 }
 
 if (values.profile) {
@@ -92,7 +153,9 @@ if (values.profile) {
 
 if (values.kernels) await kernelReport(tf, model, batch);
 
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+for (const line of ratios) console.log(line);
+console.log(`validation (inference forward, batch ${batch}): ${(batch / (median(val) / 1000)).toFixed(1)} img/s`);
+console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, load ${load()}`);
 if (wall.length > 0) console.log(`median step ${median(wall).toFixed(0)} ms wall (${median(cpu).toFixed(0)} ms cpu: img/s by cpu time ${(batch / (median(cpu) / 1000)).toFixed(1)})`);
 if (wall.length > 0) console.log(`img/s ${(batch / (median(wall) / 1000)).toFixed(1)}`);
 model.dispose();
