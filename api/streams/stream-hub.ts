@@ -5,13 +5,15 @@
  * Why no event is lost or repeated: per run the hub keeps `delivered`, the highest seq handed out, and
  * only ever hands out `delivered + 1`. A NOTIFY carries only (runId, seq); the hub reads every row with
  * seq > delivered (so a lost or folded notification costs latency, never an event). A worker's message
- * with seq = delivered + 1 is handed out at once; one further ahead waits while the gap is read from
- * the table (the writer commits before it tells anyone, and seqs are allocated under the run's row lock,
- * so every lower seq is already committed and visible). Anything ≤ delivered is a duplicate: dropped.
+ * about a durable event is only a hint to read the table now, sooner than NOTIFY would say: what is
+ * handed out is always the stored row, written under the run's lease by its holder (the queue's fenced
+ * writes), never the worker's copy — a worker token cannot make the hub relay an event for a run it
+ * does not hold, or one that differs from what is stored. Anything ≤ delivered is a duplicate: dropped.
  * After the LISTEN connection comes back, every run is read again from its `delivered`.
  *
  * Progress messages are not stored: they reach this instance from a worker's socket, and are relayed to
- * the other instances through NOTIFY `run_progress` (best effort).
+ * the other instances through NOTIFY `run_progress` (best effort), only while the run is running the
+ * attempt the message names (checked against the run's row, at most once a second per run).
  */
 import type postgres from "postgres";
 import {
@@ -23,7 +25,6 @@ import {
 import type { Logger } from "../logger.ts";
 import {
   type OutgoingEvent,
-  outgoingEvent,
   type ReadRunEvents,
   readRunEvents,
   type ReadRunInfo,
@@ -100,8 +101,6 @@ interface Channel {
   listeners: Set<HubListener>;
   reading: boolean;
   readAgain: boolean;
-  /** Worker events ahead of `delivered`, waiting for the gap to be read. */
-  ahead: Map<number, OutgoingEvent>;
   /** Progress whose worker had committed more than was delivered here yet: sent once it catches up. */
   heldProgress: ProgressMessage | null;
   retryTimer: ReturnType<typeof setTimeout> | null;
@@ -109,7 +108,8 @@ interface Channel {
   failure: Error | null;
 }
 
-const MAX_AHEAD = 1000;
+/** How long a run's running attempt is trusted before progress for it is checked again. */
+const ATTEMPT_CACHE_MS = 1000;
 const READ_RETRY_MS = 1000;
 
 export class StreamHub {
@@ -125,6 +125,8 @@ export class StreamHub {
   readonly #multi = new Set<MultiRunListener>();
   readonly #unlisten: (() => Promise<void>)[] = [];
   readonly #onClose = new Set<() => void>();
+  /** Per run: its running attempt (null when not running), as read at `at`. */
+  readonly #attempts = new Map<string, { at: number; attempt: Promise<number | null> }>();
   #checkTimer: ReturnType<typeof setInterval> | null = null;
   #pingSentAt = 0;
   #pingSeenAt = 0;
@@ -230,16 +232,18 @@ export class StreamHub {
   fromWorker(msg: WorkerMessage): void {
     if (this.#closed) return;
     if (msg.type === "progress") {
-      this.#progress(msg);
-      if (this.#relay) {
+      void this.#leaseHolds(msg.runId, msg.attempt).then((holds) => {
+        if (!holds || this.#closed) return;
+        this.#progress(msg);
+        if (!this.#relay) return;
         const payload = JSON.stringify({ from: this.instanceId, message: msg });
         this.#sql.notify(RUN_PROGRESS_CHANNEL, payload).catch((e: Error) =>
           this.#log("warn", "could not relay progress", { runId: msg.runId, error: e.message })
         );
-      }
+      });
       return;
     }
-    const { type, runId, seq, ...payload } = msg;
+    const { runId, seq } = msg;
     const ch = this.#channels.get(runId) ??
       (this.#multi.size > 0 ? this.#channel(runId, seq - 1) : undefined);
     if (ch === undefined) return;
@@ -247,14 +251,8 @@ export class StreamHub {
       this.#stats.duplicates++;
       return;
     }
-    const event = outgoingEvent({ runId, seq, type, payload });
-    // Also while a catch-up read is in flight: it skips rows ≤ delivered, so the order holds.
-    if (ch.isReady && seq === ch.delivered + 1) {
-      this.#stats.fromWorker++;
-      this.#deliver(ch, event);
-      return;
-    }
-    if (ch.ahead.size < MAX_AHEAD) ch.ahead.set(seq, event);
+    // Read what is stored now rather than trusting the message (see the top of this file).
+    this.#stats.fromWorker++;
     void this.#catchUp(ch);
   }
 
@@ -274,7 +272,6 @@ export class StreamHub {
       listeners: new Set(),
       reading: false,
       readAgain: false,
-      ahead: new Map(),
       heldProgress: null,
       retryTimer: null,
       failure: null,
@@ -323,8 +320,8 @@ export class StreamHub {
   }
 
   /**
-   * Reads every stored event after `delivered` and hands them out, then the worker events that were
-   * waiting. One reader per channel; a trigger during a read makes it read once more.
+   * Reads every stored event after `delivered` and hands them out. One reader per channel; a trigger
+   * during a read makes it read once more.
    */
   async #catchUp(ch: Channel): Promise<void> {
     if (ch.reading) {
@@ -344,21 +341,9 @@ export class StreamHub {
           for (const event of page) if (event.seq > ch.delivered) this.#deliver(ch, event);
           if (page.length < this.#pageSize || this.#closed) break;
         }
-        for (const seq of ch.ahead.keys()) if (seq <= ch.delivered) ch.ahead.delete(seq);
-        for (
-          let next = ch.ahead.get(ch.delivered + 1);
-          next !== undefined;
-          next = ch.ahead.get(ch.delivered + 1)
-        ) {
-          ch.ahead.delete(next.seq);
-          this.#stats.fromWorker++;
-          this.#deliver(ch, next);
-        }
-        // Still a gap: the worker's seq is not in the table yet? Read again shortly rather than spin.
-        if (ch.ahead.size > 0 && !ch.readAgain) this.#retryLater(ch);
       } while (ch.readAgain && !this.#closed);
       const held = ch.heldProgress;
-      if (held !== null && ch.ahead.size === 0) {
+      if (held !== null) {
         // Everything committed is out and the worker still claims a later seq: trust the table.
         ch.heldProgress = null;
         this.#fanOutProgress(ch, { ...held, seq: ch.delivered });
@@ -381,6 +366,30 @@ export class StreamHub {
       ch.retryTimer = null;
       if (this.#channels.get(ch.runId) === ch) void this.#catchUp(ch);
     }, READ_RETRY_MS);
+  }
+
+  /**
+   * Whether `runId` is running `attempt` now, by its row, read at most once a second per run (progress
+   * comes every few batches; a stale answer for a second costs nothing that matters).
+   */
+  async #leaseHolds(runId: string, attempt: number): Promise<boolean> {
+    const now = Date.now();
+    let known = this.#attempts.get(runId);
+    if (known === undefined || now - known.at > ATTEMPT_CACHE_MS) {
+      if (this.#attempts.size > 10_000) {
+        for (const [id, k] of this.#attempts) if (now - k.at > ATTEMPT_CACHE_MS) this.#attempts.delete(id);
+      }
+      const row = this.#sql<{ state: string; attempt: number }[]>`
+        select state, attempt from runs where id = ${runId}`.then(([r]) => r?.state === "running" ? r.attempt : null);
+      known = { at: now, attempt: row };
+      this.#attempts.set(runId, known);
+    }
+    try {
+      return (await known.attempt) === attempt;
+    } catch {
+      this.#attempts.delete(runId);
+      return false;
+    }
   }
 
   // --- progress -------------------------------------------------------------------------------------
