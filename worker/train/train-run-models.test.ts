@@ -16,7 +16,7 @@ function memorySink() {
   const saved = {
     best: [] as number[],
     bestWeights: null as ModelSnapshot | null,
-    final: null as { snapshot: ModelSnapshot; test: { final: TestFigures; best: TestFigures } | null } | null,
+    final: null as { snapshot: ModelSnapshot; test: { final: TestFigures; best: TestFigures | null } | null } | null,
     loads: 0,
   };
   const sink: ModelSink = {
@@ -67,7 +67,7 @@ test("best weights on each new best, final weights with both test figures; a res
   assert.equal(final.snapshot.epoch, 3);
   assert.ok(final.test !== null, "validation is a split: the test set is evaluated");
   assert.notDeepEqual(final.test.best, final.test.final);
-  for (const f of [final.test.best, final.test.final]) assert.ok(f.acc >= 0 && f.acc <= 1 && Number.isFinite(f.loss));
+  for (const f of [final.test.best, final.test.final]) assert.ok(f !== null && f.acc >= 0 && f.acc <= 1 && Number.isFinite(f.loss));
   assert.deepEqual(final.snapshot.mean.length, 8 * 8 * 3);
 
   // Stop after epoch 2 (the best is then stored), resume in a fresh trainRun with no memory of it.
@@ -88,6 +88,21 @@ test("best weights on each new best, final weights with both test figures; a res
   assert.equal(resumed.saved.loads, 1, "the resumed run read its best from the store");
   assert.deepEqual(resumed.saved.final!.test, final.test, "same test figures as the uninterrupted run");
   assert.deepEqual(resumed.saved.final!.snapshot.weights, final.snapshot.weights);
+
+  // A stored best from another epoch (a lost attempt's, retrained differently): the run still
+  // completes, with the final figures, and no test figures for the mislabelled best.
+  const stale = memorySink();
+  const staleCheckpoints = memoryCheckpoints();
+  epochsSeen = 0;
+  await trainRun(tf, spec, {
+    data, checkpoints: staleCheckpoints, models: stale.sink,
+    onEpochEnd: () => void epochsSeen++,
+    shouldStop: () => (epochsSeen >= 2 ? "drain" : false),
+  });
+  stale.saved.bestWeights = { ...stale.saved.bestWeights!, epoch: 3 - stale.saved.bestWeights!.epoch };
+  const done = await trainRun(tf, spec, { data, checkpoints: staleCheckpoints, models: stale.sink });
+  assert.equal(done.status, "completed");
+  assert.deepEqual(stale.saved.final!.test, { final: final.test.final, best: null });
 
   // Validation on the test set itself: no separate test figures.
   const onTest = parseRunSpec({ ...spec, data: { ...spec.data, validation: "test", validationSize: undefined } });

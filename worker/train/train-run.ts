@@ -75,9 +75,10 @@ export interface ModelSink {
   loadBest(layers: readonly LayerRow[]): Promise<{ epoch: number; weights: Map<string, Float32Array> } | null>;
   /**
    * At completion: the final weights, and when the run validated on a split of the training set, the
-   * test-set figures of its final and its best weights (null otherwise).
+   * test-set figures of its final and its best weights (null otherwise; `best` null when the stored
+   * best weights are not the best epoch's, see exportFinal).
    */
-  saveFinal(snapshot: ModelSnapshot, test: { final: TestFigures; best: TestFigures } | null): Promise<void>;
+  saveFinal(snapshot: ModelSnapshot, test: { final: TestFigures; best: TestFigures | null } | null): Promise<void>;
 }
 
 /** Sent every `progressEvery` batches and after an epoch's last batch. */
@@ -382,24 +383,30 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
   async function exportFinal(sink: ModelSink, done: readonly EpochMetrics[]): Promise<void> {
     const last = done[done.length - 1]!;
     const final = await snapshot(last);
-    let test: { final: TestFigures; best: TestFigures } | null = null;
+    let test: { final: TestFigures; best: TestFigures | null } | null = null;
     if (testTable !== null) {
       const finalFigures = await evaluate(testTable);
       const bestEpoch = summarizeRun(done, spec.threshold).bestEpoch!;
-      let bestFigures = finalFigures;
+      let bestFigures: TestFigures | null = finalFigures;
       if (bestEpoch !== last.epoch) {
         const stored = bestWeights?.epoch === bestEpoch ? bestWeights : await sink.loadBest(final.layers);
-        if (stored === null || stored.epoch !== bestEpoch) {
-          throw new Error(`the run's best epoch is ${bestEpoch}, but the stored best weights are ${stored ? `epoch ${stored.epoch}'s` : "missing"}`);
-        }
-        for (const w of model.weights!) {
-          const values = stored.weights.get(w.name);
-          if (values === undefined) throw new Error(`the stored best weights lack ${w.name}`);
-          tf.tidy(() => w.variable.assign(tf.tensor(values, w.variable.shape, "float32")));
-        }
-        bestFigures = await evaluate(testTable);
+        // The stored best can belong to another epoch only when an attempt that lost its lease stored a
+        // best this run's history does not have (it retrained that epoch on another backend, with other
+        // figures). The run's own figures stand; the export must not fail a finished run: the best
+        // weights (labelled with their own epoch) then go without test figures.
+        if (stored !== null && stored.epoch === bestEpoch) {
+          for (const w of model.weights!) {
+            const values = stored.weights.get(w.name);
+            if (values === undefined) throw new Error(`the stored best weights lack ${w.name}`);
+            tf.tidy(() => w.variable.assign(tf.tensor(values, w.variable.shape, "float32")));
+          }
+          bestFigures = await evaluate(testTable);
+        } else bestFigures = null;
       }
-      test = { final: { acc: finalFigures.acc, loss: finalFigures.loss }, best: { acc: bestFigures.acc, loss: bestFigures.loss } };
+      test = {
+        final: { acc: finalFigures.acc, loss: finalFigures.loss },
+        best: bestFigures && { acc: bestFigures.acc, loss: bestFigures.loss },
+      };
     }
     await sink.saveFinal(final, test);
   }
