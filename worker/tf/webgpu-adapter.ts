@@ -88,7 +88,7 @@ let swiftShaderDir: Promise<string> | undefined;
  * temporary folder renamed into place), loads its Vulkan loader into the process and points
  * VK_ICD_FILENAMES at its ICD. Returns the folder. Throws when the package is not installed.
  */
-export function useSwiftShader(cacheDir = defaultCacheDir()): Promise<string> {
+export function useSwiftShader(cacheDir?: string): Promise<string> {
   swiftShaderDir ??= (async () => {
     const require = createRequire(import.meta.url);
     // The package's exports hide package.json: find its folder from the entry point.
@@ -97,6 +97,8 @@ export function useSwiftShader(cacheDir = defaultCacheDir()): Promise<string> {
     const root = entry.slice(0, entry.lastIndexOf(marker) + marker.length);
     const { version } = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as { version: string };
     const archive = path.join(root, "bin", "swiftshader.tar.br");
+    // Default: node_modules/.cache/resnet-jobs beside the package, wherever the process runs from.
+    cacheDir ??= path.join(root, "..", "..", ".cache", "resnet-jobs");
     const dir = path.join(cacheDir, `swiftshader-${version}`);
     const icd = path.join(dir, "vk_swiftshader_icd.json");
     if (!(await exists(icd))) {
@@ -134,10 +136,6 @@ export function useSwiftShader(cacheDir = defaultCacheDir()): Promise<string> {
     return dir;
   })();
   return swiftShaderDir;
-}
-
-function defaultCacheDir(): string {
-  return path.join(process.cwd(), "node_modules", ".cache", "resnet-jobs");
 }
 
 async function exists(p: string): Promise<boolean> {
