@@ -29,20 +29,24 @@ async function expectSame(name: string, kernels: string[], f: () => tf.Tensor | 
 }
 
 // The model's convolutions (kernel/stride, channels) at 8×8, batch 2: stem, bottleneck 1×1 and 3×3,
-// the strided 1×1 that opens stages 1 and 2 and its projection shortcut.
+// the strided 1×1 that opens stages 1 and 2 and its projection shortcut. The 32×32 ones have ≥ 2000
+// output pixels: the filter gradient's matMul then splits its long dimension (tfjs's split-K
+// program, with atomics), as it does for every layer at batch 64.
 const convs = [
-  { k: 3, s: 1, cin: 3, cout: 8 },
-  { k: 1, s: 1, cin: 8, cout: 16 },
-  { k: 3, s: 1, cin: 8, cout: 8 },
-  { k: 1, s: 2, cin: 16, cout: 8 },
-  { k: 1, s: 2, cin: 16, cout: 32 },
+  { k: 3, s: 1, cin: 3, cout: 8, size: 8 },
+  { k: 1, s: 1, cin: 8, cout: 16, size: 8 },
+  { k: 3, s: 1, cin: 8, cout: 8, size: 8 },
+  { k: 1, s: 2, cin: 16, cout: 8, size: 8 },
+  { k: 1, s: 2, cin: 16, cout: 32, size: 8 },
+  { k: 3, s: 1, cin: 4, cout: 8, size: 32 },
+  { k: 1, s: 1, cin: 8, cout: 32, size: 32 },
 ] as const;
 
-for (const { k, s, cin, cout } of convs) {
-  const label = `${k}×${k}/${s} ${cin}→${cout}`;
-  const xShape = [2, 8, 8, cin];
+for (const { k, s, cin, cout, size } of convs) {
+  const label = `${k}×${k}/${s} ${cin}→${cout} ${size}×${size}`;
+  const xShape = [2, size, size, cin];
   const fShape = [k, k, cin, cout];
-  const dyShape = [2, 8 / s, 8 / s, cout];
+  const dyShape = [2, size / s, size / s, cout];
   const attrs = { strides: [s, s], pad: "same", dataFormat: "NHWC" };
   test(`webgpu conv ${label}: forward with bias, dx and dW equal cpu's`, { skip }, async () => {
     await expectSame(`FusedConv2D ${label}`, ["FusedConv2D"], () =>
@@ -57,7 +61,7 @@ for (const { k, s, cin, cout } of convs) {
 }
 
 /** Batch norm + ReLU forward (training and inference), its three gradients and the moving statistics. */
-async function bnRelu(backend: "webgpu" | "cpu", c: number): Promise<Float64Array[]> {
+async function bnRelu(backend: "webgpu" | "cpu", c: number, hw: number): Promise<Float64Array[]> {
   await tf.setBackend(backend);
   const fused = makeBatchNormRelu(tf);
   const v = (values: Float32Array) => tf.variable(tf.tensor1d(values));
@@ -66,8 +70,8 @@ async function bnRelu(backend: "webgpu" | "cpu", c: number): Promise<Float64Arra
     movingMean: v(new Float32Array(c)), movingVariance: v(new Float32Array(c).fill(1)), momentum: 0.99, epsilon: 1e-3,
   };
   const outs = tf.tidy(() => {
-    const x = tf.add(tf.mul(rand([2, 4, 4, c], 7), 3), 0.4) as tf.Tensor4D;
-    const w = rand([2, 4, 4, c], 8);
+    const x = tf.add(tf.mul(rand([2, hw, hw, c], 7), 3), 0.4) as tf.Tensor4D;
+    const w = rand([2, hw, hw, c], 8);
     const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(fused(x, state, true), w)) as tf.Scalar, [state.gamma, state.beta]);
     const dx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(fused(xx as tf.Tensor4D, state, true), w)))(x);
     const inference = fused(x, state, false);
@@ -79,13 +83,14 @@ async function bnRelu(backend: "webgpu" | "cpu", c: number): Promise<Float64Arra
 }
 
 test("webgpu batch-norm-ReLU (our WGSL kernels): forward, dx, dγ, dβ, inference and moving statistics equal cpu's", { skip }, async () => {
-  for (const c of [8, 20]) {
-    const got = await bnRelu("webgpu", c);
-    const want = await bnRelu("cpu", c);
+  // 16×16: 512 rows per channel, reduced in 16 chunks and then across them.
+  for (const [c, hw] of [[8, 4], [20, 4], [8, 16]] as const) {
+    const got = await bnRelu("webgpu", c, hw);
+    const want = await bnRelu("cpu", c, hw);
     const names = ["loss", "dx", "dγ", "dβ", "inference", "moving mean", "moving variance"];
     got.forEach((g, i) => {
       const e = relErr(g, want[i]!);
-      assert.ok(e < 1e-4, `C=${c} ${names[i]}: relative error ${e.toExponential(2)}`);
+      assert.ok(e < 1e-4, `C=${c} ${hw}×${hw} ${names[i]}: relative error ${e.toExponential(2)}`);
     });
   }
   for (const k of ["ResNetBatchNormReluTrain", "ResNetBatchNormReluGrad", "ResNetBatchNormReluInfer"]) covered.add(k);
