@@ -90,15 +90,23 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`run ${meta.runId}${meta.runName ? ` (${meta.runName})` : ""}, ${meta.weights} weights of epoch ${meta.epoch} ` +
     `(val_acc ${meta.valAcc}${meta.testAcc !== null ? `, test_acc ${meta.testAcc}` : ""}), input ${h}×${w}×${c}\n`);
   let failed = 0;
+  // data(), not dataSync(): BACKEND=auto picks webgpu on a GPU host, which cannot read back synchronously.
+  const read = async (f: () => tfjs.Tensor): Promise<Float32Array> => {
+    const t = tf.tidy(f);
+    try {
+      return (await t.data()) as Float32Array;
+    } finally {
+      t.dispose();
+    }
+  };
   for (const file of images) {
     try {
       const png = PNG.sync.read(await readFile(file));
       const values01 = imageChannels({ width: png.width, height: png.height, data: png.data }, c);
-      const sized = png.width === w && png.height === h ? values01 : tf.tidy(() =>
-        tf.image.resizeBilinear(tf.tensor3d(values01, [png.height, png.width, c]), [h, w]).dataSync() as Float32Array
-      );
+      const sized = png.width === w && png.height === h ? values01 : await read(() =>
+        tf.image.resizeBilinear(tf.tensor3d(values01, [png.height, png.width, c]), [h, w]));
       const x = normalizeImage(sized, meta.preprocessing);
-      const probs = tf.tidy(() => (model.predict(tf.tensor4d(x, [1, h, w, c])) as tfjs.Tensor).dataSync());
+      const probs = await read(() => model.predict(tf.tensor4d(x, [1, h, w, c])) as tfjs.Tensor);
       const best = topClasses(probs, meta.classNames, top);
       const note = png.width === w && png.height === h ? "" : ` (resized from ${png.width}×${png.height})`;
       process.stdout.write(`${file}${note}\n${best.map((b) => `  ${b.name.padEnd(12)} ${b.p.toFixed(4)}`).join("\n")}\n`);
