@@ -14,6 +14,18 @@ test("npm run model -- --depth 56 prints the layer table and params: 1673738 / t
   assert.equal(r.stderr, "");
 });
 
+test("npm run model -- --dataset fashion-mnist: 32×32×1 input, the stem conv takes 1 channel (288 fewer params)", () => {
+  const r = run("--depth", "20", "--dataset", "fashion-mnist");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\ninput +InputLayer +\(32, 32, 1\) +0\n/);
+  const cifar = run("--depth", "20");
+  const params = (out: string) => Number(/\nparams: (\d+)\n/.exec(out)?.[1]);
+  assert.equal(params(cifar.stdout) - params(r.stdout), 3 * 3 * 2 * 16);
+  const bad = run("--dataset", "mnist");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--dataset must be cifar10 or fashion-mnist, got "mnist"/);
+});
+
 test("npm run model rejects a depth that is not 9n+2 with exit status 2 and the rule on stderr", () => {
   const r = run("--depth", "57");
   assert.equal(r.status, 2);

@@ -24,12 +24,17 @@ import { downloadFashionMnist, type FASHION_MNIST_MD5, parseFashionMnistMd5 } fr
 import type { DownloadProgress } from "./download-verified.ts";
 import type { DataOptions, RawDataset } from "./prepare-data.ts";
 import { findCifar10Files, readCifar10 } from "./read-cifar10.ts";
-import { findFashionMnistFiles, readFashionMnist } from "./read-fashion-mnist.ts";
+import { FASHION_MNIST_IMAGE_SIZE, findFashionMnistFiles, readFashionMnist } from "./read-fashion-mnist.ts";
 import { generateSynthetic } from "./synthetic.ts";
 import { withFileLock } from "./with-file-lock.ts";
 
 /** Debian's `dataset-fashion-mnist` installs the four files here. */
 export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
+/** How each real set's images enter the network (Fashion-MNIST: 28×28 grey, zero-padded to 32×32). */
+export const DATASET_INPUT = {
+  cifar10: { imageSize: 32, channels: 3 },
+  "fashion-mnist": { imageSize: FASHION_MNIST_IMAGE_SIZE, channels: 1 },
+} as const;
 /** Synthetic defaults as the run spec's: CIFAR-10's shape. */
 export const SYNTHETIC_DEFAULTS = { trainSize: 50_000, imageSize: 32 } as const;
 /** The lock file a fetch holds, in the data set's folder. */
