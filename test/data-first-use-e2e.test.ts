@@ -12,9 +12,9 @@ import { after, before, test } from "node:test";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { FASHION_MNIST_FILES } from "../worker/data/read-fashion-mnist.ts";
 import { type FileServer, makeFashionMnistFiles, serveFiles } from "../worker/data/test-fixtures/fashion-mnist-files.ts";
-import { type ApiProcess, readRunStream, startApi, submitRun } from "./helpers/api-process.ts";
+import { type ApiProcess, readRunStream, startApi, submitRun, waitForRunEnd } from "./helpers/api-process.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
-import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
 let db: TestDatabase;
 let api: ApiProcess;
@@ -70,25 +70,11 @@ async function worker(id: string, env: Record<string, string>): Promise<WorkerPr
   return w;
 }
 
-interface RunView {
-  state: string;
-  attempt: number;
-  error: { code: string; message: string } | null;
-}
-
-async function terminal(runId: string, timeoutMs: number): Promise<RunView> {
-  return eventually(`run ${runId} to end`, async () => {
-    const res = await fetch(`${api.url}/v1/runs/${runId}`, { headers: { authorization: `Bearer ${readToken}` } });
-    const run = await res.json() as RunView;
-    return ["succeeded", "failed", "cancelled"].includes(run.state) ? run : undefined;
-  }, timeoutMs);
-}
-
 test("two workers on one machine fetch a missing data set once; both runs train on it, and say so on the stream", { timeout: 240_000 }, async () => {
   const env = { DATA_DIR: path.join(dir, "shared-machine"), FASHION_MNIST_URL: files.url };
   const [a, b] = await Promise.all([worker("machine-1-a", env), worker("machine-1-b", env)]);
   const runIds = await Promise.all([submitRun(api.url, submitToken, SPEC), submitRun(api.url, submitToken, SPEC)]);
-  const ended = await Promise.all(runIds.map((id) => terminal(id, 200_000)));
+  const ended = await Promise.all(runIds.map((id) => waitForRunEnd(api.url, readToken, id, 200_000)));
   for (const run of ended) assert.equal(run.state, "succeeded", JSON.stringify(run.error));
 
   // Fetched once: one request per file for two runs on two workers.
@@ -122,7 +108,7 @@ test("two workers on one machine fetch a missing data set once; both runs train 
 test("a run whose data cannot be fetched fails at once with invalid_data, naming the cause, not retried", { timeout: 120_000 }, async () => {
   const w = await worker("machine-2", { DATA_DIR: path.join(dir, "machine-2"), FASHION_MNIST_URL: `${files.url}gone/` });
   const runId = await submitRun(api.url, submitToken, SPEC);
-  const run = await terminal(runId, 100_000);
+  const run = await waitForRunEnd(api.url, readToken, runId, 100_000);
   assert.equal(run.state, "failed");
   assert.equal(run.attempt, 1, "a data error is the run's own failure: no second attempt");
   assert.equal(run.error?.code, "invalid_data");

@@ -74,3 +74,22 @@ export async function readRunStream(apiUrl: string, token: string, runId: string
   });
   return messages;
 }
+
+export interface RunView {
+  state: string;
+  attempt: number;
+  error: { code: string; message: string } | null;
+  summary: { bestValAcc: number | null } & Record<string, unknown>;
+}
+
+/** Polls `GET /v1/runs/:id` until the run is succeeded, failed or cancelled; returns that view. */
+export async function waitForRunEnd(apiUrl: string, token: string, runId: string, timeoutMs: number): Promise<RunView> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${apiUrl}/v1/runs/${runId}`, { headers: { authorization: `Bearer ${token}` } });
+    const run = await res.json() as RunView;
+    if (["succeeded", "failed", "cancelled"].includes(run.state)) return run;
+    if (Date.now() > end) throw new Error(`run ${runId} still ${run.state} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
