@@ -107,7 +107,7 @@ if (torchRun) {
 }
 
 // The summary: val_acc per epoch, and time per epoch as a ratio to the anchor (same run, same load).
-const backends = [...new Set(rows.map((r) => r.backend))];
+const backends = [...new Set(rows.map((r) => r.backend))].sort((a, b) => Number(a === "torch") - Number(b === "torch"));
 console.log(`\nepoch | ${backends.map((b) => `${b} val_acc | ${b} s`).join(" | ")}`);
 for (let e = 1; e <= epochs; e++) {
   const cells = backends.map((b) => {
