@@ -88,7 +88,9 @@ test("loadRawDataset() fails with DataFetchError (code invalid_data) on a wrong 
 });
 
 test("two processes that need the same missing data set fetch it once: the second waits for the first", async () => {
-  const server = await serveFiles(fixture.bytes, { delayMs: 400 });
+  // The server holds every file back until one process says it is waiting for the other's lock.
+  let open!: () => void;
+  const server = await serveFiles(fixture.bytes, { gate: new Promise<void>((r) => (open = r)) });
   try {
     await withDir(async (dir) => {
       const run = () =>
@@ -99,7 +101,10 @@ test("two processes that need the same missing data set fetch it once: the secon
             stdio: ["ignore", "pipe", "inherit"],
           });
           let out = "";
-          child.stdout.on("data", (d: Buffer) => (out += d));
+          child.stdout.on("data", (d: Buffer) => {
+            out += d;
+            if (out.includes('"phase":"waiting"')) open();
+          });
           // "close", not "exit": only then has all of its stdout been read.
           child.on("close", (code) =>
             code === 0 ? resolve(out.trim().split("\n").map((l) => JSON.parse(l) as DataEvent)) : reject(new Error(`exit ${code}: ${out}`))
@@ -128,7 +133,9 @@ test("withFileLock() serializes holders and takes over a lock whose holder is go
         order.push(`${name} out`);
       }, { pollMs: 20 });
     await Promise.all([hold("a"), hold("b")]);
-    assert.deepEqual(order, ["a in", "a out", "b in", "b out"]);
+    // Whichever came first, the other entered only after it left.
+    const first = order[0]!.slice(0, 1), second = first === "a" ? "b" : "a";
+    assert.deepEqual(order, [`${first} in`, `${first} out`, `${second} in`, `${second} out`]);
     // A crashed holder on this host: its pid no longer exists.
     await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import("node:os")).hostname(), since: "then" }));
     assert.equal(await withFileLock(lock, async () => "taken", { timeoutMs: 2000 }), "taken");

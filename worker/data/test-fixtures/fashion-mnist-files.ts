@@ -52,8 +52,14 @@ export interface FileServer {
   close(): Promise<void>;
 }
 
-/** Serves `files` at /<name>; `delayMs` holds each response's body back (so a second fetcher overlaps). */
-export async function serveFiles(files: Record<string, Uint8Array>, o: { delayMs?: number } = {}): Promise<FileServer> {
+/**
+ * Serves `files` at /<name>; `delayMs` holds each response's body back, and `gate` holds every body
+ * until it resolves (so a second fetcher is sure to arrive while the first one is still fetching).
+ */
+export async function serveFiles(
+  files: Record<string, Uint8Array>,
+  o: { delayMs?: number; gate?: Promise<void> } = {},
+): Promise<FileServer> {
   const requests: Record<string, number> = {};
   const server: Server = createServer((req, res) => {
     const path = req.url ?? "/";
@@ -64,7 +70,7 @@ export async function serveFiles(files: Record<string, Uint8Array>, o: { delayMs
       return;
     }
     res.writeHead(200, { "content-length": body.length });
-    setTimeout(() => res.end(body), o.delayMs ?? 0);
+    void (o.gate ?? Promise.resolve()).then(() => setTimeout(() => res.end(body), o.delayMs ?? 0));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
