@@ -42,8 +42,15 @@ try {
 }
 if (config.ADMIN_TOKEN !== undefined) await ensureAdminToken(sql, config.ADMIN_TOKEN);
 
-// Live streams: one LISTEN hub per instance (its own connection, made by postgres.js's listen()).
-const hub = new StreamHub({ sql, log });
+// Live streams: one LISTEN hub per instance, on a client of its own that is replaced whenever the
+// LISTEN is found dead (a Postgres restart, a failover), however long the outage.
+const databaseUrl = config.DATABASE_URL;
+const hub = new StreamHub({
+  sql,
+  log,
+  listenClient: () =>
+    postgres(databaseUrl, { max: 1, onnotice: () => {}, connection: { application_name: "resnet-jobs api listen" } }),
+});
 await hub.start();
 const app = createApp({
   sql,

@@ -1,7 +1,7 @@
 import path from "node:path";
 import postgres from "postgres";
 import type { Config } from "../shared/config.ts";
-import { startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { type RunningPostgres, startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { migrateDatabase } from "./migrate.ts";
 
 export interface Database {
@@ -9,6 +9,8 @@ export interface Database {
   url: string;
   /** Whether this process started the server (and so must stop it). */
   embedded: boolean;
+  /** The embedded server, to supervise (null with DATABASE_URL). */
+  server: RunningPostgres | null;
   close(): Promise<void>;
 }
 
@@ -21,7 +23,7 @@ export const APP_DATABASE = "resnet_jobs";
 export async function openDatabase(config: Config, log: (line: string) => void): Promise<Database> {
   if (config.DATABASE_URL !== undefined) {
     await migrateDatabase(config.DATABASE_URL);
-    return { url: config.DATABASE_URL, embedded: false, close: async () => {} };
+    return { url: config.DATABASE_URL, embedded: false, server: null, close: async () => {} };
   }
   const dataDir = path.resolve(config.DATA_DIR, "postgres");
   log(`starting embedded Postgres in ${dataDir} on port ${config.PG_PORT}`);
@@ -29,7 +31,7 @@ export async function openDatabase(config: Config, log: (line: string) => void):
   try {
     const url = await ensureDatabase(server.url, APP_DATABASE);
     await migrateDatabase(url);
-    return { url, embedded: true, close: () => server.stop() };
+    return { url, embedded: true, server, close: () => server.stop() };
   } catch (e) {
     await server.stop();
     throw e;
@@ -50,9 +52,15 @@ export async function ensureDatabase(serverUrl: string, name: string): Promise<s
   return url.toString();
 }
 
-/** Postgres's own chatter goes to the log only when it says something is wrong. */
+/**
+ * Postgres's own chatter goes to the log only when it says something is wrong. What it says to clients
+ * during a supervised restart (their connections cut, refused while it recovers) is expected: the
+ * supervisor's own line says it once.
+ */
 function quietLog(log: (line: string) => void): (line: string) => void {
+  const expected = /unexpected postmaster exit|the database system is (starting up|shutting down|in recovery mode|not yet accepting)/;
   return (line) => {
+    if (expected.test(line)) return;
     if (/removing stale|cluster lives in|rotated the public|copying the Postgres|ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`);
   };
 }

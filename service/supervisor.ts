@@ -16,6 +16,13 @@ interface Slot {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** A child that stayed up this long was healthy: its next crash starts the backoff over. */
+export const HEALTHY_AFTER_MS = 60_000;
+
+/** The wait before restart number `restarts` (0-based): 1 s doubling to 30 s. */
+export function restartDelayMs(restarts: number): number {
+  return Math.min(MAX_BACKOFF_MS, 1000 * 2 ** restarts);
+}
 
 /**
  * Keeps child processes alive: one that exits while the supervisor is running is restarted with
@@ -74,8 +81,8 @@ export class Supervisor {
     child.on("exit", (code, signal) => {
       slot.child = null;
       if (this.#stopping) return;
-      if (Date.now() - startedAt > 60_000) slot.restarts = 0;
-      const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** slot.restarts);
+      if (Date.now() - startedAt > HEALTHY_AFTER_MS) slot.restarts = 0;
+      const delay = restartDelayMs(slot.restarts);
       slot.restarts++;
       this.log(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
       slot.timer = setTimeout(() => {

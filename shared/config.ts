@@ -21,6 +21,8 @@ export const configSchema = z.object({
   DATA_DIR: z.string().trim().min(1).default(".data"),
   /** Port of the embedded Postgres started by `npm start`. */
   PG_PORT: int(1, 65535).default(54329),
+  /** Restarts of the embedded Postgres tried in a row (1 s doubling to 30 s apart) before `npm start` gives up. */
+  PG_RESTARTS: int(0, 100).default(5),
   HOST: z.string().trim().min(1).default("127.0.0.1"),
   PORT: int(0, 65535).default(8000),
   WORKERS: int(0, 64).default(1),

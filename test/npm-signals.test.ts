@@ -3,7 +3,6 @@
 // and a running run goes back to the queue with its attempt unspent. (npm passes SIGTERM only to the
 // shell it ran the script with; the scripts `exec` the program so that shell is the program.)
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -11,20 +10,10 @@ import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
-import { hasProc, processTree, stillAlive } from "./helpers/process-tree.ts";
+import { npmMissing, startNpm, sigtermNpm } from "./helpers/npm-process.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
-import { eventually, FAST_QUEUE_ENV } from "./helpers/worker-process.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const npmMissing = (() => {
-  try {
-    execFileSync("npm", ["--version"], { stdio: "ignore" });
-    return hasProc() ? false : "needs /proc to look for orphans";
-  } catch {
-    return "needs npm on PATH";
-  }
-})();
+import { eventually } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("npm-signals");
 let db: TestDatabase;
@@ -32,44 +21,6 @@ before(async () => {
   await fx.ready;
   db = fx.db;
 });
-
-interface NpmProcess {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startNpm(args: string[], env: Record<string, string>): NpmProcess {
-  const child = spawn("npm", args, {
-    cwd: ROOT,
-    env: { ...process.env, ...FAST_QUEUE_ENV, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d));
-  child.stderr!.on("data", (d: Buffer) => (out += d));
-  if (process.env.QUEUE_TEST_VERBOSE) child.stdout!.on("data", (d: Buffer) => process.stderr.write(d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
-  );
-  return { child, output: () => out, exited };
-}
-
-/** SIGTERM to npm's own pid; returns its exit, how long the stop took, and what was left running. */
-async function sigtermNpm(npm: NpmProcess): Promise<{ code: number | null; ms: number; left: string[] }> {
-  const tree = processTree(npm.child.pid!);
-  assert.ok(tree.length >= 2, `npm should have started the program:\n${tree.map((p) => p.args).join("\n")}`);
-  const sentAt = Date.now();
-  npm.child.kill("SIGTERM");
-  const timer = setTimeout(() => npm.child.kill("SIGKILL"), 40_000);
-  const { code } = await npm.exited;
-  clearTimeout(timer);
-  const ms = Date.now() - sentAt;
-  // npm exits after its child; give the last grandchildren a moment to be reaped.
-  const left = await eventually("no process left", async () => stillAlive(tree).length === 0 ? [] : undefined, 5000)
-    .catch(() => stillAlive(tree));
-  return { code, ms, left };
-}
 
 const SPEC = { schedule: "[1e-3, 0]lin[1e-3, 50]", optimizer: { alpha: 1e-3 } };
 const FAKE = { TRAINER: "fake", FAKE_BATCH_MS: "100", FAKE_BATCHES: "10" };

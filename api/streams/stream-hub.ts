@@ -69,6 +69,12 @@ export interface StreamHubOptions {
   relayProgress?: boolean;
   /** How often the LISTEN connection is proven alive with a self-notification (default 5000 ms). */
   listenCheckMs?: number;
+  /**
+   * Makes a fresh client for each LISTEN (ended when that LISTEN is found dead). Without it the hub
+   * listens through `sql`, whose postgres.js listen state does not survive an outage longer than its
+   * one re-listen attempt (the failed re-listen stays behind and later listens join it).
+   */
+  listenClient?: () => postgres.Sql;
   /** For tests: replace the readers. */
   readEvents?: ReadRunEvents;
   readInfo?: ReadRunInfo;
@@ -124,6 +130,11 @@ export class StreamHub {
   readonly #channels = new Map<string, Channel>();
   readonly #multi = new Set<MultiRunListener>();
   readonly #unlisten: (() => Promise<void>)[] = [];
+  readonly #newListenClient: (() => postgres.Sql) | null;
+  #listenClient: postgres.Sql | null = null;
+  /** Whether the last re-listen failed (one log line per outage, not one per check). */
+  #listenFailing = false;
+  #relayFailing = false;
   readonly #onClose = new Set<() => void>();
   /** Per run: its running attempt (null when not running), as read at `at`. */
   readonly #attempts = new Map<string, { at: number; attempt: Promise<number | null> }>();
@@ -140,6 +151,7 @@ export class StreamHub {
     this.#pageSize = opts.pageSize ?? 500;
     this.#relay = opts.relayProgress ?? true;
     this.#listenCheckMs = opts.listenCheckMs ?? 5000;
+    this.#newListenClient = opts.listenClient ?? null;
     this.#readEvents = opts.readEvents ?? readRunEvents(opts.sql);
     this.#readInfo = opts.readInfo ?? readRunInfo(opts.sql);
   }
@@ -163,7 +175,7 @@ export class StreamHub {
     this.#onClose.clear();
     this.#channels.clear();
     this.#multi.clear();
-    await Promise.all(this.#unlisten.splice(0).map((u) => u().catch(() => {})));
+    await this.#dropListen();
   }
 
   /** Runs `fn` when the hub closes (workers' sockets end then too); returns a function that unregisters it. */
@@ -237,9 +249,11 @@ export class StreamHub {
         this.#progress(msg);
         if (!this.#relay) return;
         const payload = JSON.stringify({ from: this.instanceId, message: msg });
-        this.#sql.notify(RUN_PROGRESS_CHANNEL, payload).catch((e: Error) =>
-          this.#log("warn", "could not relay progress", { runId: msg.runId, error: e.message })
-        );
+        // During an outage every progress message would fail: say so once, until one gets through.
+        this.#sql.notify(RUN_PROGRESS_CHANNEL, payload).then(() => (this.#relayFailing = false), (e: Error) => {
+          if (!this.#relayFailing) this.#log("warn", "could not relay progress", { runId: msg.runId, error: e.message });
+          this.#relayFailing = true;
+        });
       });
       return;
     }
@@ -427,10 +441,12 @@ export class StreamHub {
       // Anything committed while we were not listening is in the table: read every run again.
       for (const ch of this.#channels.values()) void this.#catchUp(ch);
     };
+    const client = this.#newListenClient?.() ?? this.#sql;
+    this.#listenClient = client;
     const handles = await Promise.all([
-      this.#sql.listen(RUN_EVENTS_CHANNEL, (p) => this.#onNotify(p), onListen),
-      this.#sql.listen(RUN_PROGRESS_CHANNEL, (p) => this.#onRelayedProgress(p)),
-      this.#sql.listen(HUB_PING_CHANNEL, (p) => {
+      client.listen(RUN_EVENTS_CHANNEL, (p) => this.#onNotify(p), onListen),
+      client.listen(RUN_PROGRESS_CHANNEL, (p) => this.#onRelayedProgress(p)),
+      client.listen(HUB_PING_CHANNEL, (p) => {
         if (p === this.instanceId) this.#pingSeenAt = Date.now();
       }),
     ]);
@@ -438,22 +454,35 @@ export class StreamHub {
     this.#pingSeenAt = Date.now();
   }
 
+  /** Stops listening: ends the LISTEN's own client, or unlistens on the shared one. */
+  async #dropListen(): Promise<void> {
+    const handles = this.#unlisten.splice(0);
+    const client = this.#listenClient;
+    this.#listenClient = null;
+    if (client !== null && client !== this.#sql) await client.end({ timeout: 0 }).catch(() => {});
+    else await Promise.all(handles.map((u) => u().catch(() => {})));
+  }
+
   /**
    * postgres.js re-listens after its connection drops, but gives up for good if Postgres is down at
-   * that moment. A self-addressed ping that does not come back means the LISTEN is gone: listen anew.
+   * that moment. A self-addressed ping that does not come back means the LISTEN is gone: listen anew,
+   * every check until it works (an outage may last long).
    */
   async #checkListen(): Promise<void> {
     if (this.#closed) return;
     if (this.#pingSentAt > 0 && this.#pingSeenAt < this.#pingSentAt) {
-      this.#log("warn", "LISTEN connection lost; listening again", { instanceId: this.instanceId });
-      const old = this.#unlisten.splice(0);
-      await Promise.all(old.map((u) => u().catch(() => {})));
+      if (!this.#listenFailing) this.#log("warn", "LISTEN connection lost; listening again", { instanceId: this.instanceId });
+      await this.#dropListen();
       try {
         await this.#listen();
       } catch (e) {
-        this.#log("warn", "could not listen; will retry", { error: (e as Error).message });
+        await this.#dropListen();
+        if (!this.#listenFailing) this.#log("warn", "could not listen; retrying every check", { error: (e as Error).message });
+        this.#listenFailing = true;
         return;
       }
+      if (this.#listenFailing) this.#log("info", "listening again", { instanceId: this.instanceId });
+      this.#listenFailing = false;
     }
     this.#pingSentAt = Date.now();
     await this.#sql.notify(HUB_PING_CHANNEL, this.instanceId).catch(() => {});

@@ -22,16 +22,21 @@ export interface ReapedRun {
  * (to null), so the expired worker's next fenced write matches nothing. Bounded by `limit` per call so a
  * mass expiry is worked off in short transactions.
  *
+ * `restartGraceS`: nothing is reaped until the server has been up that long (pass LEASE_S). Leases run
+ * out while the server itself is down (a crash restart, a failover), through no fault of their workers,
+ * which renew within a heartbeat of its return; reaping them at once would spend an attempt per outage.
+ *
  * @example
  * const reaped = await reapExpiredRuns(sql);
  */
-export async function reapExpiredRuns(sql: postgres.Sql, limit = 100): Promise<ReapedRun[]> {
+export async function reapExpiredRuns(sql: postgres.Sql, limit = 100, restartGraceS = 0): Promise<ReapedRun[]> {
   const error = { code: "lease_expired", message: "The worker stopped renewing its lease" } as const;
   const f = retryFragments(sql, error, true);
   return await sql<ReapedRun[]>`
     with cur as (
       select * from runs
       where state = 'running' and lease_expires_at < now()
+        and pg_postmaster_start_time() < now() - make_interval(secs => ${restartGraceS}::double precision)
       order by lease_expires_at
       limit ${limit}
       for update skip locked

@@ -1,8 +1,10 @@
 import type postgres from "postgres";
+import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
 import { appendEvent } from "../queue/append-event.ts";
 import { completeRun } from "../queue/complete-run.ts";
 import { endCancelledRun } from "../queue/end-cancelled-run.ts";
 import { failRun } from "../queue/fail-run.ts";
+import { findRecordedEpoch } from "../queue/find-recorded-epoch.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { ClaimedRun } from "../queue/queue-types.ts";
 import { loadRunModel } from "../queue/load-run-model.ts";
@@ -49,7 +51,12 @@ export interface ExecuteRunOptions {
 export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise<RunOutcome> {
   const { sql, log } = o;
   const tag = `run ${run.runId} attempt ${run.attempt}`;
-  const keeper = new LeaseKeeper(o.heartbeats, run, { leaseS: o.leaseS, heartbeatS: o.heartbeatS, log }, o.claimSentAt);
+  const keeper = new LeaseKeeper(o.heartbeats, run, {
+    leaseS: o.leaseS,
+    heartbeatS: o.heartbeatS,
+    log,
+    giveUp: o.draining,
+  }, o.claimSentAt);
   keeper.start();
   o.onKeeper?.(keeper);
   // Fire and forget: publishing never waits, and a dropped message is also in Postgres (durable events)
@@ -64,13 +71,30 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   const checkpoints = new RunCheckpoints(sql, run, o.checkpoints, log);
   // Every hook first checks the lease, and turns a fenced-off write into the keeper's verdict, so that
   // whatever the trainer does next also stops.
-  const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
-    await keeper.check();
-    try {
-      return await write();
-    } catch (e) {
-      if (e instanceof LeaseLostError) keeper.markLost(e);
-      throw e;
+  //
+  // An outage (the database restarting, failing over) is not the run's failure: a write that could not
+  // reach the database is tried again until it answers, for as long as the lease is ours (past its
+  // deadline the keeper pauses the run until the database says whose it is). Its first try may have
+  // committed unseen, so `landed` (if given) first looks whether it did: nothing is written twice. While
+  // draining, a shutdown does not wait for an outage: the error goes up, the reaper takes the run back.
+  const fenced = async <T>(write: () => Promise<T>, landed?: () => Promise<T | null>): Promise<T> => {
+    let outageSince: number | null = null;
+    for (;;) {
+      await keeper.check();
+      try {
+        const done = outageSince !== null && landed ? await landed() : null;
+        const result = done ?? await write();
+        if (outageSince !== null) log(`${tag}: the database answers again; the write went through after ${((Date.now() - outageSince) / 1000).toFixed(1)} s`);
+        return result;
+      } catch (e) {
+        if (e instanceof LeaseLostError) keeper.markLost(e);
+        if (!isDatabaseUnreachable(e) || o.draining()) throw e;
+        if (outageSince === null) {
+          outageSince = Date.now();
+          log(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   };
   let dataEvents: Promise<unknown> = Promise.resolve();
@@ -82,14 +106,18 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
         if (keeper.cancelRequested) return "cancel";
         return o.draining() ? "drain" : false;
       },
-      onEpochEnd: (m, checkpoint) =>
-        fenced(async () => {
-          if (!Number.isFinite(m.loss) || !Number.isFinite(m.valLoss)) {
-            throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
-          }
-          const seq = await checkpoints.commitEpoch(m, checkpoint);
-          if (seq !== null) publisher.epochCommitted(seq, m);
-        }),
+      onEpochEnd: async (m, checkpoint) => {
+        if (!Number.isFinite(m.loss) || !Number.isFinite(m.valLoss)) {
+          await keeper.check();
+          throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
+        }
+        const seq = await fenced(() => checkpoints.commitEpoch(m, checkpoint), async () => {
+          const recorded = await findRecordedEpoch(sql, run, m.epoch);
+          if (recorded !== null) await checkpoints.resync();
+          return recorded;
+        });
+        if (seq !== null) publisher.epochCommitted(seq, m);
+      },
       loadCheckpoint: () => checkpoints.load(),
       onProgress: (p) => {
         if (keeper.lost) return;
@@ -129,6 +157,12 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     const lost = e instanceof LeaseLostError ? e : keeper.lost;
     if (lost) {
       log(`${tag}: abandoned, lease lost: ${lost.message}`);
+      return "abandoned";
+    }
+    if (isDatabaseUnreachable(e)) {
+      // Only while draining (otherwise fenced() waits the outage out): the run stays ours until its lease
+      // runs out, then the reaper hands it on and it resumes from its last checkpoint.
+      log(`${tag}: stopping while the database cannot be reached (${(e as Error).message}); the reaper will take the run back`);
       return "abandoned";
     }
     const { error, retryable } = classifyError(e);

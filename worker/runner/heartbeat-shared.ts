@@ -32,6 +32,13 @@ export interface HeartbeatThreadData {
   alive: SharedArrayBuffer;
 }
 
+/**
+ * What one renewal learned: the lease was renewed; the database said the run is no longer ours; the
+ * database could not be reached (an outage: nothing is known); or no renewal was made (nothing held,
+ * the lease already lost, the main thread stalled).
+ */
+export type BeatOutcome = "renewed" | "lost" | "unreachable" | "skipped";
+
 export type ToThread =
   | { type: "hold"; lease: Lease; shared: SharedArrayBuffer }
   | { type: "release"; runId: string; attempt: number }
@@ -42,5 +49,5 @@ export type FromThread =
   | { type: "ready" }
   | { type: "log"; line: string }
   | { type: "lost"; runId: string; attempt: number; message: string }
-  | { type: "beaten"; id: number }
+  | { type: "beaten"; id: number; outcome: BeatOutcome }
   | { type: "closed" };

@@ -10,11 +10,13 @@
 // no longer covered, so its lease runs out and the reaper hands the run to another worker.
 import { parentPort, workerData } from "node:worker_threads";
 import postgres from "postgres";
+import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
 import { heartbeatRun } from "../queue/heartbeat-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { Lease } from "../queue/queue-types.ts";
 import {
   ALIVE_AT,
+  type BeatOutcome,
   DEADLINE,
   FLAG_CANCEL,
   FLAG_LOST,
@@ -47,8 +49,10 @@ interface Held {
 
 const alive = new BigInt64Array(data.alive);
 let held: Held | null = null;
-const inFlight = new Map<string, Promise<void>>();
+const inFlight = new Map<string, Promise<BeatOutcome>>();
 let stallLogged = false;
+/** When renewals started failing to reach the database (null: they reach it): one line per outage. */
+let unreachableSince: number | null = null;
 
 const timer = setInterval(() => void beat(), data.heartbeatS * 1000);
 
@@ -64,7 +68,7 @@ port.on("message", (m: ToThread) => {
     case "beat":
       // Carries its lease: the main thread may ask for one last renewal after it stopped holding it
       // (before its final fenced write, past the local deadline).
-      void beat(toHeld(m.lease, m.shared), true).then(() => post({ type: "beaten", id: m.id }));
+      void beat(toHeld(m.lease, m.shared), true).then((outcome) => post({ type: "beaten", id: m.id, outcome }));
       break;
     case "close":
       clearInterval(timer);
@@ -79,8 +83,8 @@ function toHeld(lease: Lease, shared: SharedArrayBuffer): Held {
 }
 
 /** One renewal of `run` (default: the held lease), joining one in flight for it; never throws. */
-function beat(run: Held | null = held, askedByMain = false): Promise<void> {
-  if (run === null) return Promise.resolve();
+function beat(run: Held | null = held, askedByMain = false): Promise<BeatOutcome> {
+  if (run === null) return Promise.resolve("skipped");
   const key = `${run.lease.runId}/${run.lease.attempt}`;
   let p = inFlight.get(key);
   if (p === undefined) {
@@ -90,8 +94,8 @@ function beat(run: Held | null = held, askedByMain = false): Promise<void> {
   return p;
 }
 
-async function renew(run: Held, askedByMain: boolean): Promise<void> {
-  if ((Atomics.load(run.flags, FLAGS) & FLAG_LOST) !== 0) return;
+async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
+  if ((Atomics.load(run.flags, FLAGS) & FLAG_LOST) !== 0) return "lost";
   const sentAt = monotonicMs();
   const stalledMs = sentAt - Number(Atomics.load(alive, ALIVE_AT));
   // A renewal the main thread asked for proves it runs (its alive stamp may not have caught up yet).
@@ -101,7 +105,7 @@ async function renew(run: Held, askedByMain: boolean): Promise<void> {
         `no more renewals until it does (the lease will expire and the run go to another worker)`);
     }
     stallLogged = true;
-    return;
+    return "skipped";
   }
   stallLogged = false;
   // A renewal that hangs (dead connection) must not hold up the next one: wait one interval at most.
@@ -111,7 +115,11 @@ async function renew(run: Held, askedByMain: boolean): Promise<void> {
     const answer = await Promise.race([heartbeatRun(sql, run.lease, data.leaseS), timedOut]);
     if (answer === "timeout") {
       log(`run ${run.lease.runId}: heartbeat got no answer within ${data.heartbeatS} s`);
-      return;
+      return "unreachable";
+    }
+    if (unreachableSince !== null) {
+      log(`run ${run.lease.runId}: heartbeats reach the database again (after ${((monotonicMs() - unreachableSince) / 1000).toFixed(1)} s)`);
+      unreachableSince = null;
     }
     // The server computed the new expiry from an instant after sentAt: the lease surely lasts this long.
     const deadline = BigInt(Math.floor(sentAt + data.leaseS * 1000));
@@ -119,13 +127,21 @@ async function renew(run: Held, askedByMain: boolean): Promise<void> {
     if (answer.cancelRequested && (Atomics.or(run.flags, FLAGS, FLAG_CANCEL) & FLAG_CANCEL) === 0) {
       log(`run ${run.lease.runId}: cancel requested (seen in heartbeat)`);
     }
+    return "renewed";
   } catch (e) {
     if (e instanceof LeaseLostError) {
       Atomics.or(run.flags, FLAGS, FLAG_LOST);
       post({ type: "lost", runId: run.lease.runId, attempt: run.lease.attempt, message: e.message });
-    } else {
-      log(`run ${run.lease.runId}: heartbeat failed: ${(e as Error).message}`);
+      return "lost";
     }
+    if (!isDatabaseUnreachable(e)) {
+      log(`run ${run.lease.runId}: heartbeat failed: ${(e as Error).message}`);
+    } else if (unreachableSince === null) {
+      // postgres.js opens a new connection for the next renewal: nothing to do but try again.
+      unreachableSince = monotonicMs();
+      log(`run ${run.lease.runId}: heartbeat cannot reach the database (${(e as Error).message}); retrying every ${data.heartbeatS} s`);
+    }
+    return "unreachable";
   } finally {
     clearTimeout(timeout);
   }

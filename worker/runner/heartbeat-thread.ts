@@ -16,6 +16,7 @@ import type { Lease } from "../queue/queue-types.ts";
 import {
   ALIVE_AT,
   ALIVE_BYTES,
+  type BeatOutcome,
   type FromThread,
   type HeartbeatThreadData,
   monotonicMs,
@@ -42,7 +43,7 @@ export class HeartbeatThread {
   readonly #worker: Worker;
   readonly #alive = new SharedArrayBuffer(ALIVE_BYTES);
   readonly #aliveTimer: NodeJS.Timeout;
-  readonly #beats = new Map<number, () => void>();
+  readonly #beats = new Map<number, (outcome: BeatOutcome) => void>();
   #nextBeat = 1;
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -87,9 +88,9 @@ export class HeartbeatThread {
     this.#post({ type: "release", runId: lease.runId, attempt: lease.attempt });
   }
 
-  /** One renewal now (joins one in flight); resolves when it has been answered or has timed out. */
-  beatNow(lease: Lease, shared: SharedArrayBuffer): Promise<void> {
-    if (this.#closing) return Promise.resolve();
+  /** One renewal now (joins one in flight); resolves with what it learned, or "skipped" once closed. */
+  beatNow(lease: Lease, shared: SharedArrayBuffer): Promise<BeatOutcome> {
+    if (this.#closing) return Promise.resolve("skipped");
     const id = this.#nextBeat++;
     return new Promise((resolve) => {
       this.#beats.set(id, resolve);
@@ -112,7 +113,7 @@ export class HeartbeatThread {
       this.#post({ type: "close" });
       await closed;
       await this.#worker.terminate();
-      for (const resolve of this.#beats.values()) resolve();
+      for (const resolve of this.#beats.values()) resolve("skipped");
       this.#beats.clear();
     })();
     return this.#closed;
@@ -128,7 +129,7 @@ export class HeartbeatThread {
         this.o.log(m.line);
         break;
       case "beaten":
-        this.#beats.get(m.id)?.();
+        this.#beats.get(m.id)?.(m.outcome);
         this.#beats.delete(m.id);
         break;
       case "lost":
@@ -145,7 +146,7 @@ export class HeartbeatThread {
     if (this.#closing) return;
     this.#closing = true;
     clearInterval(this.#aliveTimer);
-    for (const resolve of this.#beats.values()) resolve();
+    for (const resolve of this.#beats.values()) resolve("skipped");
     this.#beats.clear();
     this.o.log(`heartbeat thread failed: ${e.message}`);
     this.o.onFailure?.(e);

@@ -1,12 +1,17 @@
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { Lease } from "../queue/queue-types.ts";
-import { DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
+import { type BeatOutcome, DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 
 export interface LeaseKeeperOptions {
   leaseS: number;
   heartbeatS: number;
   log: (line: string) => void;
+  /**
+   * Stop waiting for an unreachable database (the worker is draining: a shutdown must not wait for an
+   * outage to end); default never.
+   */
+  giveUp?: () => boolean;
 }
 
 /**
@@ -19,15 +24,18 @@ export interface LeaseKeeperOptions {
  * + LEASE_S` (the server computed its expiry from a later instant, on its own clock). Past that local
  * deadline (a frozen process, a stalled network) the worker may not write before it has renewed:
  * {@link check} then asks for one renewal and waits for it, and a renewal that is rejected (the run was
- * reaped: the database fences the write) or that cannot be made at all ("cannot renew for a whole
- * lease") loses the run. A heartbeat's answer also carries the cancel flag, the fallback for a cancel
+ * reaped: the database fences the write) loses the run. A renewal that cannot reach the database (it is
+ * restarting, failing over) is no answer: the keeper waits, retrying, until the database says whether the
+ * run is still this claim's, so an outage longer than a lease does not by itself cost the attempt (the
+ * reaper gives leases a lease's grace after a server restart). Only a renewal that could not be made
+ * at all (the thread is gone, or `giveUp()`) loses the run without an answer. A heartbeat's answer also carries the cancel flag, the fallback for a cancel
  * NOTIFY lost while the LISTEN connection was down.
  */
 export class LeaseKeeper {
   #lost: LeaseLostError | null = null;
   #cancelRequested = false;
   #held = false;
-  #inFlight: Promise<void> | null = null;
+  #inFlight: Promise<BeatOutcome> | null = null;
   readonly #flags: Int32Array;
   readonly #times: BigInt64Array;
   readonly #shared = new SharedArrayBuffer(RUN_BYTES);
@@ -82,14 +90,28 @@ export class LeaseKeeper {
    */
   async check(): Promise<void> {
     if (this.lost) throw this.#lost!;
-    if (monotonicMs() <= this.#deadline()) return;
-    await this.beat();
-    if (this.lost) throw this.#lost!;
-    if (monotonicMs() > this.#deadline()) {
+    let pausedAt: number | null = null;
+    while (monotonicMs() > this.#deadline()) {
+      const outcome = await this.beat();
+      if (this.lost) throw this.#lost!;
+      if (monotonicMs() <= this.#deadline()) break;
+      if (outcome === "unreachable" && !this.opts.giveUp?.()) {
+        if (pausedAt === null) {
+          pausedAt = monotonicMs();
+          this.opts.log(`run ${this.lease.runId}: lease not renewed for LEASE_S (${this.opts.leaseS} s) and the database ` +
+            `cannot be reached: pausing until it answers whether the run is still ours`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000, this.opts.heartbeatS * 500)));
+        continue;
+      }
       this.markLost(new LeaseLostError(this.lease, "renewing the lease",
-        `Lost the lease on run ${this.lease.runId}: no renewal succeeded for LEASE_S (${this.opts.leaseS} s), ` +
-          `so another worker may own the run now`));
+        `Lost the lease on run ${this.lease.runId}: no renewal succeeded for LEASE_S (${this.opts.leaseS} s)` +
+          (outcome === "unreachable" ? " and the worker is stopping while the database cannot be reached" : "") +
+          `, so another worker may own the run now`));
       throw this.#lost!;
+    }
+    if (pausedAt !== null) {
+      this.opts.log(`run ${this.lease.runId}: the database answered after ${((monotonicMs() - pausedAt) / 1000).toFixed(1)} s; the lease is still ours, going on`);
     }
   }
 
@@ -100,8 +122,8 @@ export class LeaseKeeper {
   }
 
   /** One renewal on the heartbeat thread (joins one in flight), also after stop(); never throws. */
-  beat(): Promise<void> {
-    if (this.#lost) return Promise.resolve();
+  beat(): Promise<BeatOutcome> {
+    if (this.#lost) return Promise.resolve("lost");
     this.#inFlight ??= this.thread.beatNow(this.lease, this.#shared).finally(() => (this.#inFlight = null));
     return this.#inFlight;
   }

@@ -105,6 +105,18 @@ export class RunCheckpoints {
   }
 
   /**
+   * After a commit whose answer was lost in an outage but which landed (the epoch is recorded): take the
+   * run's pointers as they now stand, so the next commit keeps the right previous one.
+   */
+  async resync(): Promise<void> {
+    const [row] = await this.sql<{ current: string | null; previous: string | null }[]>`
+      select checkpoint_path as current, checkpoint_previous as previous from runs where id = ${this.run.runId}`;
+    if (row === undefined) return;
+    this.#current = row.current;
+    this.#previous = row.previous;
+  }
+
+  /**
    * After the run ended: a finished run never resumes. The dir store keeps the final file (cheap, and
    * handy to inspect); the postgres store keeps nothing, so finished runs cost the database no space.
    */

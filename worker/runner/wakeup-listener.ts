@@ -35,6 +35,8 @@ export class WakeupListener {
   #listening = false;
   #retryMs = 100;
   #reconnecting = false;
+  /** When the connection was lost (null: listening, or never lost): one line per outage, not per retry. */
+  #lostSince: number | null = null;
 
   constructor(private readonly opts: WakeupListenerOptions, private readonly handlers: WakeupHandlers) {}
 
@@ -79,6 +81,10 @@ export class WakeupListener {
       if (generation !== this.#generation) return;
       this.#listening = true;
       this.#retryMs = 100;
+      if (this.#lostSince !== null) {
+        this.opts.log(`LISTEN connection back (after ${((Date.now() - this.#lostSince) / 1000).toFixed(1)} s)`);
+        this.#lostSince = null;
+      }
       this.handlers.onListening();
     } catch (e) {
       if (generation === this.#generation) await this.#reconnect(`listen failed: ${(e as Error).message}`);
@@ -90,7 +96,10 @@ export class WakeupListener {
     this.#reconnecting = true;
     try {
       this.#listening = false;
-      this.opts.log(`LISTEN connection lost (${why}); reconnecting in ${this.#retryMs} ms`);
+      if (this.#lostSince === null) {
+        this.#lostSince = Date.now();
+        this.opts.log(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`);
+      }
       await this.#teardown();
       const delay = this.#retryMs;
       this.#retryMs = Math.min(5000, this.#retryMs * 2);

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
 import { claimRun } from "../queue/claim-run.ts";
 import { heartbeatWorker } from "../queue/heartbeat-worker.ts";
 import { reapExpiredRuns } from "../queue/reap-expired-runs.ts";
@@ -53,6 +54,8 @@ export class WorkerLoop {
   #timers: NodeJS.Timeout[] = [];
   #listener: WakeupListener;
   #runs = 0;
+  /** When the database stopped answering the loop's own statements (null: it answers). */
+  #unreachableSince: number | null = null;
 
   constructor(private readonly o: WorkerLoopOptions) {
     this.#listener = new WakeupListener(
@@ -106,10 +109,11 @@ export class WorkerLoop {
         try {
           run = await claimRun(sql, { workerId: info.id, leaseS: this.o.leaseS });
         } catch (e) {
-          log(`claim failed: ${(e as Error).message}`);
+          this.#failed("claim", e);
           await this.#idle();
           continue;
         }
+        this.#answered();
         if (run === null) {
           await this.#idle();
           continue;
@@ -156,15 +160,37 @@ export class WorkerLoop {
     this.#wake?.();
   }
 
+  /**
+   * One line when the database stops answering and one when it is back, instead of one per claim, reap
+   * and heartbeat: an outage is expected to end (postgres.js connects again on the next statement).
+   */
+  #failed(what: string, e: unknown): void {
+    if (!isDatabaseUnreachable(e)) {
+      this.o.log(`${what} failed: ${(e as Error).message}`);
+    } else if (this.#unreachableSince === null) {
+      this.#unreachableSince = Date.now();
+      this.o.log(`the database cannot be reached (${(e as Error).message}); retrying until it answers`);
+    }
+  }
+
+  #answered(): void {
+    if (this.#unreachableSince === null) return;
+    this.o.log(`the database answers again (after ${((Date.now() - this.#unreachableSince) / 1000).toFixed(1)} s)`);
+    this.#unreachableSince = null;
+  }
+
   async #reap(): Promise<void> {
     try {
-      const reaped = await reapExpiredRuns(this.o.sql);
+      // A lease that ran out while the server was down is not its worker's fault: the reaper leaves
+      // leases alone for one LEASE_S after a server (re)start, long enough for live workers to renew.
+      const reaped = await reapExpiredRuns(this.o.sql, 100, this.o.leaseS);
+      this.#answered();
       for (const r of reaped) {
         this.o.log(`reaped run ${r.runId} attempt ${r.attempt} from worker ${r.workerId} (lease expired) → ${r.state}`);
       }
       await reapGoneWorkers(this.o.sql, Math.max(this.o.leaseS, 3 * this.o.heartbeatS));
     } catch (e) {
-      this.o.log(`reaper failed: ${(e as Error).message}`);
+      this.#failed("reaper", e);
     }
   }
 
@@ -175,7 +201,7 @@ export class WorkerLoop {
     const tick = () => {
       if (!running) {
         running = true;
-        void task().catch((e) => this.o.log(`background task failed: ${(e as Error).message}`)).finally(() => (running = false));
+        void task().catch((e) => this.#failed("background task", e)).finally(() => (running = false));
       }
       const t = setTimeout(tick, jittered());
       this.#timers[index] = t;

@@ -1,0 +1,25 @@
+/**
+ * Whether an error from postgres.js means "the database could not be reached or went away" (an outage:
+ * a restart, a failover, a network cut) rather than "the database answered no" (a constraint, a fenced
+ * write that matched nothing, bad SQL). The first kind is retried once the server is back; the second is
+ * an answer. A statement that failed this way may or may not have committed: a retry must be safe to
+ * repeat, or first look whether the first try landed.
+ *
+ * @example
+ * try { await sql`select 1`; } catch (e) { if (isDatabaseUnreachable(e)) await sleep(500); else throw e; }
+ */
+export function isDatabaseUnreachable(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  // postgres.js's own connection errors, and the socket's.
+  if (CLIENT_CODES.has(code)) return true;
+  // SQLSTATE: class 08 connection exception; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+  // connect now (starting up, in recovery); 53300 too many connections (clients reconnecting at once).
+  return /^08[0-9A-Z]{3}$/.test(code) || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300";
+}
+
+const CLIENT_CODES = new Set([
+  "CONNECTION_CLOSED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT",
+  "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND",
+  "EAI_AGAIN", "ECONNABORTED",
+]);
