@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
 import { freePort } from "./helpers/free-port.ts";
-import { followRun } from "./helpers/follow-run.ts";
+import { type FollowedRun, followRun } from "./helpers/follow-run.ts";
 import { processTree, stillAlive } from "./helpers/process-tree.ts";
 import { npmMissing, type NpmProcess, sigtermNpm, startNpm } from "./helpers/npm-process.ts";
 import { eventually } from "./helpers/worker-process.ts";
@@ -25,7 +25,9 @@ let npm: NpmProcess | null = null;
 let sql: postgres.Sql | null = null;
 let apiUrl = "";
 
+const streams: FollowedRun[] = [];
 after(async () => {
+  for (const s of streams) s.stop();
   await sql?.end({ timeout: 1 }).catch(() => {});
   if (npm && npm.child.exitCode === null && npm.child.signalCode === null) {
     npm.child.kill("SIGTERM");
@@ -73,6 +75,7 @@ test("kill -9 of the embedded postmaster mid-run: one line, restarted, /healthz 
 
   const id = await submit(EPOCHS);
   const stream = followRun(apiUrl, ADMIN_TOKEN, id);
+  streams.push(stream);
   await eventually("three epochs recorded", async () => ((await epochsRecorded(id)) ?? 0) >= 3, 60_000);
   const before = (await epochsRecorded(id))!;
   process.kill(await postmasterPid(), "SIGKILL");
