@@ -6,6 +6,7 @@
 import postgres from "postgres";
 import { ensureAdminToken } from "../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
+import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { createApp } from "./create-app.ts";
 import { serveGuarded } from "./http/connection-guard.ts";
@@ -30,6 +31,8 @@ const log = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
 const sql = postgres(config.DATABASE_URL, {
   max: 10,
   onnotice: () => {},
+  // Back soon after an outage (a restart, a failover): postgres.js's default waits up to 20 s.
+  backoff: reconnectBackoffS,
   connection: { application_name: "resnet-jobs api" },
 });
 
@@ -49,7 +52,12 @@ const hub = new StreamHub({
   sql,
   log,
   listenClient: () =>
-    postgres(databaseUrl, { max: 1, onnotice: () => {}, connection: { application_name: "resnet-jobs api listen" } }),
+    postgres(databaseUrl, {
+      max: 1,
+      onnotice: () => {},
+      backoff: reconnectBackoffS,
+      connection: { application_name: "resnet-jobs api listen" },
+    }),
 });
 await hub.start();
 const app = createApp({

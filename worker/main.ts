@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { checkpointStoreKind, ConfigError, loadConfig } from "../shared/config.ts";
+import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { fakeTrainer } from "./fake-trainer.ts";
 import { createCheckpointStore } from "./runner/checkpoint-store.ts";
@@ -56,6 +57,7 @@ const trainer: Trainer = options.TRAINER === "fake"
 const sql = postgres(url, {
   max: 1,
   onnotice: () => {},
+  backoff: reconnectBackoffS,
   connection: {
     application_name: `worker ${workerId}`,
     // A worker never holds a transaction open between statements; if one ever does (a frozen process),

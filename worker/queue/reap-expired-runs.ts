@@ -22,7 +22,7 @@ export interface ReapedRun {
  * (to null), so the expired worker's next fenced write matches nothing. Bounded by `limit` per call so a
  * mass expiry is worked off in short transactions.
  *
- * `restartGraceS`: nothing is reaped until the server has been up that long (pass LEASE_S). Leases run
+ * `restartGraceS`: nothing is reaped until the server has been up that long (workers pass 2 × LEASE_S). Leases run
  * out while the server itself is down (a crash restart, a failover), through no fault of their workers,
  * which renew within a heartbeat of its return; reaping them at once would spend an attempt per outage.
  *

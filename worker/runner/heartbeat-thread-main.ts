@@ -10,7 +10,7 @@
 // no longer covered, so its lease runs out and the reaper hands the run to another worker.
 import { parentPort, workerData } from "node:worker_threads";
 import postgres from "postgres";
-import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
+import { isDatabaseUnreachable, reconnectBackoffS } from "../../shared/db/database-unreachable.ts";
 import { heartbeatRun } from "../queue/heartbeat-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { Lease } from "../queue/queue-types.ts";
@@ -35,6 +35,7 @@ const log = (line: string) => post({ type: "log", line });
 const sql = postgres(data.url, {
   max: 1,
   onnotice: () => {},
+  backoff: reconnectBackoffS,
   // Busy, this connection is used every HEARTBEAT_S; idle between runs it is closed, so an idle worker
   // holds only its pool and LISTEN connections.
   idle_timeout: Math.max(data.leaseS, 3 * data.heartbeatS),

@@ -182,8 +182,8 @@ export class WorkerLoop {
   async #reap(): Promise<void> {
     try {
       // A lease that ran out while the server was down is not its worker's fault: the reaper leaves
-      // leases alone for one LEASE_S after a server (re)start, long enough for live workers to renew.
-      const reaped = await reapExpiredRuns(this.o.sql, 100, this.o.leaseS);
+      // leases alone for two LEASE_S after a server (re)start, long enough for live workers to renew.
+      const reaped = await reapExpiredRuns(this.o.sql, 100, 2 * this.o.leaseS);
       this.#answered();
       for (const r of reaped) {
         this.o.log(`reaped run ${r.runId} attempt ${r.attempt} from worker ${r.workerId} (lease expired) → ${r.state}`);
