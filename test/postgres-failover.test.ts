@@ -5,7 +5,7 @@
 // come through the API's LISTEN: it must have listened again), and new work is claimed.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -19,6 +19,7 @@ import { migrateDatabase } from "../service/migrate.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { type FollowedRun, followRun } from "./helpers/follow-run.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 import { eventually, FAST_QUEUE_ENV, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -39,7 +40,7 @@ after(async () => {
   }
   await sql?.end({ timeout: 1 }).catch(() => {});
   await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) await removeDataDir(dir);
 });
 
 const query = async <T>(q: (db: postgres.Sql) => Promise<T>): Promise<T | undefined> => q(sql!).catch(() => undefined);
@@ -48,7 +49,7 @@ test("an external Postgres stopped and restarted under a worker and the API: bot
   dir = await mkdtemp(path.join(tmpdir(), "pg-failover-"));
   const pgPort = await freePort();
   // Not ephemeral: its stop() must keep the data for the restart (the after hook removes the folder).
-  server = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: pgPort });
+  server = await startEmbeddedPostgres({ dataDir: path.join(dir, "postgres"), port: pgPort });
   const url = await ensureDatabase(server.url, "failover");
   await migrateDatabase(url);
   sql = postgres(url, { max: 2, onnotice: () => {} });

@@ -6,12 +6,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { realpathSync } from "node:fs";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
+import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 import { type FollowedRun, followRun } from "./helpers/follow-run.ts";
 import { processTree, stillAlive } from "./helpers/process-tree.ts";
 import { npmMissing, type NpmProcess, sigtermNpm, startNpm } from "./helpers/npm-process.ts";
@@ -33,12 +36,15 @@ after(async () => {
     npm.child.kill("SIGTERM");
     await npm.exited;
   }
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await removeDataDir(dataDir);
 });
 
 const postmasterPid = async () => Number((await readFile(path.join(dataDir, "postgres", "postmaster.pid"), "utf8")).split("\n")[0]);
-const postmasters = () =>
-  execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(dataDir) && /postgres/.test(l));
+/** Postgres processes of this cluster (as root it lives elsewhere and DATA_DIR/postgres links to it). */
+const postmasters = () => {
+  const cluster = realpathSync(path.join(dataDir, "postgres"));
+  return execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(cluster) && /postgres/.test(l));
+};
 const healthy = () => fetch(`${apiUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
 /** A query that answers undefined while Postgres is down (the test's own client rides the outage too). */
 const query = async <T>(q: (db: postgres.Sql) => Promise<T>): Promise<T | undefined> => q(sql!).catch(() => undefined);
@@ -71,7 +77,7 @@ test("kill -9 of the embedded postmaster mid-run: one line, restarted, /healthz 
   };
   npm = startNpm(["start"], env);
   await npm.waitFor(/service running/, 90_000);
-  sql = postgres(`postgres://postgres:postgres@127.0.0.1:${pgPort}/resnet_jobs`, { max: 2, onnotice: () => {} });
+  sql = postgres(await embeddedDatabaseUrl(dataDir, pgPort, "resnet_jobs"), { max: 2, onnotice: () => {} });
 
   const id = await submit(EPOCHS);
   const stream = followRun(apiUrl, ADMIN_TOKEN, id);
@@ -152,7 +158,7 @@ test("a Postgres that cannot come back (damaged data directory): npm start says 
   const left = await eventually("no process left", async () => stillAlive(tree).length === 0 ? [] : undefined, 5000)
     .catch(() => stillAlive(tree));
   assert.deepEqual(left, [], `processes left running:\n${left.join("\n")}`);
-  assert.match(npm.output(), /postgres: restart failed: Postgres did not start: .*incompatible/);
+  assert.match(npm.output(), /postgres: restart failed: Postgres exited before it was ready .*incompatible/);
   assert.match(npm.output(), /postgres: could not restart the embedded server after 2 tries \(.*\); stopping/);
   await eventually("no Postgres left", async () => postmasters().length === 0, 5000);
   console.log(`# Postgres unable to restart: npm start gave up and exited 1 after ${ms} ms`);
