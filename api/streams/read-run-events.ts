@@ -58,3 +58,14 @@ export function readRunInfo(sql: postgres.Sql): ReadRunInfo {
     return row === undefined ? null : { state: row.state, lastSeq: row.last_seq, sweepId: row.sweep_id };
   };
 }
+
+export type ReadLastSeqs = (runIds: readonly string[]) => Promise<{ runId: string; lastSeq: number }[]>;
+
+/** The current `last_seq` of each of `runIds` (primary-key lookups): which runs have events not yet seen. */
+export function readLastSeqs(sql: postgres.Sql): ReadLastSeqs {
+  return async (runIds) => {
+    if (runIds.length === 0) return [];
+    return await sql<{ runId: string; lastSeq: number }[]>`
+      select id as "runId", last_seq::float8 as "lastSeq" from runs where id = any(${runIds as string[]}::uuid[])`;
+  };
+}

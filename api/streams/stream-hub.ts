@@ -1,6 +1,10 @@
 /**
  * One per API instance: learns of durable run events from Postgres NOTIFY and from workers' sockets,
  * whichever comes first, and hands each (run, seq) to its listeners exactly once and in seq order.
+ * The NOTIFY is sent by the event's writer right after its transaction committed
+ * (worker/queue/announce-run-events.ts), not from inside it; an announcement lost to a crash between
+ * the two is made up for by re-reading the `last_seq` of every run this instance serves every
+ * `pollMs` (default 2 s).
  *
  * Why no event is lost or repeated: per run the hub keeps `delivered`, the highest seq handed out, and
  * only ever hands out `delivered + 1`. A NOTIFY carries only (runId, seq); the hub reads every row with
@@ -27,11 +31,13 @@ import {
   type OutgoingEvent,
   type ReadRunEvents,
   readRunEvents,
+  type ReadLastSeqs,
+  readLastSeqs,
   type ReadRunInfo,
   readRunInfo,
 } from "./read-run-events.ts";
 
-/** Channel of the run_events trigger (migrations/0003_queue_notify.sql): payload `{"runId","seq"}`. */
+/** Channel on which writers announce committed events (worker/queue/announce-run-events.ts): `{"runId","seq"}`. */
 export const RUN_EVENTS_CHANNEL = "run_events";
 /** Progress relayed between API instances: payload `{"from": instanceId, "message": progress}`. */
 export const RUN_PROGRESS_CHANNEL = "run_progress";
@@ -75,9 +81,12 @@ export interface StreamHubOptions {
    * one re-listen attempt (the failed re-listen stays behind and later listens join it).
    */
   listenClient?: () => postgres.Sql;
+  /** How often the served runs' last_seq is re-read, for announcements that never came (default 2000 ms). */
+  pollMs?: number;
   /** For tests: replace the readers. */
   readEvents?: ReadRunEvents;
   readInfo?: ReadRunInfo;
+  readLastSeqs?: ReadLastSeqs;
 }
 
 export interface StreamHubStats {
@@ -127,6 +136,10 @@ export class StreamHub {
   readonly #listenCheckMs: number;
   readonly #readEvents: ReadRunEvents;
   readonly #readInfo: ReadRunInfo;
+  readonly #readLastSeqs: ReadLastSeqs;
+  readonly #pollMs: number;
+  #pollTimer: ReturnType<typeof setInterval> | null = null;
+  #polling = false;
   readonly #channels = new Map<string, Channel>();
   readonly #multi = new Set<MultiRunListener>();
   readonly #unlisten: (() => Promise<void>)[] = [];
@@ -154,18 +167,22 @@ export class StreamHub {
     this.#newListenClient = opts.listenClient ?? null;
     this.#readEvents = opts.readEvents ?? readRunEvents(opts.sql);
     this.#readInfo = opts.readInfo ?? readRunInfo(opts.sql);
+    this.#readLastSeqs = opts.readLastSeqs ?? readLastSeqs(opts.sql);
+    this.#pollMs = opts.pollMs ?? 2000;
   }
 
   /** Starts listening; resolves once the LISTEN is in place (events committed after this are seen). */
   async start(): Promise<void> {
     await this.#listen();
     this.#checkTimer = setInterval(() => void this.#checkListen(), this.#listenCheckMs);
+    this.#pollTimer = setInterval(() => void this.#poll(), this.#pollMs);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#checkTimer !== null) clearInterval(this.#checkTimer);
+    if (this.#pollTimer !== null) clearInterval(this.#pollTimer);
     for (const ch of this.#channels.values()) {
       if (ch.retryTimer !== null) clearTimeout(ch.retryTimer);
       for (const l of ch.listeners) safe(() => l.onShutdown());
@@ -249,11 +266,14 @@ export class StreamHub {
         this.#progress(msg);
         if (!this.#relay) return;
         const payload = JSON.stringify({ from: this.instanceId, message: msg });
-        // During an outage every progress message would fail: say so once, until one gets through.
-        this.#sql.notify(RUN_PROGRESS_CHANNEL, payload).then(() => (this.#relayFailing = false), (e: Error) => {
-          if (!this.#relayFailing) this.#log("warn", "could not relay progress", { runId: msg.runId, error: e.message });
-          this.#relayFailing = true;
-        });
+        // During an outage every progress message would fail: say so once, until one gets through. It
+        // commits without waiting for the disk (it stores nothing): a NOTIFY holds a cluster-wide lock
+        // until its commit is flushed, and the workers' announcements queue for the same lock.
+        this.#sql`select set_config('synchronous_commit', 'off', true), pg_notify(${RUN_PROGRESS_CHANNEL}, ${payload})`
+          .then(() => (this.#relayFailing = false), (e: Error) => {
+            if (!this.#relayFailing) this.#log("warn", "could not relay progress", { runId: msg.runId, error: e.message });
+            this.#relayFailing = true;
+          });
       });
       return;
     }
@@ -371,6 +391,27 @@ export class StreamHub {
     } finally {
       ch.reading = false;
       this.#maybeForget(ch);
+    }
+  }
+
+  /**
+   * The backstop for an announcement that never came (its writer died between commit and NOTIFY): one
+   * primary-key lookup per served run that has not ended, and a catch-up of those that moved.
+   */
+  async #poll(): Promise<void> {
+    if (this.#closed || this.#polling) return;
+    const open = [...this.#channels.values()].filter((ch) => ch.isReady && !ch.terminal && !ch.reading);
+    if (open.length === 0) return;
+    this.#polling = true;
+    try {
+      for (const { runId, lastSeq } of await this.#readLastSeqs(open.map((ch) => ch.runId))) {
+        const ch = this.#channels.get(runId);
+        if (ch !== undefined && lastSeq > ch.delivered) void this.#catchUp(ch);
+      }
+    } catch (e) {
+      this.#log("warn", "could not re-read the served runs", { error: (e as Error).message });
+    } finally {
+      this.#polling = false;
     }
   }
 

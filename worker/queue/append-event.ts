@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
 
@@ -32,5 +33,6 @@ export async function appendEvent(
     select last_seq as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, `appending a ${type} event`);
+  announceRunEvents(sql, [{ runId: lease.runId, seq: Number(row.seq) }]);
   return Number(row.seq);
 }

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 
 export type CancelOutcome =
   /** It was queued: ended `cancelled` at once. */
@@ -25,7 +26,7 @@ export type CancelOutcome =
  */
 export async function cancelRun(sql: postgres.Sql, runId: string): Promise<CancelOutcome> {
   for (let tries = 0; tries < 3; tries++) {
-    const [queued] = await sql`
+    const [queued] = await sql<{ id: string; seq: number }[]>`
       with r as (
         update runs set state = 'cancelled', finished_at = now(), last_seq = last_seq + 1
         where id = ${runId} and state = 'queued'
@@ -36,8 +37,11 @@ export async function cancelRun(sql: postgres.Sql, runId: string): Promise<Cance
           'reason', 'cancel_requested')
         from r
       )
-      select id from r`;
-    if (queued !== undefined) return "cancelled";
+      select id, last_seq::float8 as seq from r`;
+    if (queued !== undefined) {
+      announceRunEvents(sql, [{ runId, seq: queued.seq }]);
+      return "cancelled";
+    }
     const [running] = await sql`
       update runs set cancel_requested_at = now()
       where id = ${runId} and state = 'running' and cancel_requested_at is null

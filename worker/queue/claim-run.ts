@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import type { ClaimedRun } from "./queue-types.ts";
 
 export interface ClaimOptions {
@@ -24,8 +25,10 @@ export interface ClaimOptions {
  * if (run) console.log(run.runId, run.attempt, run.checkpointPath);
  */
 export async function claimRun(sql: postgres.Sql, opts: ClaimOptions): Promise<ClaimedRun | null> {
-  const rows = await claimRunStatement(sql, opts);
-  return rows[0] ?? null;
+  const [run] = await claimRunStatement(sql, opts);
+  if (run === undefined) return null;
+  announceRunEvents(sql, [{ runId: run.runId, seq: run.lastSeq }]);
+  return run;
 }
 
 /**

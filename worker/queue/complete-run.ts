@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
 
@@ -15,7 +16,7 @@ import type { Lease } from "./queue-types.ts";
  * await completeRun(sql, lease);
  */
 export async function completeRun(sql: postgres.Sql, lease: Lease): Promise<void> {
-  const rows = await sql`
+  const rows = await sql<{ seq: number }[]>`
     with r as (
       update runs set state = 'succeeded', finished_at = now(), error = null, lease_token = null,
         lease_expires_at = null, last_seq = last_seq + 1
@@ -33,6 +34,8 @@ export async function completeRun(sql: postgres.Sql, lease: Lease): Promise<void
       update workers set state = 'idle', current_run_id = null, last_seen_at = now()
       where id = ${lease.workerId} and exists (select 1 from r)
     )
-    select id from r`;
-  if (rows.length === 0) throw new LeaseLostError(lease, "completing the run");
+    select last_seq::float8 as seq from r`;
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, "completing the run");
+  announceRunEvents(sql, [{ runId: lease.runId, seq: row.seq }]);
 }

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { CheckpointPointer, Lease } from "./queue-types.ts";
 
@@ -15,7 +16,7 @@ import type { CheckpointPointer, Lease } from "./queue-types.ts";
  * await endCancelledRun(sql, lease, { path: "/ck/r1/a1-e2-b40", epoch: 2 });
  */
 export async function endCancelledRun(sql: postgres.Sql, lease: Lease, checkpoint: CheckpointPointer | null): Promise<void> {
-  const rows = await sql`
+  const rows = await sql<{ seq: number }[]>`
     with r as (
       update runs set state = 'cancelled', finished_at = now(),
         checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
@@ -36,6 +37,8 @@ export async function endCancelledRun(sql: postgres.Sql, lease: Lease, checkpoin
       update workers set state = 'idle', current_run_id = null, last_seen_at = now()
       where id = ${lease.workerId} and exists (select 1 from r)
     )
-    select id from r`;
-  if (rows.length === 0) throw new LeaseLostError(lease, "ending the cancelled run");
+    select last_seq::float8 as seq from r`;
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, "ending the cancelled run");
+  announceRunEvents(sql, [{ runId: lease.runId, seq: row.seq }]);
 }

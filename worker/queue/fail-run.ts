@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease, RunError } from "./queue-types.ts";
 import { retryFragments } from "./retry-policy.ts";
@@ -30,7 +31,7 @@ export async function failRun(
   opts: { retryable: boolean },
 ): Promise<FailResult> {
   const f = retryFragments(sql, error, opts.retryable);
-  const rows = await sql<FailResult[]>`
+  const rows = await sql<(FailResult & { seq: number })[]>`
     with cur as (
       select * from runs
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
@@ -60,8 +61,9 @@ export async function failRun(
       update workers set state = 'idle', current_run_id = null, last_seen_at = now()
       where id = ${lease.workerId} and exists (select 1 from r)
     )
-    select state, run_after as "runAfter" from r`;
+    select state, run_after as "runAfter", last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "failing the attempt");
-  return row;
+  announceRunEvents(sql, [{ runId: lease.runId, seq: row.seq }]);
+  return { state: row.state, runAfter: row.runAfter };
 }

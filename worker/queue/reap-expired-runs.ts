@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { retryFragments } from "./retry-policy.ts";
 
 export interface ReapedRun {
@@ -32,7 +33,7 @@ export interface ReapedRun {
 export async function reapExpiredRuns(sql: postgres.Sql, limit = 100, restartGraceS = 0): Promise<ReapedRun[]> {
   const error = { code: "lease_expired", message: "The worker stopped renewing its lease" } as const;
   const f = retryFragments(sql, error, true);
-  return await sql<ReapedRun[]>`
+  const rows = await sql<(ReapedRun & { seq: number })[]>`
     with cur as (
       select * from runs
       where state = 'running' and lease_expires_at < now()
@@ -70,5 +71,7 @@ export async function reapExpiredRuns(sql: postgres.Sql, limit = 100, restartGra
     ), freed as (
       update workers w set current_run_id = null from r where w.current_run_id = r.id and w.id = r.old_worker
     )
-    select id as "runId", attempt, state, old_worker as "workerId" from r`;
+    select id as "runId", attempt, state, old_worker as "workerId", last_seq::float8 as seq from r`;
+  announceRunEvents(sql, rows);
+  return rows.map(({ seq: _seq, ...reaped }) => reaped);
 }

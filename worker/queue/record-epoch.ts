@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { CheckpointPointer, EpochMetrics, Lease } from "./queue-types.ts";
 import { previousSql } from "./set-checkpoint.ts";
@@ -58,5 +59,6 @@ export async function recordEpoch(
     select last_seq as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, `recording epoch ${m.epoch}`);
+  announceRunEvents(sql, [{ runId: lease.runId, seq: Number(row.seq) }]);
   return Number(row.seq);
 }

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { CheckpointPointer, Lease } from "./queue-types.ts";
 
@@ -19,7 +20,7 @@ export async function releaseRun(
   lease: Lease,
   checkpoint: CheckpointPointer | null,
 ): Promise<{ state: "queued" | "cancelled" }> {
-  const rows = await sql<{ state: "queued" | "cancelled" }[]>`
+  const rows = await sql<{ state: "queued" | "cancelled"; seq: number }[]>`
     with r as (
       update runs set
         state = case when cancel_requested_at is null then 'queued' else 'cancelled' end,
@@ -44,8 +45,9 @@ export async function releaseRun(
       update workers set state = 'draining', current_run_id = null, last_seen_at = now()
       where id = ${lease.workerId} and exists (select 1 from r)
     )
-    select state from r`;
+    select state, last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "releasing the run");
-  return row;
+  announceRunEvents(sql, [{ runId: lease.runId, seq: row.seq }]);
+  return { state: row.state };
 }
