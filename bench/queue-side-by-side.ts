@@ -1,0 +1,521 @@
+// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain]`
+//
+// This project's queue against graphile-worker and pg-boss, on one fresh embedded Postgres (fsync on),
+// in alternating rounds so that the machine's load hits all of them alike (issue 19). The anchors are
+// not dependencies of the project; install them beside it, once, without touching package.json:
+//
+//   mkdir -p /tmp/queue-anchors && cd /tmp/queue-anchors && echo '{"private":true}' > package.json \
+//     && npm install --no-audit --no-fund graphile-worker@0.16.6 pg-boss@10.4.2
+//
+// and pass `--anchors /tmp/queue-anchors` (the default). A missing anchor is skipped with a note.
+// What it measures, each at 4 and 20 workers:
+//   - jobs/s draining a backlog of `--jobs` one-step jobs:
+//       ours, SQL: N connections looping claimRun → recordEpoch → completeRun (every fenced write of a
+//         one-epoch run, no process around them), with Lock:object waits (pg_stat_activity sampled
+//         every 5 ms) and WAL bytes per run (pg_current_wal_lsn before/after);
+//       ours, processes: N worker processes (TRAINER=fake, one 0 ms batch, checkpoint file fsynced);
+//       graphile-worker: one process, concurrency N, a no-op task; pg-boss: N work() loops, batch 1,
+//         polling 0.5 s (its floor), a no-op handler (fewer jobs: it drains at its polling rate);
+//   - pickup: one job at a time into 4 idle workers, from the client's clock before the insert to the
+//     start of the claim (ours: run_attempts.claimed_at, same machine clock) or of the handler;
+//   - drain rate with 2,000 vs 20,000 queued runs and two fake-trainer worker processes: runs/s over
+//     the first 1,000 completions, from the database's claim/end times.
+// Prints a Markdown section for bench/results-queue.md.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { cpus, loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { ensureDatabase } from "../service/database.ts";
+import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
+import { migrateDatabase } from "../service/migrate.ts";
+import { freePort } from "../test/helpers/free-port.ts";
+import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
+import { claimRun } from "../worker/queue/claim-run.ts";
+import { completeRun } from "../worker/queue/complete-run.ts";
+import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { recordEpoch } from "../worker/queue/record-epoch.ts";
+import { registerWorker } from "../worker/queue/register-worker.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    anchors: { type: "string", default: process.env.QUEUE_ANCHORS ?? "/tmp/queue-anchors" },
+    rounds: { type: "string", default: "2" },
+    jobs: { type: "string", default: "2000" },
+    samples: { type: "string", default: "100" },
+    "no-drain": { type: "boolean", default: false },
+  },
+});
+const ROUNDS = Number(args.rounds);
+const JOBS = Number(args.jobs);
+const SAMPLES = Number(args.samples);
+const WORKER_COUNTS = [4, 20];
+const spec = { schedule: "[1e-3, 0]lin[1e-3, 1]", optimizer: { alpha: 1e-3 } };
+const metrics = { epoch: 1, loss: 1, acc: 0.5, valLoss: 1, valAcc: 0.5, lr: 1e-3, wd: 1e-4, seconds: 0, imagesPerSec: 0 };
+
+/**
+ * The per-row NOTIFY trigger that every event insert fired before issue 19 (migrations/0003), put back
+ * on one database: what moving NOTIFY off the commit path buys, measured in the same run.
+ */
+const OLD_EVENT_TRIGGER = `
+  create function run_events_notify() returns trigger language plpgsql as $$
+  begin
+    perform pg_notify('run_events', json_build_object('runId', new.run_id, 'seq', new.seq)::text);
+    return null;
+  end $$;
+  create trigger run_events_notify after insert on run_events for each row execute function run_events_notify();`;
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+async function loadAnchor(name: string): Promise<Any | null> {
+  try {
+    const req = createRequire(path.join(path.resolve(args.anchors), "package.json"));
+    return await import(pathToFileURL(req.resolve(name)).href);
+  } catch {
+    return null;
+  }
+}
+const graphile = await loadAnchor("graphile-worker");
+const pgBossModule = await loadAnchor("pg-boss");
+/** graphile-worker's pg pool, ours so that its idle connections' errors (the database dropped after a phase) are handled. */
+function graphilePool(url: string, max: number): Any {
+  const pg = createRequire(path.join(path.resolve(args.anchors), "package.json"))("pg");
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on("error", () => {});
+  return pool;
+}
+const anchorVersion = (name: string) => {
+  try {
+    return createRequire(path.join(path.resolve(args.anchors), "package.json"))(`${name}/package.json`).version as string;
+  } catch {
+    return "absent";
+  }
+};
+
+const dir = await mkdtemp(path.join(tmpdir(), "bench-side-"));
+const port = await freePort();
+let pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
+{
+  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+  await admin`alter system set max_connections = 200`;
+  await admin.end();
+  await pg.stop();
+  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
+}
+const admin = postgres(pg.url, { max: 2, onnotice: () => {} });
+const say = (l: string) => console.error(l);
+const TEMPLATE = "bench_ours_template";
+await migrateDatabase(await ensureDatabase(pg.url, TEMPLATE));
+let dbCounter = 0;
+
+interface Throughput {
+  jobs: number;
+  seconds: number;
+  lockObjectShare?: number;
+  walPerJob?: number;
+}
+const results = new Map<string, Throughput[]>();
+const latencies = new Map<string, number[]>();
+const record = (key: string, t: Throughput) => {
+  results.set(key, [...(results.get(key) ?? []), t]);
+  say(`${key}: ${t.jobs} in ${t.seconds.toFixed(2)} s = ${(t.jobs / t.seconds).toFixed(0)}/s` +
+    (t.lockObjectShare !== undefined ? `, Lock:object ${(t.lockObjectShare * 100).toFixed(0)} %` : "") +
+    (t.walPerJob !== undefined ? `, WAL ${t.walPerJob.toFixed(0)} B/job` : ""));
+};
+
+try {
+  const load0 = loadavg()[0]!.toFixed(1);
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`--- round ${round}`);
+    for (const n of WORKER_COUNTS) {
+      record(`ours-sql-${n}`, await oursSql(n));
+      record(`ours-sql-trigger-${n}`, await oursSql(n, { oldTrigger: true }));
+      record(`ours-proc-${n}`, await oursProcesses(n));
+      if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
+      if (pgBossModule) record(`pgboss-${n}`, await pgBossThroughput(n));
+    }
+    latencies.set("ours", [...(latencies.get("ours") ?? []), ...await oursPickup()]);
+    if (graphile) latencies.set("graphile", [...(latencies.get("graphile") ?? []), ...await graphilePickup()]);
+    if (pgBossModule) latencies.set("pgboss", [...(latencies.get("pgboss") ?? []), ...await pgBossPickup()]);
+  }
+  const drain = args["no-drain"] ? null : { small: await drainRate(2000), large: await drainRate(20000) };
+  const load1 = loadavg()[0]!.toFixed(1);
+  const pgVersion = (await admin<{ v: string }[]>`select version() as v`)[0]!.v.split(" ").slice(0, 2).join(" ");
+  print(load0, load1, pgVersion, drain);
+} finally {
+  await admin.end();
+  await pg.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+function rate(key: string): number {
+  const ts = results.get(key) ?? [];
+  if (ts.length === 0) return NaN;
+  // The median round (the machine is shared: one round may be hit by another session's burst).
+  const rates = ts.map((t) => t.jobs / t.seconds).sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!;
+}
+function avg(key: string, field: "lockObjectShare" | "walPerJob"): number {
+  const xs = (results.get(key) ?? []).map((t) => t[field]).filter((x): x is number => x !== undefined);
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+function pct(ms: number[], p: number): number {
+  const s = [...ms].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+}
+
+function print(load0: string, load1: string, pgVersion: string, drain: { small: number; large: number } | null): void {
+  const f0 = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(0));
+  const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? "–" : `${(a / b).toFixed(2)}×`);
+  const lat = (k: string) => {
+    const ms = latencies.get(k);
+    return ms && ms.length > 0 ? `${pct(ms, 0.5).toFixed(2)} / ${pct(ms, 0.99).toFixed(2)} ms (${ms.length})` : "–";
+  };
+  const lines = [
+    `## ${new Date().toISOString().slice(0, 16)}Z — side by side, ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
+    "",
+    `Command: \`node --import tsx bench/queue-side-by-side.ts --rounds ${ROUNDS} --jobs ${JOBS} --samples ${SAMPLES}\``,
+    `(Node ${process.version}, ${pgVersion}, embedded, fsync on; graphile-worker ${anchorVersion("graphile-worker")}, ` +
+    `pg-boss ${anchorVersion("pg-boss")}; median of ${ROUNDS} alternating rounds.)`,
+    "",
+    "| | pickup p50 / p99 (samples) | jobs/s, 4 workers | jobs/s, 20 workers |",
+    "| --- | --- | --- | --- |",
+    `| this project, worker processes (TRAINER=fake) | ${lat("ours")} | ${f0(rate("ours-proc-4"))} | ${f0(rate("ours-proc-20"))} |`,
+    `| this project, claimRun + recordEpoch + completeRun only | – | ${f0(rate("ours-sql-4"))} | ${f0(rate("ours-sql-20"))} |`,
+    `| graphile-worker (1 process × N) | ${lat("graphile")} | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} |`,
+    `| pg-boss (polling 0.5 s, batch 1) | ${lat("pgboss")} | ${f0(rate("pgboss-4"))} | ${f0(rate("pgboss-20"))} |`,
+    "",
+    `Ratios to graphile-worker: worker processes ${ratio(rate("ours-proc-4"), rate("graphile-4"))} at 4, ` +
+    `${ratio(rate("ours-proc-20"), rate("graphile-20"))} at 20; SQL only ${ratio(rate("ours-sql-4"), rate("graphile-4"))} at 4, ` +
+    `${ratio(rate("ours-sql-20"), rate("graphile-20"))} at 20.`,
+    "",
+    `The same SQL with the pre-issue-19 per-row NOTIFY trigger put back: ${f0(rate("ours-sql-trigger-4"))} jobs/s at 4, ` +
+    `${f0(rate("ours-sql-trigger-20"))} at 20, Lock:object ${(avg("ours-sql-trigger-4", "lockObjectShare") * 100).toFixed(0)} % / ` +
+    `${(avg("ours-sql-trigger-20", "lockObjectShare") * 100).toFixed(0)} %.`,
+    "",
+    `Ours, SQL only: connections waiting on Lock:object ${(avg("ours-sql-4", "lockObjectShare") * 100).toFixed(0)} % of the time at 4, ` +
+    `${(avg("ours-sql-20", "lockObjectShare") * 100).toFixed(0)} % at 20; WAL ${f0(avg("ours-sql-4", "walPerJob"))} B per run ` +
+    `(graphile-worker: ${f0(avg("graphile-4", "walPerJob"))} B per job).`,
+  ];
+  if (drain) {
+    lines.push(
+      "",
+      `Drain rate, two fake-trainer worker processes, first 1,000 completions: ${drain.small.toFixed(0)} runs/s with 2,000 queued, ` +
+        `${drain.large.toFixed(0)} runs/s with 20,000 queued (${(drain.large / drain.small).toFixed(2)}×).`,
+    );
+  }
+  console.log(lines.join("\n"));
+}
+
+// --- helpers ---------------------------------------------------------------------------------------
+
+async function freshDb(prefix: string, template: string | null): Promise<{ name: string; url: string }> {
+  const name = `${prefix}_${++dbCounter}`;
+  await admin.unsafe(`create database "${name}"${template ? ` template "${template}"` : ""}`);
+  const url = new URL(pg.url);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString() };
+}
+
+async function dropDb(name: string): Promise<void> {
+  await admin.unsafe(`drop database if exists "${name}" with (force)`);
+}
+
+/** Samples pg_stat_activity of `db` every 5 ms: the share of its client connections waiting on Lock:object. */
+function lockSampler(db: string): { stop(): Promise<number> } {
+  let waiting = 0, seen = 0, running = true;
+  const sampler = postgres(pg.url, { max: 1, onnotice: () => {} });
+  const loop = (async () => {
+    while (running) {
+      const [r] = await sampler<{ w: number; n: number }[]>`
+        select count(*) filter (where wait_event_type = 'Lock' and wait_event = 'object')::int as w,
+          count(*) filter (where state = 'active' or state like 'idle in%')::int as n
+        from pg_stat_activity where datname = ${db} and backend_type = 'client backend'`;
+      waiting += r!.w;
+      seen += r!.n;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await sampler.end();
+      return seen === 0 ? 0 : waiting / seen;
+    },
+  };
+}
+
+async function walLsn(): Promise<bigint> {
+  const [r] = await admin<{ b: string }[]>`select (pg_current_wal_lsn() - '0/0'::pg_lsn)::text as b`;
+  return BigInt(r!.b);
+}
+
+async function oursSql(n: number, opts: { oldTrigger?: boolean } = {}): Promise<Throughput> {
+  const { name, url } = await freshDb("ours_sql", TEMPLATE);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  if (opts.oldTrigger) await sql.unsafe(OLD_EVENT_TRIGGER);
+  const clients = Array.from({ length: n }, () => postgres(url, { max: 1, onnotice: () => {} }));
+  try {
+    for (let i = 0; i < n; i++) {
+      await registerWorker(sql, { id: `sql-${i}`, host: "bench", pid: i, backend: "none", device: "none", version: "0" });
+    }
+    await enqueueRuns(sql, Array.from({ length: JOBS }, () => ({ spec, epochs: 1 })));
+    await sql`checkpoint`;
+    await Promise.all(clients.map((c) => c`select 1`));
+    const sampler = lockSampler(name);
+    const wal0 = await walLsn();
+    const t0 = performance.now();
+    const counts = await Promise.all(clients.map(async (c, i) => {
+      let k = 0;
+      for (;;) {
+        const run = await claimRun(c, { workerId: `sql-${i}`, leaseS: 30 });
+        if (run === null) return k;
+        await recordEpoch(c, run, metrics, null);
+        await completeRun(c, run);
+        k++;
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    const wal1 = await walLsn();
+    const lockObjectShare = await sampler.stop();
+    const jobs = counts.reduce((a, b) => a + b, 0);
+    return { jobs, seconds, lockObjectShare, walPerJob: Number(wal1 - wal0) / jobs };
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+    await sql.end();
+    await dropDb(name);
+  }
+}
+
+async function startPool(url: string, n: number, env: Record<string, string> = {}): Promise<WorkerProcess[]> {
+  const pool = Array.from({ length: n }, (_, i) =>
+    startWorker({
+      DATABASE_URL: url, TRAINER: "fake", FAKE_BATCH_MS: "0", FAKE_BATCHES: "1", CHECKPOINT_DIR: path.join(dir, "ck"),
+      LEASE_S: "30", HEARTBEAT_S: "10", POLL_MS: "2000", LOG_LEVEL: "warn", ...env,
+    }, `bench-${i}`));
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    for (;;) {
+      const [r] = await sql<{ n: number }[]>`select count(*)::int as n from workers where state = 'idle'`;
+      if (r!.n >= n) break;
+      if (pool.some((w) => w.child.exitCode !== null)) throw new Error(`a bench worker exited:\n${pool.map((w) => w.output()).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await sql.end();
+  }
+  return pool;
+}
+
+async function waitUntilDone(sql: postgres.Sql, limitS = 600): Promise<void> {
+  const deadline = Date.now() + limitS * 1000;
+  for (;;) {
+    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state in ('queued', 'running')`;
+    if (r!.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${r!.n} runs still queued or running after ${limitS} s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function oursProcesses(n: number): Promise<Throughput> {
+  const { name, url } = await freshDb("ours_proc", TEMPLATE);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  const pool = await startPool(url, n);
+  try {
+    const t0 = performance.now();
+    await enqueueRuns(sql, Array.from({ length: JOBS }, () => ({ spec, epochs: 1 })));
+    await waitUntilDone(sql);
+    const seconds = (performance.now() - t0) / 1000;
+    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
+    return { jobs: r!.n, seconds };
+  } finally {
+    await stopWorkers(pool);
+    await sql.end();
+    await dropDb(name);
+  }
+}
+
+async function graphileThroughput(n: number): Promise<Throughput> {
+  const { name, url } = await freshDb("graphile", null);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  let done = 0;
+  let finished: () => void = () => {};
+  const all = new Promise<void>((r) => (finished = r));
+  const pool = graphilePool(url, n + 2);
+  const runner = await graphile.run({
+    pgPool: pool, concurrency: n, noHandleSignals: true, pollInterval: 2000,
+    logger: new graphile.Logger(() => () => {}),
+    taskList: { job: async () => { if (++done === JOBS) finished(); } },
+  });
+  try {
+    await sql`checkpoint`;
+    const wal0 = await walLsn();
+    const t0 = performance.now();
+    await sql`select graphile_worker.add_job('job', json_build_object('i', i)) from generate_series(1, ${JOBS}::int) i`;
+    await all;
+    const seconds = (performance.now() - t0) / 1000;
+    const wal1 = await walLsn();
+    return { jobs: done, seconds, walPerJob: Number(wal1 - wal0) / done };
+  } finally {
+    await runner.stop();
+    await pool.end();
+    await sql.end();
+    await dropDb(name);
+  }
+}
+
+async function pgBossThroughput(n: number): Promise<Throughput> {
+  // It drains at its polling rate (batch 1 per 0.5 s per work loop): size the backlog to ~5 s.
+  const jobs = 10 * n;
+  const { name, url } = await freshDb("pgboss", null);
+  const PgBoss = pgBossModule.default ?? pgBossModule;
+  const boss = new PgBoss({ connectionString: url, max: n + 2, supervise: false, schedule: false });
+  boss.on("error", () => {});
+  await boss.start();
+  await boss.createQueue("q");
+  let done = 0;
+  let finished: () => void = () => {};
+  const all = new Promise<void>((r) => (finished = r));
+  for (let i = 0; i < n; i++) {
+    await boss.work("q", { batchSize: 1, pollingIntervalSeconds: 0.5 }, async () => {
+      if (++done === jobs) finished();
+    });
+  }
+  try {
+    const t0 = performance.now();
+    await boss.insert(Array.from({ length: jobs }, (_, i) => ({ name: "q", data: { i } })));
+    await all;
+    return { jobs: done, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await boss.stop({ graceful: false, wait: true, timeout: 2000 });
+    await dropDb(name);
+  }
+}
+
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+function pause(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
+}
+
+async function oursPickup(): Promise<number[]> {
+  const { name, url } = await freshDb("ours_pick", TEMPLATE);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  const pool = await startPool(url, 4, { POLL_MS: "60000" });
+  const out: number[] = [];
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < SAMPLES; i++) {
+      const t0 = nowMs();
+      const [id] = await enqueueRuns(sql, [{ spec, epochs: 1 }]);
+      for (;;) {
+        const [r] = await sql<{ at: number | null; state: string }[]>`
+          select extract(epoch from a.claimed_at) * 1000 as at, r.state
+          from runs r left join run_attempts a on a.run_id = r.id and a.attempt = 1 where r.id = ${id!}`;
+        if (r!.state === "succeeded") {
+          out.push(Number(r!.at) - t0);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await pause();
+    }
+    return out;
+  } finally {
+    await stopWorkers(pool);
+    await sql.end();
+    await dropDb(name);
+  }
+}
+
+async function graphilePickup(): Promise<number[]> {
+  const { name, url } = await freshDb("graphile_pick", null);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  let resolveJob: (ms: number) => void = () => {};
+  const pool = graphilePool(url, 6);
+  const runner = await graphile.run({
+    pgPool: pool, concurrency: 4, noHandleSignals: true, pollInterval: 60000,
+    logger: new graphile.Logger(() => () => {}),
+    taskList: { job: async (p: { t0: number }) => resolveJob(nowMs() - p.t0) },
+  });
+  const out: number[] = [];
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < SAMPLES; i++) {
+      const got = new Promise<number>((r) => (resolveJob = r));
+      const t0 = nowMs();
+      await sql`select graphile_worker.add_job('job', json_build_object('t0', ${t0}::float8))`;
+      out.push(await got);
+      await pause();
+    }
+    return out;
+  } finally {
+    await runner.stop();
+    await pool.end();
+    await sql.end();
+    await dropDb(name);
+  }
+}
+
+async function pgBossPickup(): Promise<number[]> {
+  const { name, url } = await freshDb("pgboss_pick", null);
+  const PgBoss = pgBossModule.default ?? pgBossModule;
+  const boss = new PgBoss({ connectionString: url, max: 6, supervise: false, schedule: false });
+  boss.on("error", () => {});
+  await boss.start();
+  await boss.createQueue("q");
+  let resolveJob: (ms: number) => void = () => {};
+  for (let i = 0; i < 4; i++) {
+    await boss.work("q", { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]: { data: { t0: number } }[]) =>
+      resolveJob(nowMs() - job!.data.t0));
+  }
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < Math.min(SAMPLES, 20); i++) {
+      const got = new Promise<number>((r) => (resolveJob = r));
+      await boss.send("q", { t0: nowMs() });
+      out.push(await got);
+      await pause();
+    }
+    return out;
+  } finally {
+    await boss.stop({ graceful: false, wait: true, timeout: 2000 });
+    await dropDb(name);
+  }
+}
+
+/** Two fake workers against `queued` runs: runs/s over the first 1,000 completions (database clock). */
+async function drainRate(queued: number): Promise<number> {
+  const { name, url } = await freshDb("ours_drain", TEMPLATE);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  try {
+    for (let i = 0; i < queued; i += 5000) {
+      await enqueueRuns(sql, Array.from({ length: Math.min(5000, queued - i) }, () => ({ spec, epochs: 1 })));
+    }
+    await sql`vacuum analyze runs`;
+    const pool = await startPool(url, 2);
+    try {
+      for (;;) {
+        const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
+        if (r!.n >= 1000) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await stopWorkers(pool);
+    }
+    const [r] = await sql<{ s: number }[]>`
+      select extract(epoch from (select ended_at from run_attempts where outcome = 'succeeded' order by ended_at offset 999 limit 1)
+        - (select min(claimed_at) from run_attempts))::float8 as s`;
+    const perS = 1000 / r!.s;
+    say(`drain with ${queued} queued: ${perS.toFixed(0)} runs/s`);
+    return perS;
+  } finally {
+    await sql.end();
+    await dropDb(name);
+  }
+}
+

@@ -1,0 +1,180 @@
+// Issue 17 part 3: 100 worker processes (TRAINER=fake) against one Postgres whose max_connections is
+// 100, through PgBouncer in transaction mode. Directly they would need 200-300 connections (main +
+// heartbeat thread + LISTEN each); through the pooler the server sees at most the pool's 20, and every
+// run still executes exactly once. Needs Debian's pgbouncer (.ci/run installs it); skipped without it.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import postgres from "postgres";
+import { ensureDatabase } from "../service/database.ts";
+import { type RunningPostgres, startEmbeddedPostgres } from "../service/embedded-postgres.ts";
+import { migrateDatabase } from "../service/migrate.ts";
+import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { freePort } from "./helpers/free-port.ts";
+import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+
+const WORKERS = 100;
+const RUNS = 400;
+const POOL_SIZE = 20;
+const PGBOUNCER = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((p) => existsSync(p));
+const skip = PGBOUNCER === undefined
+  ? "pgbouncer is not installed (Debian package `pgbouncer`; .ci/run installs it)"
+  : false;
+
+let dir: string;
+let pg: RunningPostgres | null = null;
+let bouncer: ChildProcess | null = null;
+let admin: postgres.Sql | null = null;
+let directUrl: string;
+const workers: WorkerProcess[] = [];
+
+before(async () => {
+  if (skip) return;
+  dir = await mkdtemp(path.join(tmpdir(), "queue-pgbouncer-"));
+  // As root, pgbouncer (and Postgres) run as the `postgres` user, which must read its config here.
+  await chmod(dir, 0o755);
+  const pgPort = await freePort();
+  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: pgPort });
+  const server = postgres(pg.url, { max: 1, onnotice: () => {} });
+  await server`alter system set max_connections = 100`;
+  await server.end();
+  await pg.stop();
+  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: pgPort });
+  directUrl = await ensureDatabase(pg.url, "jobs");
+  await migrateDatabase(directUrl);
+  admin = postgres(pg.url, { max: 2, onnotice: () => {} });
+});
+
+after(async () => {
+  await stopWorkers(workers);
+  if (bouncer && bouncer.exitCode === null) {
+    const exited = new Promise((r) => bouncer!.once("exit", r));
+    bouncer.kill("SIGINT");
+    await exited;
+  }
+  await admin?.end();
+  await pg?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** PgBouncer in transaction mode in front of the test cluster; resolves its client URL once it accepts. */
+async function startPgBouncer(pgPort: string): Promise<string> {
+  const port = await freePort();
+  const ini = path.join(dir, "pgbouncer.ini");
+  await writeFile(ini, [
+    "[databases]",
+    `jobs = host=127.0.0.1 port=${pgPort} dbname=jobs user=postgres password=postgres`,
+    "[pgbouncer]",
+    "listen_addr = 127.0.0.1",
+    `listen_port = ${port}`,
+    "unix_socket_dir =",
+    // No passwords between the test's own processes on loopback; the server login is in [databases].
+    "auth_type = any",
+    "pool_mode = transaction",
+    `default_pool_size = ${POOL_SIZE}`,
+    "max_client_conn = 1000",
+    // The worker sets this per connection at startup (an abandoned transaction ends with its lease); a
+    // pooled server connection is shared, so PgBouncer must drop it (set it on the role instead).
+    "ignore_startup_parameters = idle_in_transaction_session_timeout",
+    "",
+  ].join("\n"), { mode: 0o644 });
+  const args = userInfo().uid === 0 ? ["-u", "postgres", ini] : [ini];
+  bouncer = spawn(PGBOUNCER!, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  bouncer.stdout!.on("data", (d: Buffer) => (log += d));
+  bouncer.stderr!.on("data", (d: Buffer) => (log += d));
+  await eventually(`pgbouncer accepting on ${port}`, async () => {
+    if (bouncer!.exitCode !== null) throw new Error(`pgbouncer exited ${bouncer!.exitCode}:\n${log}`);
+    return await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.end(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+  }, 10_000);
+  // Transaction mode hands each transaction any server connection: no named prepared statements
+  // (postgres.js reads `prepare=false` from the URL) and no LISTEN (the workers run with LISTEN=off).
+  return `postgres://postgres:postgres@127.0.0.1:${port}/jobs?prepare=false`;
+}
+
+test(`${WORKERS} worker processes through PgBouncer (transaction mode) on a Postgres with max_connections 100: every run exactly once`, {
+  skip,
+  timeout: 280_000,
+}, async () => {
+  const pgPort = new URL(pg!.url).port;
+  const [mc] = await admin!<{ max_connections: string }[]>`show max_connections`;
+  assert.equal(mc!.max_connections, "100");
+  const url = await startPgBouncer(pgPort);
+  const t0 = Date.now();
+  const ck = path.join(dir, "ck");
+  const env = {
+    DATABASE_URL: url, LISTEN: "off", POLL_MS: "300", TRAINER: "fake", FAKE_BATCH_MS: "2", FAKE_BATCHES: "2",
+    CHECKPOINT_DIR: ck, LOG_LEVEL: "info",
+  };
+  for (let i = 0; i < WORKERS; i++) workers.push(startWorker(env, `pooled-${String(i).padStart(3, "0")}`));
+
+  // The server's side, sampled throughout: backends on the jobs database (PgBouncer's) and in all.
+  let peakJobs = 0, peakAll = 0, sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const [r] = await admin!<{ jobs: number; all: number }[]>`
+        select count(*) filter (where datname = 'jobs')::int as jobs, count(*)::int as all
+        from pg_stat_activity where backend_type = 'client backend'`;
+      peakJobs = Math.max(peakJobs, r!.jobs);
+      peakAll = Math.max(peakAll, r!.all);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+
+  await Promise.all(workers.map((w) => w.waitFor(/ready/, 240_000)));
+  const readyS = (Date.now() - t0) / 1000;
+  const direct = postgres(directUrl, { max: 1, onnotice: () => {} });
+  try {
+    const spec = { schedule: "[1e-3, 0]lin[1e-3, 1]", optimizer: { alpha: 1e-3 } };
+    const t1 = Date.now();
+    await enqueueRuns(direct, Array.from({ length: RUNS }, (_, i) => ({ name: `pooled ${i}`, spec, epochs: 1 })));
+    await eventually(`${RUNS} succeeded runs`, async () => {
+      const [r] = await direct<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
+      return r!.n === RUNS;
+    }, 180_000);
+    const drainS = (Date.now() - t1) / 1000;
+    sampling = false;
+    await sampler;
+
+    const [runs] = await direct`
+      select count(*)::int as runs, count(*) filter (where attempt = 1)::int as first_attempt,
+        count(*) filter (where last_seq = 3)::int as three_events from runs`;
+    assert.deepEqual({ ...runs }, { runs: RUNS, first_attempt: RUNS, three_events: RUNS });
+    const [log] = await direct`
+      select count(*)::int as claims, count(distinct run_id)::int as runs,
+        count(*) filter (where outcome = 'succeeded')::int as succeeded, count(distinct worker_id)::int as workers
+      from run_attempts`;
+    assert.equal(log!.claims, RUNS, "one claim per run");
+    assert.equal(log!.runs, RUNS);
+    assert.equal(log!.succeeded, RUNS);
+    assert.ok(log!.workers >= WORKERS / 2, `work should spread over the ${WORKERS} workers, went to ${log!.workers}`);
+    const [m] = await direct`select count(*)::int as n from epoch_metrics`;
+    assert.equal(m!.n, RUNS);
+    const [bad] = await direct`
+      select count(*)::int as n from runs r
+      where (select array_agg(type order by seq) from run_events e where e.run_id = r.id) <> array['state','epoch','state']`;
+    assert.equal(bad!.n, 0);
+    const [registered] = await direct`select count(*)::int as n from workers where state <> 'gone'`;
+    assert.equal(registered!.n, WORKERS);
+    assert.ok(peakJobs <= POOL_SIZE, `the server saw ${peakJobs} connections from the pool (pool size ${POOL_SIZE})`);
+    assert.ok(peakAll < 100, `the server saw ${peakAll} client connections in all`);
+    console.log(
+      `# ${WORKERS} workers ready through PgBouncer in ${readyS.toFixed(1)} s; ${RUNS} runs in ${drainS.toFixed(1)} s; ` +
+        `server connections: at most ${peakJobs} from the pool, ${peakAll} in all (max_connections 100)`,
+    );
+  } finally {
+    sampling = false;
+    await sampler;
+    await direct.end();
+  }
+  await stopWorkers(workers);
+  for (const w of workers) assert.equal((await w.exited).code, 0, `worker ${w.id} should drain and exit 0:\n${w.output().slice(-2000)}`);
+});
