@@ -24,6 +24,7 @@ import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
 import { claimRun } from "../worker/queue/claim-run.ts";
 import { completeRun } from "../worker/queue/complete-run.ts";
+import { announceRunEvents } from "../worker/queue/announce-run-events.ts";
 import type { ClaimedRun } from "../worker/queue/queue-types.ts";
 import { recordEpoch } from "../worker/queue/record-epoch.ts";
 import { WorkerStream } from "../worker/stream/worker-stream.ts";
@@ -170,8 +171,9 @@ async function fanout(n: number): Promise<void> {
   const subs = await subscribe(n, run.runId, 1);
   await sleep(300);
   const t0 = wallNow();
-  // One transaction, many events: the per-row trigger NOTIFYs each; the API reads them in pages.
-  await sql.begin(async (tx) => {
+  // One transaction, many events, then one announcement of the last (as every writer announces after
+  // its commit): the API reads every row after what it has, in pages.
+  const lastSeq = await sql.begin(async (tx) => {
     const [r] = await tx<{ last_seq: number }[]>`
       update runs set last_seq = last_seq + ${fanoutEvents} where id = ${run.runId} returning last_seq::float8 as last_seq`;
     const first = r!.last_seq - fanoutEvents + 1;
@@ -180,7 +182,9 @@ async function fanout(n: number): Promise<void> {
       select ${run.runId}, s, 'epoch', jsonb_build_object('epoch', s, 'loss', 1.0 / s, 'acc', 0.5, 'valLoss', 1.1,
         'valAcc', 0.4, 'lr', 0.001, 'wd', 0.0001, 'seconds', 1, 'imagesPerSec', 1000, 'attempt', ${run.attempt}::int)
       from generate_series(${first}::bigint, ${r!.last_seq}::bigint) s`;
+    return r!.last_seq;
   });
+  announceRunEvents(sql, [{ runId: run.runId, seq: lastSeq }]);
   const tCommit = wallNow();
   const deadline = Date.now() + 120_000;
   while ((await subs.count()) < n * fanoutEvents && Date.now() < deadline) await sleep(10);

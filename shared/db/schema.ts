@@ -118,7 +118,9 @@ export const runs = pgTable(
     ),
     // The claim's hot path: queued runs by priority, then age.
     index("runs_claimable_idx").on(t.priority.desc(), t.submitSeq).where(sql`${t.state} = 'queued'`),
-    index("runs_lease_idx").on(t.leaseExpiresAt).where(sql`${t.state} = 'running'`),
+    // The reaper's: running runs (a few, one per busy worker). Keyed on id, not lease_expires_at, so
+    // that a heartbeat, which only moves the expiry, changes no indexed column and can be a HOT update.
+    index("runs_running_idx").on(t.id).where(sql`${t.state} = 'running'`),
     index("runs_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("runs_sweep_idx").on(t.sweepId),
     index("runs_tags_idx").using("gin", t.tags),
