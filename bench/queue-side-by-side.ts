@@ -102,7 +102,8 @@ let pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
   await admin`alter system set max_connections = 200`;
   await admin.end();
   await pg.stop();
-  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
+  // Ephemeral now: its stop removes the cluster wherever it was placed (as root, outside `dir`).
+  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, ephemeral: true });
 }
 const admin = postgres(pg.url, { max: 2, onnotice: () => {} });
 const say = (l: string) => console.error(l);
