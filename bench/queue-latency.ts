@@ -15,9 +15,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
-import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
+import { startSizedPostgres } from "../test/helpers/start-sized-postgres.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
 import { claimRun } from "../worker/queue/claim-run.ts";
 import { completeRun } from "../worker/queue/complete-run.ts";
@@ -36,14 +36,7 @@ const dir = await mkdtemp(path.join(tmpdir(), "bench-queue-"));
 const port = await freePort();
 // 50 workers hold 100 connections (one pool connection + one LISTEN each): raise max_connections from its
 // default 100, which takes a restart.
-let pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
-{
-  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await admin`alter system set max_connections = 300`;
-  await admin.end();
-  await pg.stop();
-  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
-}
+const pg = await startSizedPostgres(dir, port, 300);
 const lines: string[] = [];
 const say = (l: string) => {
   lines.push(l);

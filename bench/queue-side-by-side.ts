@@ -18,8 +18,9 @@
 //         polling 0.5 s (its floor), a no-op handler (fewer jobs: it drains at its polling rate);
 //   - pickup: one job at a time into 4 idle workers, from the client's clock before the insert to the
 //     start of the claim (ours: run_attempts.claimed_at, same machine clock) or of the handler;
-//   - drain rate with 2,000 vs 20,000 queued runs and two fake-trainer worker processes: runs/s over
-//     the first 1,000 completions, from the database's claim/end times.
+//   - drain rate with 2,000 vs 20,000 queued runs, two fake-trainer worker processes on each database,
+//     both at once (the same machine load for both): runs/s over the first 1,000 completions, from the
+//     database's claim/end times. `--drain-only` measures just this.
 // Prints a Markdown section for bench/results-queue.md.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -29,9 +30,9 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
-import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
+import { startSizedPostgres } from "../test/helpers/start-sized-postgres.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
 import { claimRun } from "../worker/queue/claim-run.ts";
 import { completeRun } from "../worker/queue/complete-run.ts";
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
     jobs: { type: "string", default: "2000" },
     samples: { type: "string", default: "100" },
     "no-drain": { type: "boolean", default: false },
+    "drain-only": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -96,15 +98,7 @@ const anchorVersion = (name: string) => {
 
 const dir = await mkdtemp(path.join(tmpdir(), "bench-side-"));
 const port = await freePort();
-let pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port });
-{
-  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await admin`alter system set max_connections = 200`;
-  await admin.end();
-  await pg.stop();
-  // Ephemeral now: its stop removes the cluster wherever it was placed (as root, outside `dir`).
-  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, ephemeral: true });
-}
+const pg = await startSizedPostgres(dir, port, 200);
 const admin = postgres(pg.url, { max: 2, onnotice: () => {} });
 const say = (l: string) => console.error(l);
 const TEMPLATE = "bench_ours_template";
@@ -128,7 +122,7 @@ const record = (key: string, t: Throughput) => {
 
 try {
   const load0 = loadavg()[0]!.toFixed(1);
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (args["drain-only"] ? 0 : ROUNDS); round++) {
     say(`--- round ${round}`);
     for (const n of WORKER_COUNTS) {
       record(`ours-sql-${n}`, await oursSql(n));
@@ -141,7 +135,7 @@ try {
     if (graphile) latencies.set("graphile", [...(latencies.get("graphile") ?? []), ...await graphilePickup()]);
     if (pgBossModule) latencies.set("pgboss", [...(latencies.get("pgboss") ?? []), ...await pgBossPickup()]);
   }
-  const drain = args["no-drain"] ? null : { small: await drainRate(2000), large: await drainRate(20000) };
+  const drain = args["no-drain"] ? null : await drainRates();
   const load1 = loadavg()[0]!.toFixed(1);
   const pgVersion = (await admin<{ v: string }[]>`select version() as v`)[0]!.v.split(" ").slice(0, 2).join(" ");
   print(load0, load1, pgVersion, drain);
@@ -174,6 +168,11 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
     const ms = latencies.get(k);
     return ms && ms.length > 0 ? `${pct(ms, 0.5).toFixed(2)} / ${pct(ms, 0.99).toFixed(2)} ms (${ms.length})` : "–";
   };
+  if (results.size === 0 && drain) {
+    console.log(`Drain (--drain-only), load average ${load0} → ${load1}: ${drain.small.toFixed(0)} runs/s with 2,000 queued, ` +
+      `${drain.large.toFixed(0)} runs/s with 20,000 queued (${(drain.large / drain.small).toFixed(2)}×), two fake workers on each, both at once.`);
+    return;
+  }
   const lines = [
     `## ${new Date().toISOString().slice(0, 16)}Z — side by side, ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
     "",
@@ -203,7 +202,8 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
   if (drain) {
     lines.push(
       "",
-      `Drain rate, two fake-trainer worker processes, first 1,000 completions: ${drain.small.toFixed(0)} runs/s with 2,000 queued, ` +
+      `Drain rate, two fake-trainer worker processes per database, both databases at once, first 1,000 completions: ` +
+        `${drain.small.toFixed(0)} runs/s with 2,000 queued, ` +
         `${drain.large.toFixed(0)} runs/s with 20,000 queued (${(drain.large / drain.small).toFixed(2)}×).`,
     );
   }
@@ -489,34 +489,41 @@ async function pgBossPickup(): Promise<number[]> {
   }
 }
 
-/** Two fake workers against `queued` runs: runs/s over the first 1,000 completions (database clock). */
-async function drainRate(queued: number): Promise<number> {
-  const { name, url } = await freshDb("ours_drain", TEMPLATE);
-  const sql = postgres(url, { max: 2, onnotice: () => {} });
-  try {
+/**
+ * Two fake-trainer workers on a database with 2,000 queued runs and two more on one with 20,000, all
+ * four at the same time (so both see the same machine load): runs/s of each pair over its first 1,000
+ * completions, from the database's claim/end times.
+ */
+async function drainRates(): Promise<{ small: number; large: number }> {
+  const dbs = await Promise.all([2000, 20000].map(async (queued) => {
+    const db = await freshDb("ours_drain", TEMPLATE);
+    const sql = postgres(db.url, { max: 2, onnotice: () => {} });
     for (let i = 0; i < queued; i += 5000) {
       await enqueueRuns(sql, Array.from({ length: Math.min(5000, queued - i) }, () => ({ spec, epochs: 1 })));
     }
     await sql`vacuum analyze runs`;
-    const pool = await startPool(url, 2);
-    try {
+    return { ...db, sql, queued };
+  }));
+  const pools = await Promise.all(dbs.map((db) => startPool(db.url, 2)));
+  try {
+    const rates = await Promise.all(dbs.map(async ({ sql, queued }) => {
       for (;;) {
-        const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
+        const [r] = await sql<{ n: number }[]>`select count(*)::int as n from run_attempts where outcome = 'succeeded'`;
         if (r!.n >= 1000) break;
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 200));
       }
-    } finally {
-      await stopWorkers(pool);
-    }
-    const [r] = await sql<{ s: number }[]>`
-      select extract(epoch from (select ended_at from run_attempts where outcome = 'succeeded' order by ended_at offset 999 limit 1)
-        - (select min(claimed_at) from run_attempts))::float8 as s`;
-    const perS = 1000 / r!.s;
-    say(`drain with ${queued} queued: ${perS.toFixed(0)} runs/s`);
-    return perS;
+      const [r] = await sql<{ s: number }[]>`
+        select extract(epoch from (select ended_at from run_attempts where outcome = 'succeeded' order by ended_at offset 999 limit 1)
+          - (select min(claimed_at) from run_attempts))::float8 as s`;
+      say(`drain with ${queued} queued: ${(1000 / r!.s).toFixed(0)} runs/s`);
+      return 1000 / r!.s;
+    }));
+    return { small: rates[0]!, large: rates[1]! };
   } finally {
-    await sql.end();
-    await dropDb(name);
+    await Promise.all(pools.map((p) => stopWorkers(p)));
+    for (const db of dbs) {
+      await db.sql.end();
+      await dropDb(db.name);
+    }
   }
 }
-

@@ -12,10 +12,11 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
-import { type RunningPostgres, startEmbeddedPostgres } from "../service/embedded-postgres.ts";
+import type { RunningPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { startSizedPostgres } from "./helpers/start-sized-postgres.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const WORKERS = 100;
@@ -38,15 +39,7 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "queue-pgbouncer-"));
   // As root, pgbouncer (and Postgres) run as the `postgres` user, which must read its config here.
   await chmod(dir, 0o755);
-  const pgPort = await freePort();
-  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: pgPort });
-  const server = postgres(pg.url, { max: 1, onnotice: () => {} });
-  await server`alter system set max_connections = 100`;
-  await server.end();
-  await pg.stop();
-  // Ephemeral on the second start: its stop removes the cluster wherever it was placed (as root it
-  // lives outside `dir`), and its secret.
-  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: pgPort, ephemeral: true });
+  pg = await startSizedPostgres(dir, await freePort(), 100);
   directUrl = await ensureDatabase(pg.url, "jobs");
   await migrateDatabase(directUrl);
   admin = postgres(pg.url, { max: 2, onnotice: () => {} });

@@ -71,9 +71,11 @@ export function postgresCheckpointStore(sql: postgres.Sql): CheckpointStore {
       await sql`
         delete from checkpoints where run_id = ${runId} and attempt <= ${upToAttempt} and id <> all(${ids}::uuid[])`;
       // Runs that ended (here or by the reaper, whose last attempt may never collect) never resume.
+      // Driven by the few checkpoint rows, one primary-key lookup into runs each: a join lets the
+      // planner scan every run (the whole backlog and history, on every save: issue 19's drain rate).
       await sql`
-        delete from checkpoints c using runs r
-        where c.run_id = r.id and r.state in ('succeeded', 'failed', 'cancelled')`;
+        delete from checkpoints c
+        where (select r.state from runs r where r.id = c.run_id) in ('succeeded', 'failed', 'cancelled')`;
     },
   };
 }
