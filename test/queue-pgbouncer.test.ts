@@ -109,6 +109,9 @@ test(`${WORKERS} worker processes through PgBouncer (transaction mode) on a Post
   const env = {
     DATABASE_URL: url, LISTEN: "off", POLL_MS: "1000", TRAINER: "fake", FAKE_BATCH_MS: "2", FAKE_BATCHES: "2",
     CHECKPOINT_DIR: ck, LOG_LEVEL: "info",
+    // A hundred processes on a few cores can each be starved for seconds: leases of the usual length,
+    // not the 3 s of the other queue tests, or runs expire while their workers wait for a core.
+    LEASE_S: "60", HEARTBEAT_S: "10",
   };
 
   // The server's side, sampled throughout: backends on the jobs database (PgBouncer's) and in all.
