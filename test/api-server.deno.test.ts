@@ -1,6 +1,7 @@
 // The API as it runs in production: `api/main.ts` as its own process, serving over a real Deno.serve
 // socket against a real Postgres (a database cloned for this file). Requests go over TCP with fetch.
 import assert from "node:assert/strict";
+import { type ApiProcess, freePort, startApiProcess } from "./helpers/api-process.deno.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -11,56 +12,10 @@ const SPEC = {
   model: { depth: 11 },
 };
 
-interface Server {
-  url: string;
-  child: Deno.ChildProcess;
-  output: () => string;
-  exited: Promise<Deno.CommandStatus>;
-}
-
 let db: TestDatabase;
-let server: Server;
+let server: ApiProcess;
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function startApi(databaseUrl: string): Promise<Server> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "api/main.ts"],
-    cwd: ROOT,
-    env: {
-      DATABASE_URL: databaseUrl,
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: "info",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk);
-  };
-  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const exited = child.status.then(async (s) => (await pumped, s));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300 && !text.includes('"msg":"listening"'); i++) {
-    const done = await Promise.race([
-      exited.then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), 50)),
-    ]);
-    if (done) throw new Error(`api/main.ts exited before listening:\n${text}`);
-  }
-  if (!text.includes('"msg":"listening"')) throw new Error(`api/main.ts did not start:\n${text}`);
-  return { url, child, output: () => text, exited };
-}
+const startApi = (databaseUrl: string) => startApiProcess({ databaseUrl, env: { ADMIN_TOKEN: ADMIN } });
 
 function api(path: string, init: RequestInit & { token?: string | null } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
