@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchNormRelu } from "../model/batch-norm-relu.ts";
 import { ADAMW_STEP } from "./webgpu-kernels.ts";
-import { backendsReady, nativeAddon, nativeSkipReason, pseudoRandom, relErr, runOn } from "./test-backends.ts";
+import { backendsReady, convCaseData, nativeAddon, nativeSkipReason, pseudoRandom, relErr, runOn } from "./test-backends.ts";
 
 const skip = nativeSkipReason;
 before(async () => {
@@ -36,14 +36,7 @@ const close = (got: Float64Array[], want: Float64Array[], tol = 1e-4) =>
   got.forEach((g, i) => assert.ok(relErr(g, want[i]!) < tol, `output ${i}: rel err ${relErr(g, want[i]!)}`));
 
 for (const c of convCases) {
-  const label = `n${c.n} ${c.h}×${c.w} ${c.cin}→${c.cout} ${c.k}×${c.k}/${c.s}`;
-  const xShape = [c.n, c.h, c.w, c.cin];
-  const wShape = [c.k, c.k, c.cin, c.cout];
-  const dyShape = [c.n, Math.ceil(c.h / c.s), Math.ceil(c.w / c.s), c.cout];
-  const attrs = { strides: [c.s, c.s], pad: "same", dataFormat: "NHWC" };
-  const x = pseudoRandom(size(xShape), 1);
-  const w = pseudoRandom(size(wShape), 2);
-  const dy = pseudoRandom(size(dyShape), 3);
+  const { label, xShape, wShape, attrs, x, w, dy, dyShape } = convCaseData(c);
   const b = pseudoRandom(c.cout, 4);
 
   test(`native conv forward with bias (FusedConv2D) and without (Conv2D) match stock cpu (${label})`, { skip }, () => {

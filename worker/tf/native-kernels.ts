@@ -1,7 +1,10 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { NativeAddon } from "./native-addon.ts";
 import type { TF } from "./tf-types.ts";
-import { BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN, type RegisteredKernels } from "./wasm-kernels.ts";
+import {
+  BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN, type BnReluGradArgs, type BnReluInferArgs, type BnReluTrainArgs, leadingSumAxes,
+  type RegisteredKernels,
+} from "./wasm-kernels.ts";
 // The fused AdamW update's kernel contract (inputs w, g, m, v; attrs decay, alpha, beta1, beta2,
 // epsilon; outputs w', m', v'), shared with the webgpu backend; worker/train/adamw.ts uses it.
 import { ADAMW_STEP } from "./webgpu-kernels.ts";
@@ -145,14 +148,11 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
 
   const sum = (args: { inputs: { x: TensorInfo }; attrs: { axis: number | number[]; keepDims: boolean } }) => {
     const { x } = args.inputs;
-    const rank = x.shape.length;
-    const axes = [...new Set((Array.isArray(args.attrs.axis) ? args.attrs.axis : [args.attrs.axis])
-      .map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-    if (!leading || !f32(x)) return fallback("Sum", args);
-    const kept = x.shape.slice(axes.length);
-    const result = out(args.attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept);
-    addon.channelSum(heap(), ptr(x), prod(x.shape.slice(0, axes.length)), prod(kept), ptr(result));
+    const lead = leadingSumAxes(x.shape, args.attrs.axis);
+    if (lead === 0 || !f32(x)) return fallback("Sum", args);
+    const kept = x.shape.slice(lead);
+    const result = out(args.attrs.keepDims ? [...x.shape.slice(0, lead).map(() => 1), ...kept] : kept);
+    addon.channelSum(heap(), ptr(x), prod(x.shape.slice(0, lead)), prod(kept), ptr(result));
     return result;
   };
 
@@ -170,7 +170,7 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
     const c = x.shape[x.shape.length - 1]!;
     return [prod(x.shape) / c, c] as const;
   };
-  const bnReluTrain = ({ inputs, attrs }: { inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo }; attrs: { epsilon: number } }) => {
+  const bnReluTrain = ({ inputs, attrs }: BnReluTrainArgs) => {
     const { x, gamma, beta } = inputs;
     const [rows, c] = rowsAndChannels(x);
     const r = out(x.shape);
@@ -179,10 +179,7 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
     addon.bnReluTrain(heap(), ptr(x), ptr(gamma), ptr(beta), ptr(r), ptr(mean), ptr(variance), rows, c, attrs.epsilon);
     return [r, mean, variance];
   };
-  const bnReluGrad = ({ inputs, attrs }: {
-    inputs: { dr: TensorInfo; r: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
-    attrs: { epsilon: number };
-  }) => {
+  const bnReluGrad = ({ inputs, attrs }: BnReluGradArgs) => {
     const { dr, r, x, gamma, mean, variance } = inputs;
     const [rows, c] = rowsAndChannels(x);
     const dx = out(x.shape);
@@ -192,10 +189,7 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
       rows, c, attrs.epsilon);
     return [dx, dGamma, dBeta];
   };
-  const bnReluInfer = ({ inputs, attrs }: {
-    inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo };
-    attrs: { epsilon: number };
-  }) => {
+  const bnReluInfer = ({ inputs, attrs }: BnReluInferArgs) => {
     const { x, gamma, beta, mean, variance } = inputs;
     const [rows, c] = rowsAndChannels(x);
     const r = out(x.shape);

@@ -77,6 +77,25 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
+/** A convolution test case: NHWC input n×h×w×cin, k×k filter to cout channels, stride s, "same" padding. */
+export interface ConvCase {
+  n: number; h: number; w: number; cin: number; cout: number; k: number; s: number;
+}
+
+/** The shapes, attributes, deterministic data and a label of a conv case, as the kernel tests use them. */
+export function convCaseData(c: ConvCase) {
+  const xShape = [c.n, c.h, c.w, c.cin];
+  const wShape = [c.k, c.k, c.cin, c.cout];
+  const dyShape = [c.n, Math.ceil(c.h / c.s), Math.ceil(c.w / c.s), c.cout];
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  return {
+    label: `n${c.n} ${c.h}×${c.w} ${c.cin}→${c.cout} ${c.k}×${c.k}/${c.s}`,
+    xShape, wShape, dyShape,
+    attrs: { strides: [c.s, c.s], pad: "same", dataFormat: "NHWC" },
+    x: pseudoRandom(size(xShape), 1), w: pseudoRandom(size(wShape), 2), dy: pseudoRandom(size(dyShape), 3),
+  };
+}
+
 /** Deterministic values in [-0.5, 0.5): the same inputs on every backend. */
 export function pseudoRandom(size: number, seed: number): Float32Array {
   const a = new Float32Array(size);

@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { BN_RELU_GRAD, BN_RELU_TRAIN } from "./wasm-kernels.ts";
-import { backendsReady, pseudoRandom, relErr, runOn } from "./test-backends.ts";
+import { backendsReady, convCaseData, pseudoRandom, relErr, runOn } from "./test-backends.ts";
 
 before(backendsReady);
 
@@ -22,14 +22,7 @@ const convCases = [
 ];
 
 for (const c of convCases) {
-  const label = `n${c.n} ${c.h}×${c.w} ${c.cin}→${c.cout} ${c.k}×${c.k}/${c.s}`;
-  const xShape = [c.n, c.h, c.w, c.cin];
-  const wShape = [c.k, c.k, c.cin, c.cout];
-  const dyShape = [c.n, Math.ceil(c.h / c.s), Math.ceil(c.w / c.s), c.cout];
-  const attrs = { strides: [c.s, c.s], pad: "same", dataFormat: "NHWC" };
-  const x = pseudoRandom(xShape.reduce((a, b) => a * b), 1);
-  const w = pseudoRandom(wShape.reduce((a, b) => a * b), 2);
-  const dy = pseudoRandom(dyShape.reduce((a, b) => a * b), 3);
+  const { label, xShape, wShape, dyShape, attrs, x, w, dy } = convCaseData(c);
 
   test(`wasm Conv2DBackpropInput matches stock cpu (${label})`, () => {
     const f = () =>

@@ -36,6 +36,20 @@ export const BN_RELU_TRAIN = "ResNetBatchNormReluTrain";
 export const BN_RELU_GRAD = "ResNetBatchNormReluGrad";
 export const BN_RELU_INFER = "ResNetBatchNormReluInfer";
 
+/** Inputs and attributes of the fused batch-norm-ReLU kernels (worker/model/batch-norm-relu.ts runs them). */
+export interface BnReluTrainArgs {
+  inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  attrs: { epsilon: number };
+}
+export interface BnReluGradArgs {
+  inputs: { dr: TensorInfo; r: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+  attrs: { epsilon: number };
+}
+export interface BnReluInferArgs {
+  inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+  attrs: { epsilon: number };
+}
+
 /** What registerWasmTrainingKernels() did, for logs. */
 export interface RegisteredKernels {
   readonly backend: string;
@@ -43,6 +57,16 @@ export interface RegisteredKernels {
 }
 
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/**
+ * How many leading axes a Sum reduces when they are exactly the first ones (0, 1, …, k−1, with k
+ * below the rank: a per-channel sum, done in one pass without a transpose), else 0.
+ */
+export function leadingSumAxes(shape: readonly number[], axis: number | number[]): number {
+  const rank = shape.length;
+  const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+  return axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i) ? axes.length : 0;
+}
 
 type AnyKernelFunc = (args: { inputs: object; backend: unknown; attrs?: object }) => TensorInfo | TensorInfo[];
 /** The stock kernels we replace, captured once: registering twice must not wrap our own. */
@@ -246,22 +270,19 @@ export function registerWasmTrainingKernels(tf: TF, options: WasmKernelOptions =
 
   const sum = (args: { inputs: { x: TensorInfo }; attrs: { axis: number | number[]; keepDims: boolean } }) => {
     const { x } = args.inputs;
-    const rank = x.shape.length;
-    const axes = [...new Set((Array.isArray(args.attrs.axis) ? args.attrs.axis : [args.attrs.axis])
-      .map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-    if (!leading || x.dtype !== "float32") return stockSum({ inputs: args.inputs, backend, attrs: args.attrs });
-    const rows = prod(x.shape.slice(0, axes.length));
-    const kept = x.shape.slice(axes.length);
+    const lead = leadingSumAxes(x.shape, args.attrs.axis);
+    if (lead === 0 || x.dtype !== "float32") return stockSum({ inputs: args.inputs, backend, attrs: args.attrs });
+    const rows = prod(x.shape.slice(0, lead));
+    const kept = x.shape.slice(lead);
     const c = prod(kept);
-    const result = out(args.attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept);
+    const result = out(args.attrs.keepDims ? [...x.shape.slice(0, lead).map(() => 1), ...kept] : kept);
     const scratch = out([c]);
     k.channelSum(ptr(x), rows, c, ptr(result), ptr(scratch));
     free(scratch);
     return result;
   };
 
-  const bnReluTrain = ({ inputs, attrs }: { inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo }; attrs: { epsilon: number } }) => {
+  const bnReluTrain = ({ inputs, attrs }: BnReluTrainArgs) => {
     const { x, gamma, beta } = inputs;
     const c = x.shape[x.shape.length - 1]!;
     const rows = prod(x.shape) / c;
@@ -283,10 +304,7 @@ export function registerWasmTrainingKernels(tf: TF, options: WasmKernelOptions =
     return [r, mean, variance];
   };
 
-  const bnReluGrad = ({ inputs, attrs }: {
-    inputs: { dr: TensorInfo; r: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
-    attrs: { epsilon: number };
-  }) => {
+  const bnReluGrad = ({ inputs, attrs }: BnReluGradArgs) => {
     const { dr, r, x, gamma, mean, variance } = inputs;
     const c = x.shape[x.shape.length - 1]!;
     const rows = prod(x.shape) / c;
@@ -314,10 +332,7 @@ export function registerWasmTrainingKernels(tf: TF, options: WasmKernelOptions =
   };
 
   // Inference mode: relu(γ·(x − moving mean)/√(moving var + ε) + β) in one SIMD pass.
-  const bnReluInfer = ({ inputs, attrs }: {
-    inputs: { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo };
-    attrs: { epsilon: number };
-  }) => {
+  const bnReluInfer = ({ inputs, attrs }: BnReluInferArgs) => {
     const { x, gamma, beta, mean, variance } = inputs;
     const c = x.shape[x.shape.length - 1]!;
     const scale = out([c]);

@@ -100,15 +100,20 @@ napi_value kernel(napi_env env, napi_callback_info info) {
   });
 }
 
+// The single argument of a setter, or a RangeError naming the call.
+napi_value oneArg(napi_env env, napi_callback_info info, const char* usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 1) throw rn::RangeError(usage);
+  return argv[0];
+}
+
 napi_value setThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    size_t argc = 1;
-    napi_value argv[1];
-    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    const char* usage = "setThreads(n) needs a whole number from 1 to 1024";
     int32_t n = 0;
-    if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 1024) {
-      throw rn::RangeError("setThreads(n) needs a whole number from 1 to 1024");
-    }
+    if (napi_get_value_int32(env, oneArg(env, info, usage), &n) != napi_ok || n < 1 || n > 1024) throw rn::RangeError(usage);
     rn::setThreads(n);
     omp_set_num_threads(n);
     return undefined(env);
@@ -123,13 +128,9 @@ napi_value threads(napi_env env, napi_callback_info) {
 
 napi_value setGrain(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    size_t argc = 1;
-    napi_value argv[1];
-    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    const char* usage = "setGrain(work) needs a number ≥ 0";
     double g = -1;
-    if (argc != 1 || napi_get_value_double(env, argv[0], &g) != napi_ok || !(g >= 0)) {
-      throw rn::RangeError("setGrain(work) needs a number ≥ 0");
-    }
+    if (napi_get_value_double(env, oneArg(env, info, usage), &g) != napi_ok || !(g >= 0)) throw rn::RangeError(usage);
     rn::setGrain(g);
     return undefined(env);
   });
@@ -137,14 +138,10 @@ napi_value setGrain(napi_env env, napi_callback_info info) {
 
 napi_value setLayout(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    size_t argc = 1;
-    napi_value argv[1];
-    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    const char* usage = "setLayout(layout) needs a string";
     char buf[32] = {0};
     size_t len = 0;
-    if (argc != 1 || napi_get_value_string_utf8(env, argv[0], buf, sizeof buf, &len) != napi_ok) {
-      throw rn::RangeError("setLayout(layout) needs a string");
-    }
+    if (napi_get_value_string_utf8(env, oneArg(env, info, usage), buf, sizeof buf, &len) != napi_ok) throw rn::RangeError(usage);
     rn::setLayout(std::string(buf, len));
     return undefined(env);
   });

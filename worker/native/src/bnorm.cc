@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <sstream>
 #include "common.h"
@@ -55,67 +56,52 @@ void checkDims(int64_t rows, int64_t c) {
 
 }  // namespace
 
-// (x, gamma, beta, r, mean, variance, rows, c, eps): r = relu(γ·(x−μ)/√(σ²+ε)+β) with batch μ, σ² (biased).
-void bnReluTrain(const Args& a) {
-  int64_t rows = a.i(6), c = a.i(7);
+namespace {
+
+// Forward batch norm + ReLU. Training: batch statistics written to mean/var (oneDNN's ReLU workspace
+// goes to scratch). Inference: the given (moving) statistics are read.
+void bnReluForward(bool training, int64_t rows, int64_t c, float eps, float* x, float* gamma, float* beta, float* mean,
+                   float* var, float* r) {
   ThreadScope threads(nthr(rows, c));
-  float eps = static_cast<float>(a.d(8));
-  checkDims(rows, c);
-  float* x = a.f32(0, rows * c);
-  float* gamma = a.f32(1, c);
-  float* beta = a.f32(2, c);
-  float* r = a.f32(3, rows * c);
-  float* mean = a.f32(4, c);
-  float* var = a.f32(5, c);
-  Bn& b = cached(key("train", rows, c, eps), [&] {
+  auto pk = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  auto f = flags::use_scale | flags::use_shift | flags::fuse_norm_relu;
+  if (!training) f = f | flags::use_global_stats;
+  Bn& b = cached(key(training ? "train" : "infer", rows, c, eps), [&] {
     auto p = std::make_unique<Bn>();
-    p->fwdPd = fwdPd(dnnl::prop_kind::forward_training, rows, c, eps, flags::use_scale | flags::use_shift | flags::fuse_norm_relu);
+    p->fwdPd = fwdPd(pk, rows, c, eps, f);
     p->prim = dnnl::batch_normalization_forward(p->fwdPd);
     p->data = dataMd(rows, c);
     p->stat = memory::desc({c}, f32, tag::a);
     return p;
   });
-  auto ws = b.fwdPd.workspace_desc();
   auto e = engine();
-  b.prim.execute(stream(), {{DNNL_ARG_SRC, memory(b.data, e, x)},
-                            {DNNL_ARG_DST, memory(b.data, e, r)},
-                            {DNNL_ARG_SCALE, memory(b.stat, e, gamma)},
-                            {DNNL_ARG_SHIFT, memory(b.stat, e, beta)},
-                            {DNNL_ARG_MEAN, memory(b.stat, e, mean)},
-                            {DNNL_ARG_VARIANCE, memory(b.stat, e, var)},
-                            {DNNL_ARG_WORKSPACE, memory(ws, e, gWorkspace.get(ws.get_size()))}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(b.data, e, x)},       {DNNL_ARG_DST, memory(b.data, e, r)},
+                                       {DNNL_ARG_SCALE, memory(b.stat, e, gamma)}, {DNNL_ARG_SHIFT, memory(b.stat, e, beta)},
+                                       {DNNL_ARG_MEAN, memory(b.stat, e, mean)},   {DNNL_ARG_VARIANCE, memory(b.stat, e, var)}};
+  if (training) {
+    auto ws = b.fwdPd.workspace_desc();
+    args.emplace(DNNL_ARG_WORKSPACE, memory(ws, e, gWorkspace.get(ws.get_size())));
+  }
+  b.prim.execute(stream(), args);
   stream().wait();
+}
+
+}  // namespace
+
+// (x, gamma, beta, r, mean, variance, rows, c, eps): r = relu(γ·(x−μ)/√(σ²+ε)+β) with batch μ, σ² (biased).
+void bnReluTrain(const Args& a) {
+  int64_t rows = a.i(6), c = a.i(7);
+  checkDims(rows, c);
+  bnReluForward(true, rows, c, static_cast<float>(a.d(8)), a.f32(0, rows * c), a.f32(1, c), a.f32(2, c), a.f32(4, c),
+                a.f32(5, c), a.f32(3, rows * c));
 }
 
 // (x, gamma, beta, mean, variance, r, rows, c, eps): inference mode with the given (moving) statistics.
 void bnReluInfer(const Args& a) {
   int64_t rows = a.i(6), c = a.i(7);
-  ThreadScope threads(nthr(rows, c));
-  float eps = static_cast<float>(a.d(8));
   checkDims(rows, c);
-  float* x = a.f32(0, rows * c);
-  float* gamma = a.f32(1, c);
-  float* beta = a.f32(2, c);
-  float* mean = a.f32(3, c);
-  float* var = a.f32(4, c);
-  float* r = a.f32(5, rows * c);
-  Bn& b = cached(key("infer", rows, c, eps), [&] {
-    auto p = std::make_unique<Bn>();
-    p->fwdPd = fwdPd(dnnl::prop_kind::forward_inference, rows, c, eps,
-                     flags::use_global_stats | flags::use_scale | flags::use_shift | flags::fuse_norm_relu);
-    p->prim = dnnl::batch_normalization_forward(p->fwdPd);
-    p->data = dataMd(rows, c);
-    p->stat = memory::desc({c}, f32, tag::a);
-    return p;
-  });
-  auto e = engine();
-  b.prim.execute(stream(), {{DNNL_ARG_SRC, memory(b.data, e, x)},
-                            {DNNL_ARG_DST, memory(b.data, e, r)},
-                            {DNNL_ARG_SCALE, memory(b.stat, e, gamma)},
-                            {DNNL_ARG_SHIFT, memory(b.stat, e, beta)},
-                            {DNNL_ARG_MEAN, memory(b.stat, e, mean)},
-                            {DNNL_ARG_VARIANCE, memory(b.stat, e, var)}});
-  stream().wait();
+  bnReluForward(false, rows, c, static_cast<float>(a.d(8)), a.f32(0, rows * c), a.f32(1, c), a.f32(2, c), a.f32(3, c),
+                a.f32(4, c), a.f32(5, rows * c));
 }
 
 // (dr, r, x, gamma, mean, variance, dx, dGamma, dBeta, rows, c, eps). The ReLU's mask comes from the
