@@ -93,7 +93,20 @@ export class WorkerLoop {
   /** Runs until drained (or maxRuns); resolves when the worker has let go of everything. */
   async run(): Promise<void> {
     const { sql, info, log } = this.o;
-    await registerWorker(sql, info);
+    // A worker started while the database is down (a restart, a failover) waits for it, as one that
+    // was already running does.
+    for (;;) {
+      try {
+        await registerWorker(sql, info);
+        this.#answered();
+        break;
+      } catch (e) {
+        if (!isDatabaseUnreachable(e)) throw e;
+        this.#failed("registering", e);
+        await this.#idle();
+        if (this.#draining) return; // stopped before it ever held anything
+      }
+    }
     if (this.o.listen !== false) await this.#listener.start();
     const reapMs = (this.o.reapS ?? this.o.heartbeatS) * 1000;
     this.#every(reapMs, () => this.#reap());
