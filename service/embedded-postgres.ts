@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { newPostgresSecret, readPostgresSecret, writePostgresSecret } from "../shared/postgres-secret.ts";
-import { clusterDirFor, RUNTIME_ROOT, ownClusterDir, type PostgresBinaries, postgresBinaries, postgresUserIds, type UserIds } from "./postgres-runtime.ts";
+import { clusterDirFor, isAlive, RUNTIME_ROOT, ownClusterDir, type PostgresBinaries, postgresBinaries, postgresUserIds, type UserIds } from "./postgres-runtime.ts";
 import { LineSplitter } from "./log-line.ts";
 
 export interface EmbeddedPostgresOptions {
@@ -89,7 +89,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         await server.stop();
         if (!opts.ephemeral) return;
         // The cluster, the symlink to it if it lives elsewhere (postgres-runtime.ts), and its secret.
-        await Promise.all([dataDir, requested, secretFile].map((p) => rm(p, { recursive: true, force: true })));
+        const origin = dataDir === requested ? [] : [`${dataDir}.origin`];
+        await Promise.all([dataDir, requested, secretFile, ...origin].map((p) => rm(p, { recursive: true, force: true })));
       },
     };
   } catch (e) {
@@ -277,13 +278,4 @@ async function isLivePostgres(pid: number): Promise<boolean> {
   if (/\) Z /.test(stat)) return false;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
   return cmdline.includes("postgres");
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

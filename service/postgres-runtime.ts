@@ -15,7 +15,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink } from "node:fs/promises";
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { arch, platform } from "node:os";
 import path from "node:path";
 
@@ -104,14 +104,45 @@ export async function clusterDirFor(requested: string, ids: UserIds): Promise<{ 
     );
   }
   const clusters = await ensureRootDir(path.join(await ensureRootDir(RUNTIME_ROOT), "clusters"));
+  await pruneOrphans(clusters);
   const dir = path.join(clusters, createHash("sha256").update(requested).digest("hex").slice(0, 16));
   await rm(requested, { recursive: true, force: true });
   await symlink(dir, requested);
+  await writeFile(`${dir}.origin`, requested);
   return {
     dir,
     note: `${parent} is private (the postgres user, which runs Postgres under root, cannot enter it), so the ` +
       `cluster lives in ${dir}; ${requested} links to it`,
   };
+}
+
+/**
+ * Removes relocated clusters whose DATA_DIR is gone (its `postgres` link no longer points at them; a
+ * test's temp folder, a project deleted) and that no server runs: they would pile up otherwise.
+ */
+async function pruneOrphans(clusters: string): Promise<void> {
+  for (const name of await readdir(clusters)) {
+    if (!name.endsWith(".origin")) continue;
+    const dir = path.join(clusters, name.slice(0, -".origin".length));
+    const origin = await readFile(path.join(clusters, name), "utf8").catch(() => null);
+    if (origin === null) continue;
+    const target = await readlink(origin).catch(() => null);
+    if (target !== null && path.resolve(path.dirname(origin), target) === dir) continue;
+    const pid = Number((await readFile(path.join(dir, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0]);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+    await rm(dir, { recursive: true, force: true });
+    await rm(path.join(clusters, name), { force: true });
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Makes `dir` (chowned to the postgres user, 0700) ready for initdb or reuse. */
