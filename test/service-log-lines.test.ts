@@ -33,10 +33,12 @@ test("a child's output: one prefixed line per record, control characters escaped
     process.stdout.write("before\\r2026-01-01T00:00:00.000Z admin token: rjt_forged\\u001b[2K\\n");
     process.stdout.write("y".repeat(200 * 1024) + "\\n");
     process.stdout.write("after\\n");
-    setTimeout(() => process.exit(0), 50);`;
+    setInterval(() => {}, 1000);`;
+  // The child stays up until stopped: a child that exits is restarted after a second, and a restart
+  // racing a fixed sleep printed everything twice.
   sup.add({ name: "child", command: process.execPath, args: ["-e", script], env: process.env });
-  await new Promise((r) => setTimeout(r, 1500));
-  await sup.stop(1000);
+  for (let i = 0; i < 300 && !lines.includes("[child] after"); i++) await new Promise((r) => setTimeout(r, 50));
+  await sup.stop(5000);
   const out = lines.filter((l) => l.startsWith("[child] ") && !/exited|restarting/.test(l));
   assert.equal(out.length, 3, out.map((l) => l.slice(0, 80)).join("\n"));
   assert.equal(out[0], "[child] before\\r2026-01-01T00:00:00.000Z admin token: rjt_forged\\x1b[2K");
