@@ -19,6 +19,7 @@
 import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket, connect } from "node:net";
 import { userInfo } from "node:os";
+import { isAlive } from "../../service/postgres-runtime.ts";
 
 export interface NetnsHost {
   name: string;
@@ -75,15 +76,6 @@ function removeLeftovers(): void {
     } catch {
       // gone meanwhile
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
