@@ -4,7 +4,7 @@ import type { CheckpointStore } from "./checkpoint-store.ts";
 
 const PREFIX = "postgres:";
 /** 1 MiB: small enough that no value nears bytea's limits or a big allocation on either side. */
-export const CHUNK_BYTES = 1 << 20;
+const CHUNK_BYTES = 1 << 20;
 /** Chunks per INSERT: fewer round trips without one giant statement. */
 const CHUNKS_PER_INSERT = 8;
 
