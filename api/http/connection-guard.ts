@@ -165,7 +165,10 @@ export async function serveGuarded(
       return;
     }
     if (t.closed) {
-      close(t);
+      // Evicted or swept while connecting: close() already ran, before this upstream existed.
+      try {
+        t.upstream.close();
+      } catch { /* already closed */ }
       return;
     }
     await Promise.all([pipe(t, client, t.upstream, true), pipe(t, t.upstream, client, false)]);
