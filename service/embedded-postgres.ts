@@ -3,7 +3,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/pr
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
-import { newPostgresSecret, readPostgresSecret, writePostgresSecret } from "../shared/postgres-secret.ts";
+import { newPostgresSecret, postgresSecretPath, readPostgresSecret, writePostgresSecret } from "../shared/postgres-secret.ts";
 import { clusterDirFor, isAlive, RUNTIME_ROOT, ownClusterDir, type PostgresBinaries, postgresBinaries, postgresUserIds, type UserIds } from "./postgres-runtime.ts";
 import { LineSplitter } from "./log-line.ts";
 
@@ -48,7 +48,7 @@ const READY = "database system is ready to accept connections";
  */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const requested = path.resolve(opts.dataDir);
-  const secretFile = opts.secretFile ?? path.join(path.dirname(requested), "postgres-password");
+  const secretFile = opts.secretFile ?? postgresSecretPath(path.dirname(requested));
   const log = opts.log ?? (() => {});
   const ids = userInfo().uid === 0 ? postgresUserIds() : null;
   const bins = await postgresBinaries(ids !== null, log);

@@ -15,7 +15,7 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 /** The file name of the secret inside DATA_DIR. */
-export const POSTGRES_SECRET_FILE = "postgres-password";
+const POSTGRES_SECRET_FILE = "postgres-password";
 
 /** Where the secret of the cluster in `DATA_DIR/postgres` lives. */
 export function postgresSecretPath(dataDir: string): string {
