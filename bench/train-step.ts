@@ -73,10 +73,10 @@ const load = () => loadavg()[0]!.toFixed(1);
 
 /** Runs the PyTorch anchor once with our thread count; its img/s and peak RSS (MiB). */
 function torchRun(anchor: string): { imgPerSec: number; maxRssMiB: number } | null {
-  // Runs the anchor script as __main__, then prints the process's peak RSS (Linux: KiB).
+  // PYTHON picks the interpreter that has torch (default: Debian's, where python3-torch installs). Runs the anchor script as __main__, then prints the process's peak RSS (Linux: KiB).
   const code = "import runpy,sys,resource; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); " +
     "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
-  const r = spawnSync("/usr/bin/python3", ["-c", code, anchor, String(depth), String(batch), String(steps)], {
+  const r = spawnSync(process.env.PYTHON ?? "/usr/bin/python3", ["-c", code, anchor, String(depth), String(batch), String(steps)], {
     encoding: "utf8", env: { ...process.env, TORCH_THREADS: String(threads) },
   });
   const ips = /([\d.]+) img\/s/.exec(r.stdout);

@@ -165,9 +165,9 @@ async function main(argv: string[]): Promise<number> {
     });
     if (tty) process.stderr.write("\r\x1b[2K");
     process.stdout.write(`\n${SUMMARY_HEADER}\n${formatSummaryRow(label, spec, result.summary)}\n`);
+    // A clean stop is a success too (exit 0): it says where to resume.
     if (result.status !== "completed") {
       process.stderr.write(`train: stopped after epoch ${result.history.length}${store ? `; run the same command to resume from ${store.path}` : ""}\n`);
-      return 0;
     }
     return 0;
   } catch (e) {

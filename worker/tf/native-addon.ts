@@ -44,7 +44,7 @@ export interface NativeAddon {
 }
 
 /** Where node-gyp puts the addon. */
-export const nativeAddonPath = fileURLToPath(new URL("../native/build/Release/resnet_native.node", import.meta.url));
+const nativeAddonPath = fileURLToPath(new URL("../native/build/Release/resnet_native.node", import.meta.url));
 
 let loaded: NativeAddon | undefined;
 

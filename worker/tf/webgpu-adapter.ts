@@ -18,7 +18,7 @@ import { createBrotliDecompress } from "node:zlib";
 import { readTar } from "../data/tar.ts";
 
 /** Where Dawn finds Vulkan: `system` (the machine's loader and driver) or `swiftshader` (CPU, for tests). */
-export const webgpuDrivers = ["system", "swiftshader"] as const;
+const webgpuDrivers = ["system", "swiftshader"] as const;
 export type WebgpuDriver = (typeof webgpuDrivers)[number];
 
 /** What the adapter says about itself (GPUAdapterInfo), as reported in GET /v1/workers. */
@@ -88,7 +88,7 @@ let swiftShaderDir: Promise<string> | undefined;
  * temporary folder renamed into place), loads its Vulkan loader into the process and points
  * VK_ICD_FILENAMES at its ICD. Returns the folder. Throws when the package is not installed.
  */
-export function useSwiftShader(cacheDir?: string): Promise<string> {
+function useSwiftShader(cacheDir?: string): Promise<string> {
   swiftShaderDir ??= (async () => {
     const require = createRequire(import.meta.url);
     // The package's exports hide package.json: find its folder from the entry point.
