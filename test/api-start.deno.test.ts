@@ -1,16 +1,10 @@
 // `npm start` as a user runs it, seen from the API's side: it serves the API on PORT, prints the URL and
 // the admin token once, and that token works; with ADMIN_TOKEN set, that token is the admin's instead.
 import assert from "node:assert/strict";
+import { freePort } from "./helpers/api-process.deno.ts";
 import { removeDataDir } from "./helpers/remove-data-dir.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 async function start(
   env: Record<string, string>,

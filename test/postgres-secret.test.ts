@@ -11,10 +11,12 @@ import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { postgresSecretPath, readPostgresSecret } from "../shared/postgres-secret.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { createLocalUser } from "./helpers/local-user.ts";
+import { removeDataDir } from "./helpers/remove-data-dir.ts";
 
 const dirs: string[] = [];
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  // removeDataDir: as root the cluster lives under /var/lib/resnet-jobs behind DATA_DIR/postgres.
+  for (const d of dirs) await removeDataDir(d);
 });
 
 /** Logs in as `postgres` with `password`; the SQLSTATE of the refusal, or "ok". */

@@ -7,6 +7,10 @@ import path from "node:path";
  */
 export async function removeDataDir(dataDir: string): Promise<void> {
   const target = await readlink(path.join(dataDir, "postgres")).catch(() => null);
-  if (target !== null) await rm(path.resolve(dataDir, target), { recursive: true, force: true });
+  if (target !== null) {
+    const cluster = path.resolve(dataDir, target);
+    await rm(cluster, { recursive: true, force: true });
+    await rm(`${cluster}.origin`, { force: true }); // the relocation's record (service/postgres-runtime.ts)
+  }
   await rm(dataDir, { recursive: true, force: true });
 }
