@@ -15,6 +15,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type postgres from "postgres";
+import { isDatabaseUnreachable } from "../shared/db/database-unreachable.ts";
 import { AppError, type ErrorCode } from "./app-error.ts";
 import { bearerAuthenticator } from "./auth.ts";
 import type { Db } from "./db/runs-repo.ts";
@@ -70,22 +71,6 @@ export interface RouteDeps {
   log: Logger;
   options: AppOptions;
 }
-
-/** Postgres and socket failures that mean "the database is unreachable", not "this request is wrong". */
-const UNAVAILABLE = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "53300", // too_many_connections
-]);
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const options: AppOptions = { ...DEFAULT_APP_OPTIONS, ...deps.options };
@@ -194,8 +179,8 @@ function toAppError(err: unknown, requestId: string): AppError {
     )[err.status] ?? "internal";
     return new AppError(code, err.message || code.replace(/_/g, " "));
   }
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && UNAVAILABLE.has(code)) {
+  // An outage (shared/db/database-unreachable.ts), or our own pool ended while shutting down.
+  if (isDatabaseUnreachable(err) || (err as { code?: unknown } | null)?.code === "CONNECTION_ENDED") {
     return new AppError("unavailable", "the database is unavailable; try again shortly");
   }
   return new AppError(
