@@ -160,10 +160,9 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     throw new RangeError(`wdSchedule must end at the LR schedule's last epoch ${epochs}, got ${lastEpoch(wdSchedule)}`);
   }
   const data = "mean" in deps.data ? deps.data : prepareData(deps.data, spec.data);
-  // The test images, when validation is a split of the training set (else they are the validation set).
-  const testTable: ImageTable | null = deps.models && !("mean" in deps.data) && spec.data.validation !== "test"
-    ? gatherHWC(deps.data.test)
-    : null;
+  // The test images, when validation is a split of the training set (else they are the validation set);
+  // gathered only when the run ends (exportFinal), not held through training.
+  const testImages = deps.models && !("mean" in deps.data) && spec.data.validation !== "test" ? deps.data.test : null;
   const nTrain = data.train.count;
   const size = data.imageSize;
   const channels = data.channels;
@@ -384,6 +383,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     const last = done[done.length - 1]!;
     const final = await snapshot(last);
     let test: { final: TestFigures; best: TestFigures | null } | null = null;
+    const testTable: ImageTable | null = testImages === null ? null : gatherHWC(testImages);
     if (testTable !== null) {
       const finalFigures = await evaluate(testTable);
       const bestEpoch = summarizeRun(done, spec.threshold).bestEpoch!;
