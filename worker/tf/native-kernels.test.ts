@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchNormRelu } from "../model/batch-norm-relu.ts";
-import { ADAMW_STEP } from "./wasm-kernels.ts";
+import { ADAMW_STEP } from "./webgpu-kernels.ts";
 import { backendsReady, convCaseData, nativeAddon, nativeSkipReason, pseudoRandom, relErr, runOn } from "./test-backends.ts";
 
 const skip = nativeSkipReason;

@@ -2,9 +2,12 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { NativeAddon } from "./native-addon.ts";
 import type { TF } from "./tf-types.ts";
 import {
-  ADAMW_STEP, BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN, type BnReluGradArgs, type BnReluInferArgs, type BnReluTrainArgs, leadingSumAxes,
+  BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN, type BnReluGradArgs, type BnReluInferArgs, type BnReluTrainArgs, leadingSumAxes,
   type RegisteredKernels,
 } from "./wasm-kernels.ts";
+// The fused AdamW update's kernel contract (inputs w, g, m, v; attrs decay, alpha, beta1, beta2,
+// epsilon; outputs w', m', v'), shared with the webgpu backend; worker/train/adamw.ts uses it.
+import { ADAMW_STEP } from "./webgpu-kernels.ts";
 
 type TensorInfo = tfjs.TensorInfo;
 type Shape = number[];

@@ -35,12 +35,6 @@ interface Exports {
 export const BN_RELU_TRAIN = "ResNetBatchNormReluTrain";
 export const BN_RELU_GRAD = "ResNetBatchNormReluGrad";
 export const BN_RELU_INFER = "ResNetBatchNormReluInfer";
-/**
- * One AdamW update of one variable (worker/train/adamw.ts uses it where the backend has it: webgpu,
- * native): inputs w, g, m, v; attrs decay, alpha, beta1, beta2, epsilon; outputs [w', m', v'] in one
- * kernel where the generic ops take 14 (a ResNet56 has ~280 variables).
- */
-export const ADAMW_STEP = "ResNetAdamWStep";
 
 /** Inputs and attributes of the fused batch-norm-ReLU kernels (worker/model/batch-norm-relu.ts runs them). */
 export interface BnReluTrainArgs {

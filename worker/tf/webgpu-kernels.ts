@@ -1,6 +1,6 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { TF } from "./tf-types.ts";
-import { ADAMW_STEP, BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN } from "./wasm-kernels.ts";
+import { BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN } from "./wasm-kernels.ts";
 
 type TensorInfo = tfjs.TensorInfo;
 type Shape = number[];
@@ -14,6 +14,12 @@ interface WebgpuBackend {
 
 const WORKGROUP = 64;
 
+/**
+ * One AdamW update of one variable (worker/train/adamw.ts uses it where the backend has it): inputs
+ * w, g, m, v; attrs decay, alpha, beta1, beta2, epsilon; outputs [w', m', v'] in 3 dispatches where
+ * the generic ops take 14 (a ResNet56 has ~280 variables: dispatches, not arithmetic, bound the step).
+ */
+export const ADAMW_STEP = "ResNetAdamWStep";
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /**

@@ -16,7 +16,7 @@
  * const state = await opt.exportState();      // { iterations, m, v } for a checkpoint
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { ADAMW_STEP } from "../tf/wasm-kernels.ts";
+import { ADAMW_STEP } from "../tf/webgpu-kernels.ts";
 
 type TF = typeof tfjs;
 
@@ -113,16 +113,15 @@ export class AdamW {
     // A backend with a fused update kernel (webgpu) takes it: same arithmetic, fewer dispatches.
     const fused = tf.getKernel(ADAMW_STEP, tf.getBackend()) !== undefined;
     tf.tidy(() => {
-      // The generic update's constants; a fused kernel takes them as attributes (no uploads per step).
-      const decayT = fused ? null : tf.scalar(decay);
-      const oneMinusB1 = fused ? null : tf.scalar(1 - this.beta1);
-      const oneMinusB2 = fused ? null : tf.scalar(1 - this.beta2);
-      const alphaT = fused ? null : tf.scalar(alpha);
-      const eps = fused ? null : tf.scalar(this.epsilon);
+      const decayT = tf.scalar(decay);
+      const oneMinusB1 = tf.scalar(1 - this.beta1);
+      const oneMinusB2 = tf.scalar(1 - this.beta2);
+      const alphaT = tf.scalar(alpha);
+      const eps = tf.scalar(this.epsilon);
       this.variables.forEach((w, i) => {
         // Decay first, on the pre-update weights (Keras `_apply_weight_decay` runs before the update).
         const g = grads[i];
-        if (decay !== 0 && this.decays[i] && !(fused && g != null)) w.assign(tf.sub(w, tf.mul(w, decayT!)));
+        if (decay !== 0 && this.decays[i] && !(fused && g != null)) w.assign(tf.sub(w, tf.mul(w, decayT)));
         if (g == null) return;
         if (!arraysEqual(g.shape, w.shape)) {
           throw new RangeError(`AdamW gradient ${i} (${w.name}) has shape [${g.shape}], the variable [${w.shape}]`);
@@ -137,9 +136,9 @@ export class AdamW {
           w.assign(w2!);
           return;
         }
-        m.assign(tf.add(m, tf.mul(tf.sub(g, m), oneMinusB1!)));
-        v.assign(tf.add(v, tf.mul(tf.sub(tf.square(g), v), oneMinusB2!)));
-        w.assign(tf.sub(w, tf.div(tf.mul(m, alphaT!), tf.add(tf.sqrt(v), eps!))));
+        m.assign(tf.add(m, tf.mul(tf.sub(g, m), oneMinusB1)));
+        v.assign(tf.add(v, tf.mul(tf.sub(tf.square(g), v), oneMinusB2)));
+        w.assign(tf.sub(w, tf.div(tf.mul(m, alphaT), tf.add(tf.sqrt(v), eps))));
       });
     });
     this.#iterations = t;
