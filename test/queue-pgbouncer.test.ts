@@ -14,6 +14,7 @@ import postgres from "postgres";
 import { ensureDatabase } from "../service/database.ts";
 import type { RunningPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
+import { transactionPoolerOptions } from "../shared/db/transaction-pooler.ts";
 import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { startSizedPostgres } from "./helpers/start-sized-postgres.ts";
@@ -57,7 +58,13 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** PgBouncer in transaction mode in front of the test cluster; resolves its client URL once it accepts. */
+let bouncerUrl: Promise<string> | null = null;
+/** PgBouncer in transaction mode in front of the test cluster (one for the file); its client URL. */
+function pgBouncerUrl(): Promise<string> {
+  return (bouncerUrl ??= startPgBouncer());
+}
+
+/** Starts PgBouncer; resolves its client URL once it accepts. */
 async function startPgBouncer(): Promise<string> {
   const port = await freePort();
   const server = new URL(pg!.url);
@@ -103,7 +110,7 @@ test(`${WORKERS} worker processes through PgBouncer (transaction mode) on a Post
 }, async () => {
   const [mc] = await admin!<{ max_connections: string }[]>`show max_connections`;
   assert.equal(mc!.max_connections, "100");
-  const url = await startPgBouncer();
+  const url = await pgBouncerUrl();
   const t0 = Date.now();
   const ck = path.join(dir, "ck");
   const env = {
@@ -192,4 +199,35 @@ test(`${WORKERS} worker processes through PgBouncer (transaction mode) on a Post
   }
   await stopWorkers(workers);
   for (const w of workers) assert.equal((await w.exited).code, 0, `worker ${w.id} should drain and exit 0:\n${w.output().slice(-2000)}`);
+});
+
+// PgBouncer 1.18 in transaction mode loses the answers to statements a client pipelined behind another
+// one (shared/db/transaction-pooler.ts): with postgres.js's default pipelining every client below hangs.
+// The options the worker uses for a prepare=false URL must get every answer.
+test("through PgBouncer, connections made with transactionPoolerOptions get every answer to statements sent back to back", {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const url = await pgBouncerUrl();
+  const clients = Array.from({ length: 100 }, () => postgres(url, { max: 1, onnotice: () => {}, ...transactionPoolerOptions(url) }));
+  try {
+    const answered = await Promise.all(clients.map(async (sql, c) => {
+      let n = 0;
+      for (let i = 0; i < 40; i++) {
+        // What a worker does: fire-and-forget statements (announceRunEvents' NOTIFY; a timer's reap), then
+        // its next statement at once.
+        sql`select set_config('synchronous_commit', 'off', true), pg_notify('pooler_test', ${String(i)})`.catch(() => {});
+        if (i % 3 === 0) sql`select pg_sleep(0.002)`.catch(() => {});
+        const q = sql<{ v: number }[]>`select ${c * 1000 + i}::int as v, pg_sleep(0.001)`.then((rows) => rows[0]!.v);
+        const v = await Promise.race([q, new Promise<"hung">((r) => setTimeout(() => r("hung"), 10_000))]);
+        if (v === "hung") return `client ${c}: statement ${i} not answered within 10 s`;
+        assert.equal(v, c * 1000 + i);
+        n++;
+      }
+      return n;
+    }));
+    assert.deepEqual(answered.filter((a) => a !== 40), [], "every client got all 40 answers");
+  } finally {
+    await Promise.all(clients.map((c) => c.end({ timeout: 1 })));
+  }
 });

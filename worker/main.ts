@@ -10,6 +10,7 @@ import path from "node:path";
 import postgres from "postgres";
 import { checkpointStoreKind, ConfigError, loadConfig } from "../shared/config.ts";
 import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
+import { throughTransactionPooler, transactionPoolerOptions } from "../shared/db/transaction-pooler.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { fakeTrainer } from "./fake-trainer.ts";
 import { createCheckpointStore } from "./runner/checkpoint-store.ts";
@@ -51,13 +52,14 @@ const trainer: Trainer = options.TRAINER === "fake"
   : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
 
 // One connection for everything on the main thread (claims, fenced writes, reaping: postgres.js
-// pipelines them), the dedicated LISTEN one, and, while a run is held, the heartbeat thread's: a
+// pipelines them, except through a transaction pooler: shared/db/transaction-pooler.ts), the dedicated LISTEN one, and, while a run is held, the heartbeat thread's: a
 // training step blocks this thread for seconds, so leases are renewed from another one. Busy workers
 // hold three, idle ones two: 33 busy workers fit a default max_connections of 100.
 const sql = postgres(url, {
   max: 1,
   onnotice: () => {},
   backoff: reconnectBackoffS,
+  ...transactionPoolerOptions(url),
   connection: {
     application_name: `worker ${workerId}`,
     // A worker never holds a transaction open between statements; if one ever does (a frozen process),
@@ -79,6 +81,12 @@ const heartbeats = new HeartbeatThread({
     process.exit(1);
   },
 });
+
+if (throughTransactionPooler(url)) {
+  log(`DATABASE_URL has prepare=false (a transaction pooler): statements are sent one at a time${
+    options.LISTEN === "on" ? "; LISTEN=on hears nothing through a transaction pooler, set LISTEN=off (idle workers then poll every POLL_MS)" : ""
+  }`);
+}
 
 // The socket to the API (issue 7): fire and forget, training never waits on it. Without API_URL and
 // WORKER_TOKEN the worker still works: every durable event reaches subscribers through Postgres NOTIFY;

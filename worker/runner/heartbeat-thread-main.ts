@@ -11,6 +11,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import postgres from "postgres";
 import { isDatabaseUnreachable, reconnectBackoffS } from "../../shared/db/database-unreachable.ts";
+import { transactionPoolerOptions } from "../../shared/db/transaction-pooler.ts";
 import { heartbeatRun } from "../queue/heartbeat-run.ts";
 import { LeaseLostError } from "../queue/lease-lost-error.ts";
 import type { Lease } from "../queue/queue-types.ts";
@@ -36,6 +37,7 @@ const sql = postgres(data.url, {
   max: 1,
   onnotice: () => {},
   backoff: reconnectBackoffS,
+  ...transactionPoolerOptions(data.url),
   // Busy, this connection is used every HEARTBEAT_S; idle between runs it is closed, so an idle worker
   // holds only its pool and LISTEN connections.
   idle_timeout: Math.max(data.leaseS, 3 * data.heartbeatS),
