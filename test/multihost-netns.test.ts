@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DENO_BINARY } from "../service/deno-binary.ts";
 import { createApiToken } from "../shared/api-tokens.ts";
@@ -81,6 +81,14 @@ after(async () => {
     await db.drop();
     await rm(scratch, { recursive: true, force: true });
   }
+});
+
+// Each test's workers stop with it, passed or failed: a worker left over from a failed test would
+// claim the next test's run and fail that one too.
+afterEach(async () => {
+  if (skip) return;
+  for (const h of ["b", "c"]) net.restoreLink(h);
+  await stopWorkers(workers.splice(0));
 });
 
 /** A free port on A's bridge address (the API binds there, for B and C to reach it). */
@@ -223,8 +231,11 @@ test("kill -9 of B's worker mid-run: C resumes from the checkpoint B stored in P
     const files = await readdir(path.join(scratch, h, "checkpoints")).catch(() => []);
     assert.deepEqual(files, [], `no checkpoint files on ${h}`);
   }
-  const [left] = await db.sql`select count(*)::int as n from checkpoints where run_id = ${id}`;
-  assert.equal(left!.n, 0);
+  // The finishing worker deletes them right after it recorded the success (RunCheckpoints.finish).
+  await eventually("the finished run's checkpoints to be deleted from Postgres", async () => {
+    const [left] = await db.sql`select count(*)::int as n from checkpoints where run_id = ${id}`;
+    return left!.n === 0;
+  }, 15_000);
   console.log(
     `# multihost kill -9: lease expiry seen ${detectMs} ms after the kill, C resumed from B's epoch-${atKill.checkpoint_epoch} ` +
       `checkpoint (${stored!.size} bytes in Postgres) after ${resumeMs} ms, run done after ${doneMs} ms (LEASE_S ${LEASE_S})`,
