@@ -73,7 +73,7 @@ try {
   const deno = (await findTestFiles(ROOT, "deno")).filter(matches);
   if (deno.length > 0) {
     results.push(
-      await run("deno test", DENO_BINARY, ["test", "-A", "--parallel", ...deno], {
+      await run("deno test", DENO_BINARY, ["test", "-A", "--parallel", "--v8-flags=--expose-gc", ...deno], {
         ...env,
         DENO_JOBS: String(Math.max(2, availableParallelism())),
       }, "deno"),
