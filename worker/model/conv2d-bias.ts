@@ -1,6 +1,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { TF } from "../tf/tf-types.ts";
 import { channelSum } from "./channel-sum.ts";
+import { releaseAfterBackprop } from "./release-after-backprop.ts";
 
 /** A `same`-padded NHWC convolution plus bias, differentiable w.r.t. input, kernel and bias. */
 export type Conv2dBias = (x: tfjs.Tensor4D, kernel: tfjs.Tensor4D, bias: tfjs.Tensor1D) => tfjs.Tensor4D;
@@ -40,7 +41,7 @@ export function makeConv2dBias(tf: TF, stride: 1 | 2): Conv2dBias {
           { x: sx, dy },
           { ...attrs, filterShape: sk.shape } as unknown as tfjs.NamedAttrMap,
         ) as tfjs.Tensor;
-        return [dx, dw, channelSum(tf, dy)];
+        return releaseAfterBackprop(tf, [dx, dw, channelSum(tf, dy)], dy, saved);
       },
     };
   });
