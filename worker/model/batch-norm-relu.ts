@@ -2,6 +2,7 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { TF } from "../tf/tf-types.ts";
 import { BN_RELU_GRAD, BN_RELU_INFER, BN_RELU_TRAIN } from "../tf/wasm-kernels.ts";
 import { channelSum } from "./channel-sum.ts";
+import { releaseAfterBackprop } from "./release-after-backprop.ts";
 
 /** The state of one Keras BatchNormalization layer (channels last). */
 export interface BatchNormState {
@@ -46,43 +47,48 @@ export function makeBatchNormRelu(tf: TF): BatchNormRelu {
     let r: tfjs.Tensor4D;
     let mean: tfjs.Tensor1D;
     let variance: tfjs.Tensor1D;
+    // A backend's own form of the ReLU mask (native: oneDNN's workspace), handed back to its gradient.
+    let workspace: tfjs.Tensor | undefined;
     if (fused) {
-      [r, mean, variance] = engine.runKernel(BN_RELU_TRAIN, { x, gamma, beta }, { epsilon: bn.epsilon }) as [
-        tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D,
+      [r, mean, variance, workspace] = engine.runKernel(BN_RELU_TRAIN, { x, gamma, beta }, { epsilon: bn.epsilon }) as [
+        tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor?,
       ];
     } else {
       mean = tf.mul(channelSum(tf, x), 1 / p);
       variance = tf.mul(channelSum(tf, tf.squaredDifference(x, mean)), 1 / p);
       r = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon));
     }
-    save([x, r, gamma, mean, variance]);
+    save(workspace ? [x, r, gamma, mean, variance, workspace] : [x, r, gamma, mean, variance]);
     const m = bn.momentum;
     bn.movingMean.assign(tf.add(tf.mul(bn.movingMean, m), tf.mul(mean, 1 - m)));
     bn.movingVariance.assign(tf.add(tf.mul(bn.movingVariance, m), tf.mul(variance, 1 - m)));
     return {
       value: r,
       gradFunc: (dr: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [sx, sr, sGamma, sMean, sVariance] = saved as [
-          tfjs.Tensor4D, tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor1D,
+        const [sx, sr, sGamma, sMean, sVariance, sWorkspace] = saved as [
+          tfjs.Tensor4D, tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor?,
         ];
-        if (tf.getKernel(BN_RELU_GRAD, tf.getBackend()) !== undefined) {
-          return tf.engine().runKernel(
-            BN_RELU_GRAD,
-            { dr, r: sr, x: sx, gamma: sGamma, mean: sMean, variance: sVariance },
-            { epsilon: eps },
-          ) as tfjs.Tensor[];
-        }
-        const sInvStd = tf.rsqrt(tf.add(sVariance, eps));
-        const dy = tf.mul(dr, tf.step(sr));
-        const xHat = tf.mul(tf.sub(sx, sMean), sInvStd);
-        const dBeta = channelSum(tf, dy);
-        const dGamma = channelSum(tf, tf.mul(dy, xHat));
-        const scale = tf.mul(sGamma, sInvStd);
-        const dx = tf.mul(
-          tf.sub(tf.sub(dy, tf.mul(dBeta, 1 / p)), tf.mul(xHat, tf.mul(dGamma, 1 / p))),
-          scale,
-        );
-        return [dx, dGamma, dBeta];
+        const grads = (): tfjs.Tensor[] => {
+          if (tf.getKernel(BN_RELU_GRAD, tf.getBackend()) !== undefined) {
+            return tf.engine().runKernel(
+              BN_RELU_GRAD,
+              { dr, r: sr, x: sx, gamma: sGamma, mean: sMean, variance: sVariance, ...(sWorkspace ? { workspace: sWorkspace } : {}) },
+              { epsilon: eps },
+            ) as tfjs.Tensor[];
+          }
+          const sInvStd = tf.rsqrt(tf.add(sVariance, eps));
+          const dy = tf.mul(dr, tf.step(sr));
+          const xHat = tf.mul(tf.sub(sx, sMean), sInvStd);
+          const dBeta = channelSum(tf, dy);
+          const dGamma = channelSum(tf, tf.mul(dy, xHat));
+          const scale = tf.mul(sGamma, sInvStd);
+          const dx = tf.mul(
+            tf.sub(tf.sub(dy, tf.mul(dBeta, 1 / p)), tf.mul(xHat, tf.mul(dGamma, 1 / p))),
+            scale,
+          );
+          return [dx, dGamma, dBeta];
+        };
+        return releaseAfterBackprop(tf, grads(), dr, saved);
       },
     };
   });

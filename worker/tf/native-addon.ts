@@ -14,12 +14,14 @@ export interface NativeAddon {
   convBackwardData(heap: ArrayBuffer, ...args: number[]): void;
   /** (x, dy, dw, db|-1, n, h, w, ci, co, kh, kw, sh, sw, padTop, padLeft, oh, ow) */
   convBackwardWeights(heap: ArrayBuffer, ...args: number[]): void;
-  /** (x, gamma, beta, r, mean, variance, rows, c, epsilon) */
+  /** (x, gamma, beta, r, mean, variance, workspace, rows, c, epsilon); workspace: bnReluWorkspaceBytes long */
   bnReluTrain(heap: ArrayBuffer, ...args: number[]): void;
   /** (x, gamma, beta, mean, variance, r, rows, c, epsilon) */
   bnReluInfer(heap: ArrayBuffer, ...args: number[]): void;
-  /** (dr, r, x, gamma, mean, variance, dx, dGamma, dBeta, rows, c, epsilon) */
+  /** (dr, workspace, x, gamma, mean, variance, dx, dGamma, dBeta, rows, c, epsilon): the ReLU mask from bnReluTrain's workspace */
   bnReluGrad(heap: ArrayBuffer, ...args: number[]): void;
+  /** Bytes of the ReLU mask (oneDNN's workspace) that bnReluTrain writes for these sizes. */
+  bnReluWorkspaceBytes(rows: number, c: number, epsilon: number): number;
   /** (x, rows, c, out) */
   channelSum(heap: ArrayBuffer, ...args: number[]): void;
   /** (a, b, out, count) */

@@ -18,7 +18,7 @@ type AnyKernelFunc = (args: { inputs: object; backend: unknown; attrs?: object }
 interface WasmBackend {
   wasm: { asm?: { memory?: WebAssembly.Memory } };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: Shape, dtype: "float32"): TensorInfo;
+  makeOutput(shape: Shape, dtype: "float32" | "int32"): TensorInfo;
 }
 
 export interface NativeKernelOptions {
@@ -176,17 +176,21 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
     const r = out(x.shape);
     const mean = out([c]);
     const variance = out([c]);
-    addon.bnReluTrain(heap(), ptr(x), ptr(gamma), ptr(beta), ptr(r), ptr(mean), ptr(variance), rows, c, attrs.epsilon);
-    return [r, mean, variance];
+    // oneDNN's ReLU mask (a bit per element), kept as an int32 tensor for the gradient.
+    const workspace = backend.makeOutput([Math.ceil(addon.bnReluWorkspaceBytes(rows, c, attrs.epsilon) / 4)], "int32");
+    addon.bnReluTrain(heap(), ptr(x), ptr(gamma), ptr(beta), ptr(r), ptr(mean), ptr(variance), ptr(workspace), rows, c,
+      attrs.epsilon);
+    return [r, mean, variance, workspace];
   };
-  const bnReluGrad = ({ inputs, attrs }: BnReluGradArgs) => {
-    const { dr, r, x, gamma, mean, variance } = inputs;
+  const bnReluGrad = (args: BnReluGradArgs) => {
+    const { inputs: { dr, x, gamma, mean, variance, workspace }, attrs } = args;
+    if (!workspace) return fallback(BN_RELU_GRAD, args);
     const [rows, c] = rowsAndChannels(x);
     const dx = out(x.shape);
     const dGamma = out([c]);
     const dBeta = out([c]);
-    addon.bnReluGrad(heap(), ptr(dr), ptr(r), ptr(x), ptr(gamma), ptr(mean), ptr(variance), ptr(dx), ptr(dGamma), ptr(dBeta),
-      rows, c, attrs.epsilon);
+    addon.bnReluGrad(heap(), ptr(dr), ptr(workspace), ptr(x), ptr(gamma), ptr(mean), ptr(variance), ptr(dx), ptr(dGamma),
+      ptr(dBeta), rows, c, attrs.epsilon);
     return [dx, dGamma, dBeta];
   };
   const bnReluInfer = ({ inputs, attrs }: BnReluInferArgs) => {

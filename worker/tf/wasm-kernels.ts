@@ -42,7 +42,13 @@ export interface BnReluTrainArgs {
   attrs: { epsilon: number };
 }
 export interface BnReluGradArgs {
-  inputs: { dr: TensorInfo; r: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+  /**
+   * `workspace`: a fourth output of the training kernel where a backend has one (the native one: the
+   * ReLU mask as oneDNN stores it); backends without it take the mask from r > 0.
+   */
+  inputs: {
+    dr: TensorInfo; r: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo; workspace?: TensorInfo;
+  };
   attrs: { epsilon: number };
 }
 export interface BnReluInferArgs {

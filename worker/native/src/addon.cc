@@ -52,13 +52,17 @@ Args::Args(napi_env e, napi_callback_info info, size_t expected) : env(e) {
 }
 
 float* Args::f32(size_t k, int64_t count, bool optional) const {
+  if (i(k) == -1 && optional) return nullptr;
+  return static_cast<float*>(bytes(k, 4 * count));
+}
+
+void* Args::bytes(size_t k, int64_t count) const {
   int64_t off = i(k);
-  if (off == -1 && optional) return nullptr;
-  if (off < 0 || (off & 3) != 0 || count < 0 || static_cast<uint64_t>(off) + 4 * static_cast<uint64_t>(count) > heapBytes_) {
+  if (off < 0 || (off & 3) != 0 || count < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) > heapBytes_) {
     throw RangeError("pointer argument " + std::to_string(k + 1) + " (offset " + std::to_string(off) + ", " +
-                     std::to_string(count) + " floats) lies outside the " + std::to_string(heapBytes_) + "-byte heap");
+                     std::to_string(count) + " bytes) lies outside the " + std::to_string(heapBytes_) + "-byte heap");
   }
-  return reinterpret_cast<float*>(heap_ + off);
+  return heap_ + off;
 }
 
 }  // namespace rn
@@ -153,6 +157,24 @@ napi_value implementations(napi_env env, napi_callback_info) {
   return guarded(env, [&] { return str(env, rn::convImplementations()); });
 }
 
+// (rows, c, epsilon): bytes of the ReLU mask that bnReluTrain writes and bnReluGrad reads.
+napi_value bnReluWorkspaceBytes(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    size_t argc = 3;
+    napi_value argv[3];
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    double d[3] = {0, 0, 0};
+    for (size_t k = 0; k < 3; k++) {
+      if (argc != 3 || napi_get_value_double(env, argv[k], &d[k]) != napi_ok) {
+        throw rn::RangeError("bnReluWorkspaceBytes(rows, c, epsilon) needs three numbers");
+      }
+    }
+    napi_value v;
+    napi_create_double(env, static_cast<double>(rn::bnReluWorkspaceBytes(std::llround(d[0]), std::llround(d[1]), static_cast<float>(d[2]))), &v);
+    return v;
+  });
+}
+
 napi_value version(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
   return str(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
@@ -164,9 +186,10 @@ napi_value init(napi_env env, napi_value exports) {
       {"convForward", nullptr, kernel<rn::convForward, 18>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convBackwardData", nullptr, kernel<rn::convBackwardData, 16>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convBackwardWeights", nullptr, kernel<rn::convBackwardWeights, 17>, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"bnReluTrain", nullptr, kernel<rn::bnReluTrain, 9>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnReluTrain", nullptr, kernel<rn::bnReluTrain, 10>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnReluInfer", nullptr, kernel<rn::bnReluInfer, 9>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnReluGrad", nullptr, kernel<rn::bnReluGrad, 12>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnReluWorkspaceBytes", nullptr, bnReluWorkspaceBytes, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelSum", nullptr, kernel<rn::channelSum, 4>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, kernel<rn::adamw, 13>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"add", nullptr, kernel<rn::add, 4>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -23,7 +23,7 @@ struct Bn {
 };
 
 std::map<std::string, std::unique_ptr<Bn>> gCache;
-Scratch gWorkspace, gDy, gZeros;
+Scratch gZeros;
 
 // Batch norm reads and writes each element a few times: work ≈ 8 operations per element.
 int nthr(int64_t rows, int64_t c) { return threadsFor(8.0 * rows * c); }
@@ -58,17 +58,26 @@ void checkDims(int64_t rows, int64_t c) {
 
 namespace {
 
-// Forward batch norm + ReLU. Training: batch statistics written to mean/var (oneDNN's ReLU workspace
-// goes to scratch). Inference: the given (moving) statistics are read.
-void bnReluForward(bool training, int64_t rows, int64_t c, float eps, float* x, float* gamma, float* beta, float* mean,
-                   float* var, float* r) {
-  ThreadScope threads(nthr(rows, c));
-  auto pk = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  auto f = flags::use_scale | flags::use_shift | flags::fuse_norm_relu;
-  if (!training) f = f | flags::use_global_stats;
-  Bn& b = cached(key(training ? "train" : "infer", rows, c, eps), [&] {
+Bn& trainPrim(int64_t rows, int64_t c, float eps) {
+  return cached(key("train", rows, c, eps), [&] {
     auto p = std::make_unique<Bn>();
-    p->fwdPd = fwdPd(pk, rows, c, eps, f);
+    p->fwdPd = fwdPd(dnnl::prop_kind::forward_training, rows, c, eps, flags::use_scale | flags::use_shift | flags::fuse_norm_relu);
+    p->prim = dnnl::batch_normalization_forward(p->fwdPd);
+    p->data = dataMd(rows, c);
+    p->stat = memory::desc({c}, f32, tag::a);
+    return p;
+  });
+}
+
+// Forward batch norm + ReLU. Training: batch statistics written to mean/var and oneDNN's ReLU mask
+// to ws (the backward pass reads it instead of the output). Inference: the given (moving) statistics.
+void bnReluForward(bool training, int64_t rows, int64_t c, float eps, float* x, float* gamma, float* beta, float* mean,
+                   float* var, float* r, void* ws) {
+  ThreadScope threads(nthr(rows, c));
+  Bn& b = training ? trainPrim(rows, c, eps) : cached(key("infer", rows, c, eps), [&] {
+    auto p = std::make_unique<Bn>();
+    auto f = flags::use_scale | flags::use_shift | flags::fuse_norm_relu | flags::use_global_stats;
+    p->fwdPd = fwdPd(dnnl::prop_kind::forward_inference, rows, c, eps, f);
     p->prim = dnnl::batch_normalization_forward(p->fwdPd);
     p->data = dataMd(rows, c);
     p->stat = memory::desc({c}, f32, tag::a);
@@ -78,22 +87,27 @@ void bnReluForward(bool training, int64_t rows, int64_t c, float eps, float* x, 
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(b.data, e, x)},       {DNNL_ARG_DST, memory(b.data, e, r)},
                                        {DNNL_ARG_SCALE, memory(b.stat, e, gamma)}, {DNNL_ARG_SHIFT, memory(b.stat, e, beta)},
                                        {DNNL_ARG_MEAN, memory(b.stat, e, mean)},   {DNNL_ARG_VARIANCE, memory(b.stat, e, var)}};
-  if (training) {
-    auto ws = b.fwdPd.workspace_desc();
-    args.emplace(DNNL_ARG_WORKSPACE, memory(ws, e, gWorkspace.get(ws.get_size())));
-  }
+  if (training) args.emplace(DNNL_ARG_WORKSPACE, memory(b.fwdPd.workspace_desc(), e, ws));
   b.prim.execute(stream(), args);
   stream().wait();
 }
 
 }  // namespace
 
-// (x, gamma, beta, r, mean, variance, rows, c, eps): r = relu(γ·(x−μ)/√(σ²+ε)+β) with batch μ, σ² (biased).
-void bnReluTrain(const Args& a) {
-  int64_t rows = a.i(6), c = a.i(7);
+int64_t bnReluWorkspaceBytes(int64_t rows, int64_t c, float eps) {
   checkDims(rows, c);
-  bnReluForward(true, rows, c, static_cast<float>(a.d(8)), a.f32(0, rows * c), a.f32(1, c), a.f32(2, c), a.f32(4, c),
-                a.f32(5, c), a.f32(3, rows * c));
+  ThreadScope threads(nthr(rows, c));
+  return static_cast<int64_t>(trainPrim(rows, c, eps).fwdPd.workspace_desc().get_size());
+}
+
+// (x, gamma, beta, r, mean, variance, ws, rows, c, eps): r = relu(γ·(x−μ)/√(σ²+ε)+β) with batch μ, σ²
+// (biased); ws (bnReluWorkspaceBytes long) receives the ReLU mask for bnReluGrad.
+void bnReluTrain(const Args& a) {
+  int64_t rows = a.i(7), c = a.i(8);
+  float eps = static_cast<float>(a.d(9));
+  checkDims(rows, c);
+  void* ws = a.bytes(6, bnReluWorkspaceBytes(rows, c, eps));
+  bnReluForward(true, rows, c, eps, a.f32(0, rows * c), a.f32(1, c), a.f32(2, c), a.f32(4, c), a.f32(5, c), a.f32(3, rows * c), ws);
 }
 
 // (x, gamma, beta, mean, variance, r, rows, c, eps): inference mode with the given (moving) statistics.
@@ -101,53 +115,43 @@ void bnReluInfer(const Args& a) {
   int64_t rows = a.i(6), c = a.i(7);
   checkDims(rows, c);
   bnReluForward(false, rows, c, static_cast<float>(a.d(8)), a.f32(0, rows * c), a.f32(1, c), a.f32(2, c), a.f32(3, c),
-                a.f32(4, c), a.f32(5, rows * c));
+                a.f32(4, c), a.f32(5, rows * c), nullptr);
 }
 
-// (dr, r, x, gamma, mean, variance, dx, dGamma, dBeta, rows, c, eps). The ReLU's mask comes from the
-// saved output (r > 0) rather than oneDNN's workspace, so the tfjs op keeps its three outputs; the
-// masked gradient then goes through oneDNN's batch-norm backward.
+// (dr, ws, x, gamma, mean, variance, dx, dGamma, dBeta, rows, c, eps). oneDNN's fused backward reads
+// the ReLU mask from the forward's workspace: no separate masking pass over dr and the output (that
+// pass was a third of this kernel's memory traffic).
 void bnReluGrad(const Args& a) {
   int64_t rows = a.i(9), c = a.i(10);
-  ThreadScope threads(nthr(rows, c));
-  float eps = static_cast<float>(a.d(11));
   checkDims(rows, c);
+  float eps = static_cast<float>(a.d(11));
   int64_t n = rows * c;
-  const float* dr = a.f32(0, n);
-  const float* r = a.f32(1, n);
-  float* x = a.f32(2, n);
-  float* gamma = a.f32(3, c);
-  float* mean = a.f32(4, c);
-  float* var = a.f32(5, c);
-  float* dx = a.f32(6, n);
-  float* dGamma = a.f32(7, c);
-  float* dBeta = a.f32(8, c);
+  void* ws = a.bytes(1, bnReluWorkspaceBytes(rows, c, eps));
+  ThreadScope threads(nthr(rows, c));
   Bn& b = cached(key("grad", rows, c, eps), [&] {
     auto p = std::make_unique<Bn>();
-    auto f = flags::use_scale | flags::use_shift;
-    p->fwdPd = fwdPd(dnnl::prop_kind::forward_training, rows, c, eps, f);
+    auto f = flags::use_scale | flags::use_shift | flags::fuse_norm_relu;
+    p->fwdPd = trainPrim(rows, c, eps).fwdPd;
     dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, dataMd(rows, c), dataMd(rows, c), eps, f);
     p->prim = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(d, engine(), p->fwdPd));
     p->data = dataMd(rows, c);
     p->stat = memory::desc({c}, f32, tag::a);
     return p;
   });
-  float* dy = gDy.get(n * sizeof(float));
-#pragma omp parallel for schedule(static) num_threads(nthr(rows, c))
-  for (int64_t k = 0; k < n; k++) dy[k] = r[k] > 0.f ? dr[k] : 0.f;
   auto e = engine();
   // The backward pass does not use β, but oneDNN 2.6 checks that a SHIFT argument is given.
   float* zeros = gZeros.get(c * sizeof(float));
   std::fill(zeros, zeros + c, 0.f);
-  b.prim.execute(stream(), {{DNNL_ARG_SRC, memory(b.data, e, x)},
-                            {DNNL_ARG_DIFF_DST, memory(b.data, e, dy)},
-                            {DNNL_ARG_SCALE, memory(b.stat, e, gamma)},
+  b.prim.execute(stream(), {{DNNL_ARG_SRC, memory(b.data, e, a.f32(2, n))},
+                            {DNNL_ARG_DIFF_DST, memory(b.data, e, a.f32(0, n))},
+                            {DNNL_ARG_WORKSPACE, memory(b.fwdPd.workspace_desc(), e, ws)},
+                            {DNNL_ARG_SCALE, memory(b.stat, e, a.f32(3, c))},
                             {DNNL_ARG_SHIFT, memory(b.stat, e, zeros)},
-                            {DNNL_ARG_MEAN, memory(b.stat, e, mean)},
-                            {DNNL_ARG_VARIANCE, memory(b.stat, e, var)},
-                            {DNNL_ARG_DIFF_SRC, memory(b.data, e, dx)},
-                            {DNNL_ARG_DIFF_SCALE, memory(b.stat, e, dGamma)},
-                            {DNNL_ARG_DIFF_SHIFT, memory(b.stat, e, dBeta)}});
+                            {DNNL_ARG_MEAN, memory(b.stat, e, a.f32(4, c))},
+                            {DNNL_ARG_VARIANCE, memory(b.stat, e, a.f32(5, c))},
+                            {DNNL_ARG_DIFF_SRC, memory(b.data, e, a.f32(6, n))},
+                            {DNNL_ARG_DIFF_SCALE, memory(b.stat, e, a.f32(7, c))},
+                            {DNNL_ARG_DIFF_SHIFT, memory(b.stat, e, a.f32(8, c))}});
   stream().wait();
 }
 

@@ -27,6 +27,8 @@ class Args {
   double d(size_t k) const { return dbl_.at(k); }
   // A float pointer at byte offset i(k) with room for `count` floats; nullptr when i(k) == -1 and optional.
   float* f32(size_t k, int64_t count, bool optional = false) const;
+  // Raw bytes at byte offset i(k), `count` long (a primitive's workspace kept in a tfjs tensor).
+  void* bytes(size_t k, int64_t count) const;
   napi_env env;
 
  private:
@@ -70,6 +72,7 @@ void convBackwardWeights(const Args& a);
 void bnReluTrain(const Args& a);
 void bnReluInfer(const Args& a);
 void bnReluGrad(const Args& a);
+int64_t bnReluWorkspaceBytes(int64_t rows, int64_t c, float eps);
 void channelSum(const Args& a);
 void adamw(const Args& a);
 void add(const Args& a);
