@@ -6,7 +6,7 @@
  */
 import type postgres from "postgres";
 import { hashApiToken } from "../shared/api-tokens.ts";
-import type { TokenScope } from "../shared/db/schema.ts";
+import type { TokenScope } from "../shared/run-states.ts";
 import { AppError } from "./app-error.ts";
 import type { AppContext, Authenticate } from "./http/router.ts";
 import type { Logger } from "./logger.ts";

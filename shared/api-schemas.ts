@@ -11,7 +11,7 @@
  * ```
  */
 import { z } from "zod";
-import { RUN_STATES, TOKEN_SCOPES } from "./db/schema.ts";
+import { RUN_STATES, TOKEN_SCOPES } from "./run-states.ts";
 import { epochMetricsSchema } from "./epoch-metrics.ts";
 import { runSpecSchema } from "./run-spec.ts";
 

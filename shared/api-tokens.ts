@@ -11,7 +11,7 @@
  * ```
  */
 import type postgres from "postgres";
-import type { TokenScope } from "./db/schema.ts";
+import type { TokenScope } from "./run-states.ts";
 
 export const TOKEN_PREFIX = "rjt_";
 /** Characters shown in listings so that people can tell tokens apart (never enough to guess one). */

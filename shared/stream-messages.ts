@@ -25,27 +25,13 @@
  * ```
  */
 import { z } from "zod";
-import { RUN_STATES, type RunState } from "./db/schema.ts";
+import { RUN_STATES } from "./run-states.ts";
 import { epochMetricsSchema } from "./epoch-metrics.ts";
 
 /** Echoed in `Sec-WebSocket-Protocol` when a client offers it (browsers must offer it with a token). */
 export const STREAM_PROTOCOL = "resnet-jobs.v1";
 /** A `Sec-WebSocket-Protocol` entry `bearer.<token>` carries a browser's token; it is never echoed. */
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
-
-/** States after which a run never changes again; its stream ends with close code 1000. */
-export const TERMINAL_STATES = ["succeeded", "failed", "cancelled"] as const satisfies readonly RunState[];
-
-/**
- * @example
- * ```ts
- * isTerminalState("failed"); // true
- * isTerminalState("queued"); // false (a failed attempt is retried)
- * ```
- */
-export function isTerminalState(state: unknown): boolean {
-  return (TERMINAL_STATES as readonly unknown[]).includes(state);
-}
 
 const seq = z.number().int().min(0);
 const runId = z.uuid();

@@ -14,6 +14,8 @@ export interface BuildResult {
   css: string;
   bytes: number;
   ms: number;
+  /** The source files bundled into the page (relative to the repository root). */
+  inputs: string[];
 }
 
 /**
@@ -29,29 +31,6 @@ const zodEnglishOnly: esbuild.Plugin = {
     build.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
       contents: `export { default as en } from ${JSON.stringify(args.path)};`,
       resolveDir: path.dirname(args.path),
-    }));
-  },
-};
-
-/** The only runtime values the page needs from shared/db/schema.ts (checked by test/dashboard-build.test.ts). */
-export const DB_SCHEMA_CONSTANTS = {
-  RUN_STATES: ["queued", "running", "succeeded", "failed", "cancelled"],
-  TOKEN_SCOPES: ["read", "submit", "admin", "worker"],
-} as const;
-
-/**
- * shared/stream-messages.ts takes RUN_STATES from shared/db/schema.ts, which defines the drizzle
- * tables: in the page that would pull in drizzle-orm (35 KB) and build every table at start-up. The
- * page gets a module with the two constants instead.
- */
-const dbSchemaConstantsOnly: esbuild.Plugin = {
-  name: "db-schema-constants-only",
-  setup(build) {
-    build.onResolve({ filter: /\/db\/schema\.ts$/ }, (args) =>
-      path.resolve(args.resolveDir, args.path) === path.join(WEB, "..", "shared", "db", "schema.ts") ? { path: "db-schema", namespace: "db-schema-constants" } : undefined);
-    build.onLoad({ filter: /.*/, namespace: "db-schema-constants" }, () => ({
-      contents: Object.entries(DB_SCHEMA_CONSTANTS).map(([k, v]) => `export const ${k} = ${JSON.stringify(v)};`).join("\n"),
-      loader: "js",
     }));
   },
 };
@@ -85,7 +64,7 @@ export async function buildDashboard(options: { outDir?: string; minify?: boolea
     legalComments: "linked",
     logLevel: "silent",
     tsconfig: path.join(WEB, "tsconfig.json"),
-    plugins: [zodEnglishOnly, dbSchemaConstantsOnly],
+    plugins: [zodEnglishOnly],
   });
   const outputs = Object.keys(result.metafile.outputs);
   const js = outputs.find((f) => f.endsWith(".js"));
@@ -98,7 +77,8 @@ export async function buildDashboard(options: { outDir?: string; minify?: boolea
   await rm(outDir, { recursive: true, force: true });
   await rename(staging, outDir);
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-  return { outDir, js: rel(js), css: rel(css), bytes, ms: performance.now() - t0 };
+  const inputs = Object.keys(result.metafile.inputs);
+  return { outDir, js: rel(js), css: rel(css), bytes, ms: performance.now() - t0, inputs };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

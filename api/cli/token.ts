@@ -15,7 +15,7 @@ import postgres from "postgres";
 import { createApiToken } from "../../shared/api-tokens.ts";
 import { ConfigError, loadConfig } from "../../shared/config.ts";
 import { embeddedDatabaseUrl, MissingSecretError } from "../../shared/postgres-secret.ts";
-import { TOKEN_SCOPES, type TokenScope } from "../../shared/db/schema.ts";
+import { TOKEN_SCOPES, type TokenScope } from "../../shared/run-states.ts";
 
 export type TokenCommand =
   | { command: "create"; scopes: TokenScope[]; name: string; expiresInDays: number | null }

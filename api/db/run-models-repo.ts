@@ -4,7 +4,7 @@
  * time: Postgres cuts the range, so a 4 MiB shard never loads the whole weight column into the API).
  */
 import type postgres from "postgres";
-import type { RunState } from "../../shared/db/schema.ts";
+import type { RunState } from "../../shared/run-states.ts";
 import { type ModelWeights, type StoredModel, storedModelSchema } from "../../shared/model-artifact.ts";
 
 export interface StoredRunModel {

@@ -3,7 +3,7 @@
  * columns. `.existing()`: drizzle-kit must not try to create it; the migration owns its definition.
  */
 import { doublePrecision, integer, pgView, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { RUN_STATES } from "../../shared/db/schema.ts";
+import { RUN_STATES } from "../../shared/run-states.ts";
 
 export const runSummaryView = pgView("run_summary", {
   runId: uuid("run_id").notNull(),

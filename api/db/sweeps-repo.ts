@@ -1,7 +1,8 @@
 /** Sweeps: the sweep row and all its runs in one transaction, so a sweep is never half created. */
 import { eq, sql } from "drizzle-orm";
 import type { SweepRequest, SweepView } from "../../shared/api-schemas.ts";
-import { RUN_STATES, runs, sweeps } from "../../shared/db/schema.ts";
+import { runs, sweeps } from "../../shared/db/schema.ts";
+import { RUN_STATES } from "../../shared/run-states.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
 import { type Db, runsOfSweep, runValues } from "./runs-repo.ts";
 

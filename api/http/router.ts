@@ -6,7 +6,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
-import type { TokenScope } from "../../shared/db/schema.ts";
+import type { TokenScope } from "../../shared/run-states.ts";
 import { assertStorable } from "./storable-input.ts";
 import { AppError, type ErrorIssue } from "../app-error.ts";
 

@@ -7,7 +7,8 @@ import {
   tokenViewSchema,
 } from "../../shared/api-schemas.ts";
 import { createApiToken } from "../../shared/api-tokens.ts";
-import { apiTokens, type TokenScope } from "../../shared/db/schema.ts";
+import { apiTokens } from "../../shared/db/schema.ts";
+import type { TokenScope } from "../../shared/run-states.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
 import { type Router, uuidParam } from "../http/router.ts";

@@ -12,7 +12,7 @@
  */
 import type postgres from "postgres";
 import { hashApiToken } from "../../shared/api-tokens.ts";
-import type { TokenScope } from "../../shared/db/schema.ts";
+import type { TokenScope } from "../../shared/run-states.ts";
 import { BEARER_PROTOCOL_PREFIX, STREAM_PROTOCOL } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
 import { scopeAllows } from "../auth.ts";

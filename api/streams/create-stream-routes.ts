@@ -21,6 +21,7 @@
 import { Hono } from "hono";
 import type postgres from "postgres";
 import { z } from "zod";
+import { isTerminalState } from "../../shared/run-states.ts";
 import { workerMessageSchema } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
 import type { Logger } from "../logger.ts";
@@ -139,7 +140,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const { token } = await admit(req, "read");
     const info = await readInfo(runId);
     if (info === null) throw new AppError("not_found", `run ${runId} does not exist`);
-    if (["succeeded", "failed", "cancelled"].includes(info.state) && after >= info.lastSeq) {
+    if (isTerminalState(info.state) && after >= info.lastSeq) {
       return new Response(null, { status: 204 });
     }
     let sub: RunSubscriber | undefined;

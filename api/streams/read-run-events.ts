@@ -1,5 +1,6 @@
 import type postgres from "postgres";
-import { eventMessage, isTerminalState, type StoredRunEvent } from "../../shared/stream-messages.ts";
+import { isTerminalState } from "../../shared/run-states.ts";
+import { eventMessage, type StoredRunEvent } from "../../shared/stream-messages.ts";
 
 /** A durable event ready to send: serialised once, whatever the number of subscribers. */
 export interface OutgoingEvent {

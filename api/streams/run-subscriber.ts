@@ -12,7 +12,7 @@
  * `maxBufferedBytes` is closed with 1013 (it resumes with ?after=). Progress is coalesced: while the
  * socket is congested, only the newest progress is kept and sent when it drains.
  */
-import { isTerminalState } from "../../shared/stream-messages.ts";
+import { isTerminalState } from "../../shared/run-states.ts";
 import type { Logger } from "../logger.ts";
 import type { OutgoingEvent, ReadRunEvents, ReadRunInfo } from "./read-run-events.ts";
 import type { HubListener, OutgoingProgress, StreamHub } from "./stream-hub.ts";

@@ -20,8 +20,8 @@
  * attempt the message names (checked against the run's row, at most once a second per run).
  */
 import type postgres from "postgres";
+import { isTerminalState } from "../../shared/run-states.ts";
 import {
-  isTerminalState,
   type ProgressMessage,
   progressMessageSchema,
   type WorkerMessage,

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import postgres from "postgres";
 import { generateApiToken } from "../../shared/api-tokens.ts";
-import type { TokenScope } from "../../shared/db/schema.ts";
+import type { TokenScope } from "../../shared/run-states.ts";
 import { eventMessage, STREAM_PROTOCOL } from "../../shared/stream-messages.ts";
 import { claimRun } from "../../worker/queue/claim-run.ts";
 import { completeRun } from "../../worker/queue/complete-run.ts";

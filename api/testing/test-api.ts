@@ -11,7 +11,7 @@
  */
 import type postgres from "postgres";
 import { createApiToken } from "../../shared/api-tokens.ts";
-import type { TokenScope } from "../../shared/db/schema.ts";
+import type { TokenScope } from "../../shared/run-states.ts";
 import { createTestDatabase, type TestDatabase } from "../../test/helpers/test-database.ts";
 import { type AppOptions, createApp } from "../create-app.ts";
 import { memoryLogger } from "../logger.ts";

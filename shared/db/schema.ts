@@ -10,6 +10,7 @@
  * ```
  */
 import { sql } from "drizzle-orm";
+import { RUN_STATES, TOKEN_SCOPES } from "../run-states.ts";
 import {
   bigint,
   check,
@@ -26,13 +27,6 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 
-/** Every state a run can be in; the legal moves between them are enforced by a trigger. */
-export const RUN_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
-export type RunState = (typeof RUN_STATES)[number];
-
-/** Scopes a bearer token may carry. */
-export const TOKEN_SCOPES = ["read", "submit", "admin", "worker"] as const;
-export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 /** drizzle has no bytea column; the rows are written and read with postgres.js, which maps it to Buffer. */
 const customBytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });

@@ -3,10 +3,10 @@
 // from shared/stream-messages.ts.
 import type { z } from "zod";
 import type { epochMetricsSchema, RunView, SweepView } from "../../shared/api-schemas.ts";
-import type { RunState } from "../../shared/db/schema.ts";
+import type { RunState } from "../../shared/run-states.ts";
 import type { ProgressMessage } from "../../shared/stream-messages.ts";
 
-export { RUN_STATES, type RunState } from "../../shared/db/schema.ts";
+export { RUN_STATES, type RunState } from "../../shared/run-states.ts";
 
 export type Run = RunView;
 export type RunSummary = RunView["summary"];

@@ -3,7 +3,8 @@
  * present, and the JSON payloads of durable run events (the live streams send them as
  * `{ type, runId, seq, ...payload }`). Row types derive from the drizzle schema, never twins of it.
  */
-import type { runs, RunState } from "../../shared/db/schema.ts";
+import type { runs } from "../../shared/db/schema.ts";
+import type { RunState } from "../../shared/run-states.ts";
 import type { EpochMetricsRow } from "../../shared/epoch-metrics.ts";
 
 type RunRow = typeof runs.$inferSelect;
