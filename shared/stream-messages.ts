@@ -19,7 +19,7 @@
  *
  * @example
  * ```ts
- * const msg = parseStreamMessage(JSON.parse(event.data));
+ * const msg = streamMessageSchema.parse(JSON.parse(event.data));
  * if (msg.type === "epoch") plot(msg.epoch, msg.valAcc);
  * if (msg.type !== "progress" && msg.type !== "error") lastSeq = msg.seq;
  * ```
@@ -167,16 +167,4 @@ export type EventMessage = { type: string; runId: string; seq: number } & Record
 export function eventMessage(event: StoredRunEvent): EventMessage {
   const { type: _t, runId: _r, seq: _s, ...rest } = event.payload;
   return { type: event.type, runId: event.runId, seq: event.seq, ...rest };
-}
-
-/**
- * Validates a message from the wire; throws a ZodError naming the bad fields.
- *
- * @example
- * ```ts
- * parseStreamMessage({ type: "progress", runId, seq: 4, attempt: 1, epoch: 2, batch: 100, ... });
- * ```
- */
-export function parseStreamMessage(value: unknown): StreamMessage {
-  return streamMessageSchema.parse(value);
 }

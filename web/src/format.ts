@@ -25,11 +25,6 @@ export function duration(seconds: number | null | undefined): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
-/** A short id for tables: the first 8 characters of a UUID. */
-export function shortId(id: string): string {
-  return id.slice(0, 8);
-}
-
 /** A timestamp in the reader's locale, or "—". */
 export function timestamp(iso: string | null | undefined): string {
   if (!iso) return "—";
