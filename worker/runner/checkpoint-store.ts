@@ -18,9 +18,11 @@ export interface CheckpointStore {
   read(ref: string): Promise<Uint8Array | null>;
   /**
    * Deletes the run's checkpoints written by attempts up to `upToAttempt` except those in `keep` (a
-   * later attempt's are never touched: they may be written but not pointed at yet).
+   * later attempt's are never touched: they may be written but not pointed at yet). `held`: every
+   * reference the run's pointers held during this attempt, kept or not (default `keep`), which tells
+   * the configured store whether the run ever had a checkpoint of the other kind.
    */
-  collect(runId: string, upToAttempt: number, keep: readonly (string | null)[]): Promise<void>;
+  collect(runId: string, upToAttempt: number, keep: readonly (string | null)[], held?: readonly (string | null)[]): Promise<void>;
 }
 
 export interface CheckpointStoreOptions {
@@ -45,9 +47,18 @@ export function createCheckpointStore(o: CheckpointStoreOptions): CheckpointStor
     kind: o.kind,
     write: (lease, at, sealed) => primary.write(lease, at, sealed),
     read: (ref) => (isPostgresRef(ref) ? rows : files).read(ref),
-    // Both kinds: a run checkpointed under the other setting (a changed or mixed fleet) is collected too.
-    async collect(runId, upToAttempt, keep) {
-      await Promise.all([files.collect(runId, upToAttempt, keep), rows.collect(runId, upToAttempt, keep)]);
+    // Files always (a local folder: no statement, and orphans of a crashed write on this host go too).
+    // Rows when this worker stores rows, or when the run's pointers named a row during this attempt (a
+    // changed or mixed fleet): a `dir` worker sends no DELETE for a run that never had one (issue 19:
+    // two statements per epoch and per finish). Rows that no pointer ever named (an earlier attempt
+    // died between writing and pointing) go when the run ends, in the reaper's sweep
+    // (collect-ended-checkpoints.ts).
+    async collect(runId, upToAttempt, keep, held = keep) {
+      const sweepRows = o.kind === "postgres" || [...keep, ...held].some((r) => r !== null && isPostgresRef(r));
+      await Promise.all([
+        files.collect(runId, upToAttempt, keep),
+        sweepRows ? rows.collect(runId, upToAttempt, keep) : undefined,
+      ]);
     },
   };
 }

@@ -68,14 +68,10 @@ export function postgresCheckpointStore(sql: postgres.Sql): CheckpointStore {
     },
     async collect(runId, upToAttempt, keep) {
       const ids = keep.filter((r): r is string => r !== null && isPostgresRef(r)).map((r) => r.slice(PREFIX.length));
+      // This run's only: other runs' rows, of runs that ended, go in the reaper's periodic sweep
+      // (collect-ended-checkpoints.ts), not in a second statement on every save.
       await sql`
         delete from checkpoints where run_id = ${runId} and attempt <= ${upToAttempt} and id <> all(${ids}::uuid[])`;
-      // Runs that ended (here or by the reaper, whose last attempt may never collect) never resume.
-      // Driven by the few checkpoint rows, one primary-key lookup into runs each: a join lets the
-      // planner scan every run (the whole backlog and history, on every save: issue 19's drain rate).
-      await sql`
-        delete from checkpoints c
-        where (select r.state from runs r where r.id = c.run_id) in ('succeeded', 'failed', 'cancelled')`;
     },
   };
 }

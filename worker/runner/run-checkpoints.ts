@@ -26,6 +26,8 @@ import type { CheckpointPosition } from "./trainer.ts";
 export class RunCheckpoints {
   #current: string | null;
   #previous: string | null = null;
+  /** Every reference the run's pointers held during this attempt: what collections must look after. */
+  readonly #held = new Set<string>();
   /** Epochs the run had recorded when this attempt claimed it (the pointer's epoch). */
   readonly #recordedThrough: number;
 
@@ -36,6 +38,7 @@ export class RunCheckpoints {
     private readonly log: (line: string) => void,
   ) {
     this.#current = run.checkpointPath;
+    if (run.checkpointPath !== null) this.#held.add(run.checkpointPath);
     this.#recordedThrough = run.checkpointEpoch ?? 0;
   }
 
@@ -48,6 +51,7 @@ export class RunCheckpoints {
         (select c.epoch from checkpoints c where 'postgres:' || c.id::text = r.checkpoint_previous) as epoch
       from runs r where r.id = ${this.run.runId}`;
     const candidates = [pointer, ...(row?.previous && row.previous !== pointer ? [row.previous] : [])];
+    for (const ref of candidates) this.#held.add(ref);
     const damaged: { ref: string; problem: string }[] = [];
     for (const ref of candidates) {
       const what = `checkpoint ${ref}`;
@@ -114,6 +118,7 @@ export class RunCheckpoints {
     if (row === undefined) return;
     this.#current = row.current;
     this.#previous = row.previous;
+    for (const ref of [row.current, row.previous]) if (ref !== null) this.#held.add(ref);
   }
 
   /**
@@ -122,7 +127,7 @@ export class RunCheckpoints {
    */
   async finish(): Promise<void> {
     const keep = this.store.kind === "dir" ? [this.#current] : [];
-    await this.store.collect(this.run.runId, this.run.attempt, keep).catch((e) =>
+    await this.store.collect(this.run.runId, this.run.attempt, keep, [...this.#held]).catch((e) =>
       this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
     );
   }
@@ -130,7 +135,8 @@ export class RunCheckpoints {
   async #moved(ref: string, previous: string | null): Promise<void> {
     this.#previous = previous;
     this.#current = ref;
-    await this.store.collect(this.run.runId, this.run.attempt, [ref, previous]).catch((e) =>
+    this.#held.add(ref);
+    await this.store.collect(this.run.runId, this.run.attempt, [ref, previous], [...this.#held]).catch((e) =>
       this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
     );
   }

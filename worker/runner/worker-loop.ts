@@ -1,6 +1,7 @@
 import type postgres from "postgres";
 import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
 import { claimRun } from "../queue/claim-run.ts";
+import { collectEndedCheckpoints } from "../queue/collect-ended-checkpoints.ts";
 import { heartbeatWorker } from "../queue/heartbeat-worker.ts";
 import { reapExpiredRuns } from "../queue/reap-expired-runs.ts";
 import { reapGoneWorkers } from "../queue/reap-gone-workers.ts";
@@ -43,9 +44,9 @@ export interface WorkerLoopOptions {
 /**
  * One worker: registers, then loops claim → train → record until drained. Idle, it waits for a
  * `runs_queued` NOTIFY or POLL_MS, whichever comes first, so a lost notification costs at most one poll
- * interval. It heartbeats its worker row, and reaps expired leases and stale workers every HEARTBEAT_S
- * (every worker does: the reaper is single-winner by SKIP LOCKED, and any live worker rescues a dead
- * one's run).
+ * interval. It heartbeats its worker row, and reaps expired leases, stale workers and ended runs'
+ * checkpoint rows every HEARTBEAT_S (every worker does: the reaper is single-winner by SKIP LOCKED, and
+ * any live worker rescues a dead one's run).
  */
 export class WorkerLoop {
   #draining = false;
@@ -202,6 +203,8 @@ export class WorkerLoop {
         this.o.log(`reaped run ${r.runId} attempt ${r.attempt} from worker ${r.workerId} (lease expired) → ${r.state}`);
       }
       await reapGoneWorkers(this.o.sql, Math.max(this.o.leaseS, 3 * this.o.heartbeatS));
+      // Checkpoint rows of runs that ended (by the reaper too): here, not on every save.
+      await collectEndedCheckpoints(this.o.sql);
     } catch (e) {
       this.#failed("reaper", e);
     }
