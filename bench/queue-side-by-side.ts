@@ -1,4 +1,4 @@
-// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain]`
+// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain] [--procs-only]`
 //
 // This project's queue against graphile-worker and pg-boss, on one fresh embedded Postgres (fsync on),
 // in alternating rounds so that the machine's load hits all of them alike (issue 19). The anchors are
@@ -48,6 +48,7 @@ const { values: args } = parseArgs({
     samples: { type: "string", default: "100" },
     "no-drain": { type: "boolean", default: false },
     "drain-only": { type: "boolean", default: false },
+    "procs-only": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -110,6 +111,8 @@ interface Throughput {
   seconds: number;
   lockObjectShare?: number;
   walPerJob?: number;
+  /** Committed transactions in the database per job: every autocommit statement is one. */
+  xactsPerJob?: number;
 }
 const results = new Map<string, Throughput[]>();
 const latencies = new Map<string, number[]>();
@@ -117,7 +120,8 @@ const record = (key: string, t: Throughput) => {
   results.set(key, [...(results.get(key) ?? []), t]);
   say(`${key}: ${t.jobs} in ${t.seconds.toFixed(2)} s = ${(t.jobs / t.seconds).toFixed(0)}/s` +
     (t.lockObjectShare !== undefined ? `, Lock:object ${(t.lockObjectShare * 100).toFixed(0)} %` : "") +
-    (t.walPerJob !== undefined ? `, WAL ${t.walPerJob.toFixed(0)} B/job` : ""));
+    (t.walPerJob !== undefined ? `, WAL ${t.walPerJob.toFixed(0)} B/job` : "") +
+    (t.xactsPerJob !== undefined ? `, ${t.xactsPerJob.toFixed(1)} transactions/job` : ""));
 };
 
 try {
@@ -125,17 +129,23 @@ try {
   for (let round = 1; round <= (args["drain-only"] ? 0 : ROUNDS); round++) {
     say(`--- round ${round}`);
     for (const n of WORKER_COUNTS) {
+      if (args["procs-only"]) {
+        record(`ours-proc-${n}`, await oursProcesses(n));
+        if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
+        continue;
+      }
       record(`ours-sql-${n}`, await oursSql(n));
       record(`ours-sql-trigger-${n}`, await oursSql(n, { oldTrigger: true }));
       record(`ours-proc-${n}`, await oursProcesses(n));
       if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
       if (pgBossModule) record(`pgboss-${n}`, await pgBossThroughput(n));
     }
+    if (args["procs-only"]) continue;
     latencies.set("ours", [...(latencies.get("ours") ?? []), ...await oursPickup()]);
     if (graphile) latencies.set("graphile", [...(latencies.get("graphile") ?? []), ...await graphilePickup()]);
     if (pgBossModule) latencies.set("pgboss", [...(latencies.get("pgboss") ?? []), ...await pgBossPickup()]);
   }
-  const drain = args["no-drain"] ? null : await drainRates();
+  const drain = args["no-drain"] || args["procs-only"] ? null : await drainRates();
   const load1 = loadavg()[0]!.toFixed(1);
   const pgVersion = (await admin<{ v: string }[]>`select version() as v`)[0]!.v.split(" ").slice(0, 2).join(" ");
   print(load0, load1, pgVersion, drain);
@@ -152,7 +162,7 @@ function rate(key: string): number {
   const rates = ts.map((t) => t.jobs / t.seconds).sort((a, b) => a - b);
   return rates[Math.floor(rates.length / 2)]!;
 }
-function avg(key: string, field: "lockObjectShare" | "walPerJob"): number {
+function avg(key: string, field: "lockObjectShare" | "walPerJob" | "xactsPerJob"): number {
   const xs = (results.get(key) ?? []).map((t) => t[field]).filter((x): x is number => x !== undefined);
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -171,6 +181,21 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
   if (results.size === 0 && drain) {
     console.log(`Drain (--drain-only), load average ${load0} → ${load1}: ${drain.small.toFixed(0)} runs/s with 2,000 queued, ` +
       `${drain.large.toFixed(0)} runs/s with 20,000 queued (${(drain.large / drain.small).toFixed(2)}×), two fake workers on each, both at once.`);
+    return;
+  }
+  if (args["procs-only"]) {
+    console.log([
+      `## ${new Date().toISOString().slice(0, 16)}Z — worker processes (--procs-only), ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
+      "",
+      `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS}\` (median of ${ROUNDS} alternating rounds)`,
+      "",
+      "| | jobs/s, 4 workers | jobs/s, 20 workers | transactions / WAL per run |",
+      "| --- | --- | --- | --- |",
+      `| this project, worker processes (TRAINER=fake) | ${f0(rate("ours-proc-4"))} (${ratio(rate("ours-proc-4"), rate("graphile-4"))}) | ` +
+      `${f0(rate("ours-proc-20"))} (${ratio(rate("ours-proc-20"), rate("graphile-20"))}) | ` +
+      `${avg("ours-proc-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-4", "walPerJob"))} B |`,
+      `| graphile-worker (1 process × N) | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} | – / ${f0(avg("graphile-4", "walPerJob"))} B |`,
+    ].join("\n"));
     return;
   }
   const lines = [
@@ -326,12 +351,24 @@ async function oursProcesses(n: number): Promise<Throughput> {
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   const pool = await startPool(url, n);
   try {
+    // Everything the database committed while the pool drained the backlog (the enqueue is one), and
+    // the WAL it wrote: what one run of a real worker process costs the database.
+    const xacts = async () => Number((await admin<{ n: string }[]>`
+      select xact_commit::text as n from pg_stat_database where datname = ${name}`)[0]!.n);
+    await admin`select pg_stat_clear_snapshot()`;
+    const x0 = await xacts();
+    const wal0 = await walLsn();
     const t0 = performance.now();
     await enqueueRuns(sql, Array.from({ length: JOBS }, () => ({ spec, epochs: 1 })));
     await waitUntilDone(sql);
     const seconds = (performance.now() - t0) / 1000;
+    const wal1 = await walLsn();
     const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
-    return { jobs: r!.n, seconds };
+    // The statistics collector flushes a backend's counts when it goes idle (at most once a second).
+    await new Promise((res) => setTimeout(res, 1500));
+    await admin`select pg_stat_clear_snapshot()`;
+    const x1 = await xacts();
+    return { jobs: r!.n, seconds, walPerJob: Number(wal1 - wal0) / r!.n, xactsPerJob: (x1 - x0) / r!.n };
   } finally {
     await stopWorkers(pool);
     await sql.end();
