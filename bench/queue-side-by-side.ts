@@ -131,6 +131,10 @@ try {
     for (const n of WORKER_COUNTS) {
       if (args["procs-only"]) {
         record(`ours-proc-${n}`, await oursProcesses(n));
+        // What the LISTEN connections cost: Postgres (18) wakes every listening backend of the database
+        // for every NOTIFY, whatever its channel, so each run's three announcements cost N wakeups.
+        // Without LISTEN an idle worker polls (every 100 ms here: the backlog is found that late).
+        record(`ours-proc-nolisten-${n}`, await oursProcesses(n, { LISTEN: "off", POLL_MS: "100" }));
         if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
         continue;
       }
@@ -194,7 +198,13 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
       `| this project, worker processes (TRAINER=fake) | ${f0(rate("ours-proc-4"))} (${ratio(rate("ours-proc-4"), rate("graphile-4"))}) | ` +
       `${f0(rate("ours-proc-20"))} (${ratio(rate("ours-proc-20"), rate("graphile-20"))}) | ` +
       `${avg("ours-proc-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-4", "walPerJob"))} B |`,
+      `| the same, LISTEN=off (POLL_MS 100) | ${f0(rate("ours-proc-nolisten-4"))} (${ratio(rate("ours-proc-nolisten-4"), rate("graphile-4"))}) | ` +
+      `${f0(rate("ours-proc-nolisten-20"))} (${ratio(rate("ours-proc-nolisten-20"), rate("graphile-20"))}) | ` +
+      `${avg("ours-proc-nolisten-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-nolisten-4", "walPerJob"))} B |`,
       `| graphile-worker (1 process × N) | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} | – / ${f0(avg("graphile-4", "walPerJob"))} B |`,
+      "",
+      `Transactions per run at 20 workers: ${avg("ours-proc-20", "xactsPerJob").toFixed(1)} with LISTEN, ` +
+      `${avg("ours-proc-nolisten-20", "xactsPerJob").toFixed(1)} without (each woken listener reads the notification queue in a transaction).`,
     ].join("\n"));
     return;
   }
@@ -346,10 +356,10 @@ async function waitUntilDone(sql: postgres.Sql, limitS = 600): Promise<void> {
   }
 }
 
-async function oursProcesses(n: number): Promise<Throughput> {
+async function oursProcesses(n: number, env: Record<string, string> = {}): Promise<Throughput> {
   const { name, url } = await freshDb("ours_proc", TEMPLATE);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
-  const pool = await startPool(url, n);
+  const pool = await startPool(url, n, env);
   try {
     // Everything the database committed while the pool drained the backlog (the enqueue is one), and
     // the WAL it wrote: what one run of a real worker process costs the database.
