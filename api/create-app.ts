@@ -29,6 +29,7 @@ import { sqlRoutes } from "./routes/sql-routes.ts";
 import { sweepsRoutes } from "./routes/sweeps-routes.ts";
 import { tokensRoutes } from "./routes/tokens-routes.ts";
 import { createStreamRoutes } from "./streams/create-stream-routes.ts";
+import { STREAM_ROUTE_DOCS } from "./streams/stream-route-docs.ts";
 import type { StreamHub } from "./streams/stream-hub.ts";
 import { serveDashboard } from "./static/serve-dashboard.ts";
 
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.streams !== undefined) {
     const { hub, allowedOrigins = [] } = deps.streams;
     app.route("/v1", createStreamRoutes({ sql: deps.sql, hub, allowedOrigins, log }));
+    for (const route of STREAM_ROUTE_DOCS) router.describe(route);
   }
   // --- end live streams ---
   // --- dashboard (web/, helper D): index.html at /, hashed assets under /assets/ ---

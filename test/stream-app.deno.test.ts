@@ -5,6 +5,7 @@ import postgres from "postgres";
 import { createApp } from "../api/create-app.ts";
 import { memoryLogger } from "../api/logger.ts";
 import { StreamHub } from "../api/streams/stream-hub.ts";
+import { STREAM_ROUTE_DOCS } from "../api/streams/stream-route-docs.ts";
 import {
   createToken,
   DrivenRun,
@@ -59,6 +60,42 @@ Deno.test({
     } finally {
       await hub.close();
       await server.shutdown();
+      await sql.end();
+      await db.drop();
+    }
+  },
+});
+
+Deno.test({
+  name: "the stream endpoints are in /openapi.json, each is served (401 without a token, not 404), other methods 405",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const db = await createTestDatabase();
+    const sql = postgres(db.url, { max: 4, onnotice: () => {} });
+    const hub = new StreamHub({ sql, log: memoryLogger() });
+    await hub.start();
+    const app = createApp({ sql, readerSql: null, log: memoryLogger(), streams: { hub, allowedOrigins: [] } });
+    try {
+      const doc = await (await app.request("/openapi.json")).json();
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+      assert.deepEqual(refs.filter((r) => !(r in doc.components.schemas)), [], "every $ref resolves");
+      const runId = await insertRun(db.sql);
+      for (const route of STREAM_ROUTE_DOCS) {
+        const op = doc.paths[route.path.replace(/:(\w+)/g, "{$1}")]?.get;
+        assert.equal(op?.operationId, route.operationId, `${route.path} documented`);
+        assert.deepEqual(op.security, [{ bearer: [route.scope] }]);
+        const concrete = route.path.replace(":id", runId);
+        const res = await app.request(concrete, { headers: { upgrade: "websocket" } });
+        assert.equal(res.status, 401, `${concrete} is served and asks for a token`);
+        await res.body?.cancel();
+        const post = await app.request(concrete, { method: "POST" });
+        assert.equal(post.status, 405, `POST ${concrete}`);
+        assert.equal(post.headers.get("allow"), "GET, HEAD");
+        await post.body?.cancel();
+      }
+    } finally {
+      await hub.close();
       await sql.end();
       await db.drop();
     }

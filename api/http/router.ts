@@ -94,6 +94,15 @@ export class Router {
     });
   }
 
+  /**
+   * Declares an endpoint served by a handler mounted elsewhere (the live streams, which authenticate
+   * before a WebSocket upgrade): it is documented in `/openapi.json` and answers 405 to other methods
+   * like every declared endpoint, while the request itself is left to its own handler.
+   */
+  describe(spec: AnyRouteSpec): void {
+    this.routes.push(spec);
+  }
+
   /** The methods registered for a concrete path, for 405 and its Allow header. */
   methodsFor(path: string): string[] {
     const methods = this.routes.filter((r) => pathPattern(r.path).test(path)).map((r) =>
