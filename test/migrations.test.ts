@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { readFileSync } from "node:fs";
 import { migrateDatabase } from "../service/migrate.ts";
+import { type SummaryEpoch, summarizeEpochs } from "../shared/run-summary.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const journal = JSON.parse(readFileSync(new URL("../migrations/meta/_journal.json", import.meta.url), "utf8")) as {
@@ -117,6 +118,34 @@ test("run_summary gives the seed's columns: first epoch over the threshold, best
     threshold_epoch: 2, acc_val: 0.921, acc: 0.93, best_epoch: 3, best_val_acc: 0.935, final_loss: 0.3,
     final_val_loss: 0.66, shift: 0.07, l2: 0, lambda: 0.15, alpha: 1e-3, schedule: "[1e-3, 0]lin[1e-3, 2]",
   });
+});
+
+test("run_summary equals shared/run-summary.ts's summarizeEpochs for random runs (ties, misses, gaps, no epochs)", async () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  // Few distinct values, so ties on val_acc and values exactly at the threshold are common.
+  const pick = (xs: number[]) => xs[Math.floor(rand() * xs.length)]!;
+  for (let r = 0; r < 25; r++) {
+    const threshold = pick([0.5, 0.9, 0.92]);
+    const [run] = await db.sql<{ id: string }[]>`
+      insert into runs (name, spec, epochs) values (${`random ${r}`}, ${db.sql.json(spec({ threshold }))}, 12) returning id`;
+    const epochs: SummaryEpoch[] = [];
+    for (let epoch = 1; epoch <= 12; epoch++) {
+      if (rand() < 0.4) continue; // gaps: a run's rows need not be 1..n
+      epochs.push({ epoch, loss: pick([0.1, 0.2, 0.3]), acc: pick([0.8, 0.9]), valLoss: pick([0.25, 0.35]), valAcc: pick([0.4, 0.5, 0.9, 0.92, 0.95]) });
+    }
+    for (const m of epochs) {
+      await db.sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
+        values (${run!.id}, ${m.epoch}, ${m.loss}, ${m.acc}, ${m.valLoss}, ${m.valAcc}, 1e-3, 1.5e-4, 10, 100, 1)`;
+    }
+    const [v] = await db.sql`select threshold_epoch, acc_val, acc, best_epoch, best_val_acc, final_loss, final_val_loss,
+      epochs_done from run_summary where run_id = ${run!.id}`;
+    const expected = summarizeEpochs([...epochs].reverse(), threshold);
+    assert.deepEqual({
+      thresholdEpoch: v!.threshold_epoch, accVal: v!.acc_val, acc: v!.acc, bestEpoch: v!.best_epoch,
+      bestValAcc: v!.best_val_acc, finalLoss: v!.final_loss, finalValLoss: v!.final_val_loss, epochsDone: v!.epochs_done,
+    }, expected, `run ${r}: ${JSON.stringify(epochs)}`);
+  }
 });
 
 test("epoch metrics are unique per run and epoch", async () => {

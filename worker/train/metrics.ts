@@ -1,9 +1,6 @@
 /**
- * What a run reports: one row per epoch as Keras prints it, and the seed's per-run summary row.
- *
- * @example
- * const s = summarizeRun(history, 0.92);
- * s.thresholdEpoch; // first epoch with val_acc ≥ 0.92, or null
+ * What a run reports: one row per epoch as Keras prints it. The seed's per-run summary of them is
+ * shared/run-summary.ts (`summarizeEpochs`), the same for the worker, the API and the dashboard.
  */
 
 /** One epoch, numbered from 1 as Keras prints it. */
@@ -24,37 +21,4 @@ export interface EpochMetrics {
   imagesPerSecond: number;
   /** Iterations (updates) done at the end of the epoch. */
   iterations: number;
-}
-
-/** The seed's table columns for one run. */
-export interface RunSummary {
-  epochs: number;
-  threshold: number;
-  /** First epoch with val_acc ≥ threshold, with val_acc and acc there; null when never reached. */
-  thresholdEpoch: number | null;
-  accValAtThreshold: number | null;
-  accAtThreshold: number | null;
-  bestEpoch: number | null;
-  bestValAcc: number | null;
-  finalLoss: number | null;
-  finalValLoss: number | null;
-}
-
-export function summarizeRun(history: readonly EpochMetrics[], threshold: number): RunSummary {
-  const hit = history.find((m) => m.valAcc >= threshold) ?? null;
-  let best: EpochMetrics | null = null;
-  // The first epoch wins a tie, as "best so far" does while the run is going.
-  for (const m of history) if (best === null || m.valAcc > best.valAcc) best = m;
-  const last = history[history.length - 1] ?? null;
-  return {
-    epochs: history.length,
-    threshold,
-    thresholdEpoch: hit?.epoch ?? null,
-    accValAtThreshold: hit?.valAcc ?? null,
-    accAtThreshold: hit?.acc ?? null,
-    bestEpoch: best?.epoch ?? null,
-    bestValAcc: best?.valAcc ?? null,
-    finalLoss: last?.loss ?? null,
-    finalValLoss: last?.valLoss ?? null,
-  };
 }

@@ -3,22 +3,22 @@ import assert from "node:assert/strict";
 import type { EpochMetrics } from "./metrics.ts";
 import { formatBytes, formatDuration, formatProgressBar } from "./progress-bar.ts";
 import { formatCsvRow, formatEpochRow, formatSummaryRow } from "./seed-table.ts";
-import { summarizeRun } from "./metrics.ts";
+import { summarizeEpochs } from "../../shared/run-summary.ts";
 import type { TrainSpec } from "./train-spec.ts";
 
 const row = (epoch: number, valAcc: number, acc = 0.95): EpochMetrics => ({
   epoch, loss: 0.1234567, acc, valLoss: 0.2317, valAcc, lr: 1e-3, wd: 1.5e-4, seconds: 75, imagesPerSecond: 533.33, iterations: epoch * 625,
 });
 
-test("summarizeRun() finds the first epoch at the threshold and the best val_acc (first on ties)", () => {
-  const s = summarizeRun([row(1, 0.5), row(2, 0.9231, 0.959), row(3, 0.9257), row(4, 0.9257), row(5, 0.91)], 0.92);
+test("summarizeEpochs() finds the first epoch at the threshold and the best val_acc (first on ties)", () => {
+  const s = summarizeEpochs([row(1, 0.5), row(2, 0.9231, 0.959), row(3, 0.9257), row(4, 0.9257), row(5, 0.91)], 0.92);
   assert.deepEqual(
-    [s.thresholdEpoch, s.accValAtThreshold, s.accAtThreshold, s.bestEpoch, s.bestValAcc, s.finalLoss, s.finalValLoss],
+    [s.thresholdEpoch, s.accVal, s.acc, s.bestEpoch, s.bestValAcc, s.finalLoss, s.finalValLoss],
     [2, 0.9231, 0.959, 3, 0.9257, 0.1234567, 0.2317],
   );
-  const none = summarizeRun([row(1, 0.5)], 0.92);
+  const none = summarizeEpochs([row(1, 0.5)], 0.92);
   assert.equal(none.thresholdEpoch, null);
-  assert.equal(summarizeRun([], 0.92).bestEpoch, null);
+  assert.equal(summarizeEpochs([], 0.92).bestEpoch, null);
 });
 
 test("formatSummaryRow() writes the seed's table row", () => {
@@ -30,12 +30,12 @@ test("formatSummaryRow() writes the seed's table row", () => {
     schedule: "[1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34]",
     threshold: 0.92,
   };
-  const s = summarizeRun([row(23, 0.9231, 0.959), row(29, 0.9257)], 0.92);
+  const s = summarizeEpochs([row(23, 0.9231, 0.959), row(29, 0.9257)], 0.92);
   assert.equal(
     formatSummaryRow("17", spec, s),
     "17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.1235 | 0.2317 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
   );
-  assert.equal(formatSummaryRow("x", spec, summarizeRun([row(1, 0.5)], 0.92)).split(" | ").slice(1, 4).join(","), "–,–,–");
+  assert.equal(formatSummaryRow("x", spec, summarizeEpochs([row(1, 0.5)], 0.92)).split(" | ").slice(1, 4).join(","), "–,–,–");
 });
 
 test("formatEpochRow(), formatCsvRow() and the progress bar", () => {

@@ -8,7 +8,8 @@
  * console.log(SUMMARY_HEADER); console.log(formatSummaryRow("run 17", spec, summary));
  */
 import { formatScheduleNumber } from "../../shared/schedule/mod.ts";
-import type { EpochMetrics, RunSummary } from "./metrics.ts";
+import type { SeedSummary } from "../../shared/run-summary.ts";
+import type { EpochMetrics } from "./metrics.ts";
 import type { TrainSpec } from "./train-spec.ts";
 import { formatDuration } from "./progress-bar.ts";
 
@@ -31,13 +32,13 @@ export function formatEpochRow(m: EpochMetrics): string {
 export const SUMMARY_HEADER =
   "# | epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | shift | l2 | λ | α | LR schedule |";
 
-export function formatSummaryRow(label: string, spec: TrainSpec, s: RunSummary): string {
+export function formatSummaryRow(label: string, spec: TrainSpec, s: SeedSummary): string {
   const dash = "–";
   return [
     label,
     s.thresholdEpoch ?? dash,
-    s.accValAtThreshold === null ? dash : s.accValAtThreshold.toFixed(5),
-    s.accAtThreshold === null ? dash : s.accAtThreshold.toFixed(4),
+    s.accVal === null ? dash : s.accVal.toFixed(5),
+    s.acc === null ? dash : s.acc.toFixed(4),
     s.bestEpoch ?? dash,
     s.bestValAcc === null ? dash : s.bestValAcc.toFixed(5),
     s.finalLoss === null ? dash : s.finalLoss.toFixed(4),

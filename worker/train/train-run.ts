@@ -29,7 +29,8 @@ import { Rng } from "../data/rng.ts";
 import { buildResNetV2, type LayerRow, type ResNetV2Options } from "../model/resnet-v2.ts";
 import { AdamW, l2Penalty } from "./adamw.ts";
 import type { CheckpointStore, PartialEpoch, SavedTensor, TrainCheckpoint } from "./checkpoint.ts";
-import { summarizeRun, type EpochMetrics, type RunSummary } from "./metrics.ts";
+import { type SeedSummary, summarizeEpochs } from "../../shared/run-summary.ts";
+import type { EpochMetrics } from "./metrics.ts";
 import { CheckpointMismatchError, TensorLeakError, TrainingDivergedError } from "./train-errors.ts";
 import { specFingerprint, type TrainSpec } from "./train-spec.ts";
 import type { TrainableModel } from "./trainable-model.ts";
@@ -115,7 +116,7 @@ export interface TrainRunDeps {
    * After each epoch's validation and its checkpoint: an epoch is reported only once a resume can no
    * longer lose it.
    */
-  onEpochEnd?: (metrics: EpochMetrics, summary: RunSummary) => void | Promise<void>;
+  onEpochEnd?: (metrics: EpochMetrics, summary: SeedSummary) => void | Promise<void>;
   /**
    * "Epoch done" as one durable step (the service's runner): gets the epoch's metrics with the
    * checkpoint that holds it and records both together. When set it replaces `checkpoints.save` at
@@ -137,7 +138,7 @@ export interface TrainRunDeps {
 export interface TrainRunResult {
   status: "completed" | "canceled" | "drained";
   history: EpochMetrics[];
-  summary: RunSummary;
+  summary: SeedSummary;
   epochs: number;
   stepsPerEpoch: number;
   iterations: number;
@@ -229,7 +230,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     // Reads weights and moments asynchronously (no dataSync: the webgpu backend cannot read back
     // synchronously in Node); the position fields are taken before the first await.
     const checkpoint = async (augmentRng: Rng | ReturnType<Rng["getState"]>, part: PartialEpoch | null): Promise<TrainCheckpoint> => {
-      const summary = summarizeRun(history, spec.threshold);
+      const summary = summarizeEpochs(history, spec.threshold);
       const position = {
         specFingerprint: fingerprint,
         epochsDone,
@@ -331,7 +332,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       };
       history.push(metrics);
       epochsDone = epoch;
-      const summary = summarizeRun(history, spec.threshold);
+      const summary = summarizeEpochs(history, spec.threshold);
       // Before the epoch is committed: a crash in between retrains this epoch and stores the same best
       // again, whereas after the commit a resumed run would never store this epoch's weights.
       if (models && summary.bestEpoch === epoch) await models.saveBest(bestWeights = await snapshot(metrics));
@@ -355,7 +356,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
       return {
         status,
         history,
-        summary: summarizeRun(history, spec.threshold),
+        summary: summarizeEpochs(history, spec.threshold),
         epochs,
         stepsPerEpoch: steps,
         iterations: optimizer.iterations,
@@ -386,7 +387,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     const testTable: ImageTable | null = testImages === null ? null : gatherHWC(testImages);
     if (testTable !== null) {
       const finalFigures = await evaluate(testTable);
-      const bestEpoch = summarizeRun(done, spec.threshold).bestEpoch!;
+      const bestEpoch = summarizeEpochs(done, spec.threshold).bestEpoch!;
       let bestFigures: TestFigures | null = finalFigures;
       if (bestEpoch !== last.epoch) {
         const stored = bestWeights?.epoch === bestEpoch ? bestWeights : await sink.loadBest(final.layers);

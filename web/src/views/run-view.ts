@@ -178,7 +178,7 @@ export const runView: View = (root, ctx, _params, id) => {
       ["l2", "l2", param(run.spec.optimizer.l2)],
       ["lambda", "λ", param(run.spec.optimizer.lambda)],
       ["alpha", "α", param(run.spec.optimizer.alpha)],
-      ["epochs", "epochs", `${s.epochsDone}/${run.epochs}`],
+      ["epochs", "epochs", `${s.epochsDone ?? 0}/${run.epochs}`],
     ];
     summaryBox.replaceChildren(
       h("table", { class: "summary", id: "run-summary" },
