@@ -170,6 +170,14 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
     const c = x.shape[x.shape.length - 1]!;
     return [prod(x.shape) / c, c] as const;
   };
+  // Sizes of the ReLU masks by shape (a ResNet has a handful): one addon call per shape, not per step.
+  const words = new Map<string, number>();
+  const workspaceWords = (rows: number, c: number, epsilon: number) => {
+    const key = `${rows},${c},${epsilon}`;
+    let n = words.get(key);
+    if (n === undefined) words.set(key, (n = Math.ceil(addon.bnReluWorkspaceBytes(rows, c, epsilon) / 4)));
+    return n;
+  };
   const bnReluTrain = ({ inputs, attrs }: BnReluTrainArgs) => {
     const { x, gamma, beta } = inputs;
     const [rows, c] = rowsAndChannels(x);
@@ -177,7 +185,7 @@ export function registerNativeKernels(tf: TF, addon: NativeAddon, options: Nativ
     const mean = out([c]);
     const variance = out([c]);
     // oneDNN's ReLU mask (a bit per element), kept as an int32 tensor for the gradient.
-    const workspace = backend.makeOutput([Math.ceil(addon.bnReluWorkspaceBytes(rows, c, attrs.epsilon) / 4)], "int32");
+    const workspace = backend.makeOutput([workspaceWords(rows, c, attrs.epsilon)], "int32");
     addon.bnReluTrain(heap(), ptr(x), ptr(gamma), ptr(beta), ptr(r), ptr(mean), ptr(variance), ptr(workspace), rows, c,
       attrs.epsilon);
     return [r, mean, variance, workspace];
