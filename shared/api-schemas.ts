@@ -200,6 +200,8 @@ export const reportRowSchema = z.object({
   lambda: z.number().nullable(),
   alpha: z.number().nullable(),
   schedule: z.string().nullable(),
+  /** The separate weight-decay schedule, null when λ couples the decay to the LR schedule. */
+  wdSchedule: z.string().nullable(),
 });
 export type ReportRow = z.output<typeof reportRowSchema>;
 

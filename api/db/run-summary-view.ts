@@ -23,6 +23,7 @@ export const runSummaryView = pgView("run_summary", {
   lambda: doublePrecision("lambda"),
   alpha: doublePrecision("alpha"),
   schedule: text("schedule"),
+  wdSchedule: text("wd_schedule"),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
   // migrations/0008: the test-set figures of the best-epoch and the final weights.
   bestTestAcc: doublePrecision("best_test_acc"),

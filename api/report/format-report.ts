@@ -1,31 +1,11 @@
 /**
  * The seed's table ("Table 3") from report rows: Markdown with the seed's columns and number formats
- * (acc_val, val acc best and test acc to 5 decimals, acc and losses to 4, λ to 2, α as the schedule writes it),
- * or CSV with every figure at full precision for spreadsheets.
+ * (shared/seed-table.ts, which `npm run train` also uses), or CSV with every figure at full precision
+ * for spreadsheets.
  */
 import type { ReportRow } from "../../shared/api-schemas.ts";
-import { formatScheduleNumber } from "../../shared/schedule/format-schedule.ts";
+import { seedTableMarkdown } from "../../shared/seed-table.ts";
 import { toCsv } from "../http/csv.ts";
-
-const MD_HEADER = [
-  "#",
-  "epoch",
-  "acc_val",
-  "acc",
-  "epo best",
-  "val acc best",
-  "final loss",
-  "final val loss",
-  "test acc best",
-  "test acc final",
-  "shift",
-  "l2",
-  "λ",
-  "α",
-  "LR reduction model",
-];
-
-const fixed = (digits: number) => (v: number | null) => v === null ? "–" : v.toFixed(digits);
 
 /**
  * @example
@@ -37,33 +17,7 @@ const fixed = (digits: number) => (v: number | null) => v === null ? "–" : v.t
  * ```
  */
 export function reportMarkdown(rows: readonly ReportRow[]): string {
-  const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
-  const lines = [
-    `| ${MD_HEADER.join(" | ")} |`,
-    `|${MD_HEADER.map(() => "---").join("|")}|`,
-    ...rows.map((r) =>
-      `| ${
-        [
-          cell(r.run),
-          r.thresholdEpoch === null ? "–" : String(r.thresholdEpoch),
-          fixed(5)(r.accVal),
-          fixed(4)(r.acc),
-          r.bestEpoch === null ? "–" : String(r.bestEpoch),
-          fixed(5)(r.bestValAcc),
-          fixed(4)(r.finalLoss),
-          fixed(4)(r.finalValLoss),
-          fixed(5)(r.bestTestAcc),
-          fixed(5)(r.finalTestAcc),
-          fixed(2)(r.shift),
-          fixed(1)(r.l2),
-          fixed(2)(r.lambda),
-          r.alpha === null ? "–" : formatScheduleNumber(r.alpha),
-          cell(r.schedule ?? "–"),
-        ].join(" | ")
-      } |`
-    ),
-  ];
-  return lines.join("\n") + "\n";
+  return seedTableMarkdown(rows);
 }
 
 export const REPORT_CSV_HEADER = [
@@ -86,6 +40,7 @@ export const REPORT_CSV_HEADER = [
   "lambda",
   "alpha",
   "schedule",
+  "wd_schedule",
 ] as const;
 
 export function reportCsv(rows: readonly ReportRow[]): string {
@@ -111,6 +66,7 @@ export function reportCsv(rows: readonly ReportRow[]): string {
       r.lambda,
       r.alpha,
       r.schedule,
+      r.wdSchedule,
     ]),
   );
 }

@@ -85,13 +85,14 @@ dbTest("GET /v1/report as json and csv carries the same figures at full precisio
     lambda: 0.15,
     alpha: 0.001,
     schedule: "[1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34]",
+    wdSchedule: null,
   });
   const csv = await api().request("GET", `/v1/report?sweep=${sweepId}&format=csv`);
   assert.match(csv.headers.get("content-type")!, /^text\/csv/);
   const lines = (await csv.text()).trim().split("\r\n");
   assert.equal(
     lines[0],
-    "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,best_test_acc,best_test_loss,final_test_acc,final_test_loss,shift,l2,lambda,alpha,schedule",
+    "run,run_id,state,threshold_epoch,acc_val,acc,best_epoch,best_val_acc,final_loss,final_val_loss,best_test_acc,best_test_loss,final_test_acc,final_test_loss,shift,l2,lambda,alpha,schedule,wd_schedule",
   );
   assert.match(
     lines[2]!,

@@ -18,7 +18,7 @@ export function reportRoutes(router: Router, deps: RouteDeps): void {
     summary: "The seed's table for a sweep (or every run): md, csv or json",
     description:
       "Columns: run, threshold epoch, acc_val, acc, best epoch, best val acc, final loss, final val loss, shift, " +
-      "l2, λ, α, schedule. Runs without the epochs a figure needs show it empty (null, '', '–').",
+      "l2, λ, α, schedule (and the weight-decay schedule when separate). Runs without the epochs a figure needs show it empty (null, '', '–').",
     tag: "report",
     scope: "read",
     query: reportQuerySchema,
@@ -55,6 +55,7 @@ export function reportRoutes(router: Router, deps: RouteDeps): void {
       lambda: r.lambda,
       alpha: r.alpha,
       schedule: r.schedule,
+      wdSchedule: r.wdSchedule,
     }));
     if (query.format === "md") {
       return c.body(reportMarkdown(report), 200, { "Content-Type": "text/markdown; charset=utf-8" });

@@ -27,7 +27,7 @@ import { fileCheckpointStore, writeFileAtomic } from "../train/checkpoint.ts";
 import type { EpochMetrics } from "../train/metrics.ts";
 import { formatProgressBar } from "../train/progress-bar.ts";
 import {
-  CSV_HEADER, EPOCH_HEADER, formatCsvRow, formatEpochRow, formatSummaryRow, SUMMARY_HEADER,
+  CSV_HEADER, EPOCH_HEADER, formatCsvRow, formatEpochRow, formatSummaryTable,
 } from "../train/seed-table.ts";
 import { specFingerprint } from "../train/train-spec.ts";
 import { trainRun, type StopRequest } from "../train/train-run.ts";
@@ -164,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
       },
     });
     if (tty) process.stderr.write("\r\x1b[2K");
-    process.stdout.write(`\n${SUMMARY_HEADER}\n${formatSummaryRow(label, spec, result.summary)}\n`);
+    process.stdout.write(`\n${formatSummaryTable(label, spec, result.summary)}`);
     // A clean stop is a success too (exit 0): it says where to resume.
     if (result.status !== "completed") {
       process.stderr.write(`train: stopped after epoch ${result.history.length}${store ? `; run the same command to resume from ${store.path}` : ""}\n`);

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { EpochMetrics } from "./metrics.ts";
 import { formatBytes, formatDuration, formatProgressBar } from "./progress-bar.ts";
-import { formatCsvRow, formatEpochRow, formatSummaryRow } from "./seed-table.ts";
+import { formatCsvRow, formatEpochRow, formatSummaryTable } from "./seed-table.ts";
 import { summarizeEpochs } from "../../shared/run-summary.ts";
 import type { TrainSpec } from "./train-spec.ts";
 
@@ -21,7 +21,7 @@ test("summarizeEpochs() finds the first epoch at the threshold and the best val_
   assert.equal(summarizeEpochs([], 0.92).bestEpoch, null);
 });
 
-test("formatSummaryRow() writes the seed's table row", () => {
+test("formatSummaryTable() writes the seed's table (the API report's header and formats; no test figures)", () => {
   const spec: TrainSpec = {
     model: { depth: 56 },
     data: { dataset: "cifar10", validationSize: 10000, stratified: true, seed: 1, shift: 0.07, flip: true },
@@ -31,11 +31,21 @@ test("formatSummaryRow() writes the seed's table row", () => {
     threshold: 0.92,
   };
   const s = summarizeEpochs([row(23, 0.9231, 0.959), row(29, 0.9257)], 0.92);
+  const [header, , line] = formatSummaryTable("17", spec, s).split("\n");
   assert.equal(
-    formatSummaryRow("17", spec, s),
-    "17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.1235 | 0.2317 | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
+    header,
+    "| # | epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | test acc best | test acc final | shift | l2 | λ | α | LR reduction model |",
   );
-  assert.equal(formatSummaryRow("x", spec, summarizeEpochs([row(1, 0.5)], 0.92)).split(" | ").slice(1, 4).join(","), "–,–,–");
+  assert.equal(
+    line,
+    "| 17 | 23 | 0.92310 | 0.9590 | 29 | 0.92570 | 0.1235 | 0.2317 | – | – | 0.07 | 0.0 | 0.15 | 1e-3 | [1e-3, 0]lin[1e-3, 14]cos[1e-5, 24]lin[6e-6, 34] |",
+  );
+  const missed = formatSummaryTable("x", { ...spec, optimizer: { alpha: 1e-3, lambda: 0.125, l2: 5e-4 }, wdSchedule: "[1e-4, 0]lin[1e-4, 34]" }, summarizeEpochs([row(1, 0.5)], 0.92));
+  const cells = missed.split("\n")[2]!.split(" | ");
+  assert.equal(cells.slice(1, 4).join(","), "–,–,–");
+  // λ and l2 keep the digits they have; a separate WD schedule follows the LR schedule.
+  assert.deepEqual(cells.slice(11, 13), ["0.0005", "0.125"]);
+  assert.match(missed, /\[6e-6, 34\] wd \[1e-4, 0\]lin\[1e-4, 34\] \|$/m);
 });
 
 test("formatEpochRow(), formatCsvRow() and the progress bar", () => {

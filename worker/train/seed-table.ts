@@ -1,14 +1,14 @@
 /**
  * Text rows in the style of the seed's tables (pipe-separated, fixed decimals), for `npm run train`:
- * one row per epoch while training and the run's summary row at the end, with the seed's columns
- * "epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | shift | l2 | λ | α | LR schedule".
+ * one row per epoch while training and the run's summary table at the end (the seed's columns, written
+ * by shared/seed-table.ts like the API's report). The CSV's columns are named as the API's metrics CSV.
  *
  * @example
  * console.log(EPOCH_HEADER); console.log(formatEpochRow(m));
- * console.log(SUMMARY_HEADER); console.log(formatSummaryRow("run 17", spec, summary));
+ * console.log(formatSummaryTable("run 17", spec, summary));
  */
-import { formatScheduleNumber } from "../../shared/schedule/mod.ts";
 import type { SeedSummary } from "../../shared/run-summary.ts";
+import { seedTableMarkdown } from "../../shared/seed-table.ts";
 import type { EpochMetrics } from "./metrics.ts";
 import type { TrainSpec } from "./train-spec.ts";
 import { formatDuration } from "./progress-bar.ts";
@@ -29,30 +29,28 @@ export function formatEpochRow(m: EpochMetrics): string {
   ].join(" | ") + " |";
 }
 
-export const SUMMARY_HEADER =
-  "# | epoch | acc_val | acc | epo best | val acc best | final loss | final val loss | shift | l2 | λ | α | LR schedule |";
-
-export function formatSummaryRow(label: string, spec: TrainSpec, s: SeedSummary): string {
-  const dash = "–";
-  return [
-    label,
-    s.thresholdEpoch ?? dash,
-    s.accVal === null ? dash : s.accVal.toFixed(5),
-    s.acc === null ? dash : s.acc.toFixed(4),
-    s.bestEpoch ?? dash,
-    s.bestValAcc === null ? dash : s.bestValAcc.toFixed(5),
-    s.finalLoss === null ? dash : s.finalLoss.toFixed(4),
-    s.finalValLoss === null ? dash : s.finalValLoss.toFixed(4),
-    String(spec.data.shift),
-    spec.optimizer.l2.toFixed(Math.max(1, decimals(spec.optimizer.l2))),
-    String(spec.optimizer.lambda),
-    formatScheduleNumber(spec.optimizer.alpha),
-    spec.wdSchedule ? `${spec.schedule} wd ${spec.wdSchedule}` : spec.schedule,
-  ].join(" | ") + " |";
+/**
+ * The run's summary as the seed's table (shared/seed-table.ts, the API's report uses the same): header,
+ * separator and the run's line; `npm run train` has no test-set figures, so those cells are "–".
+ */
+export function formatSummaryTable(label: string, spec: TrainSpec, s: SeedSummary): string {
+  const { epochsDone: _done, ...figures } = s;
+  return seedTableMarkdown([{
+    run: label,
+    ...figures,
+    bestTestAcc: null,
+    finalTestAcc: null,
+    shift: spec.data.shift,
+    l2: spec.optimizer.l2,
+    lambda: spec.optimizer.lambda,
+    alpha: spec.optimizer.alpha,
+    schedule: spec.schedule,
+    wdSchedule: spec.wdSchedule ?? null,
+  }]);
 }
 
 /** The CSV `--out` writes: a header and one line per epoch. */
-export const CSV_HEADER = "epoch,loss,acc,val_loss,val_acc,lr,wd,seconds,images_per_second";
+export const CSV_HEADER = "epoch,loss,acc,val_loss,val_acc,lr,wd,seconds,images_per_sec";
 
 export function formatCsvRow(m: EpochMetrics): string {
   return [m.epoch, m.loss, m.acc, m.valLoss, m.valAcc, m.lr, m.wd, m.seconds.toFixed(3), m.imagesPerSecond.toFixed(2)].join(",");
@@ -60,11 +58,4 @@ export function formatCsvRow(m: EpochMetrics): string {
 
 function sci(v: number): string {
   return v === 0 ? "0" : v.toExponential(3);
-}
-
-function decimals(v: number): number {
-  const s = String(v);
-  const e = /e-(\d+)$/.exec(s);
-  if (e) return Number(e[1]);
-  return s.includes(".") ? s.split(".")[1]!.length : 0;
 }
