@@ -17,15 +17,15 @@ import { BEARER_PROTOCOL_PREFIX, STREAM_PROTOCOL } from "../../shared/stream-mes
 import { AppError } from "../app-error.ts";
 import { scopeAllows } from "../auth.ts";
 
-/** A usable token's scopes, or null for an unknown, revoked or expired one. */
-export type LookupToken = (token: string) => Promise<{ scopes: readonly string[] } | null>;
+/** A usable token's scopes and SHA-256, or null for an unknown, revoked or expired one. */
+export type LookupToken = (token: string) => Promise<{ scopes: readonly string[]; tokenHash: string } | null>;
 
 /**
  * Looks a token up by its SHA-256 in api_tokens (the same rule as the REST API's authenticator).
  *
  * @example
  * const lookup = lookupApiToken(sql);
- * await lookup("rjt_…"); // { scopes: ["read"] } or null
+ * await lookup("rjt_…"); // { scopes: ["read"], tokenHash: "…" } or null
  */
 export function lookupApiToken(sql: postgres.Sql): LookupToken {
   return async (token) => {
@@ -33,7 +33,23 @@ export function lookupApiToken(sql: postgres.Sql): LookupToken {
     const [row] = await sql<{ scopes: string[] }[]>`
       select scopes from api_tokens
       where token_hash = ${hash} and revoked_at is null and (expires_at is null or expires_at > now())`;
-    return row ?? null;
+    return row === undefined ? null : { scopes: row.scopes, tokenHash: hash };
+  };
+}
+
+/**
+ * Which of these token hashes still name a usable token (not revoked, not expired): one statement for
+ * all the open streams' tokens, which this instance keeps only as hashes.
+ *
+ * @example
+ * const valid = await validTokenHashes(sql)(["3f2a…", "9bc1…"]); // Set { "3f2a…" }
+ */
+export function validTokenHashes(sql: postgres.Sql): (hashes: string[]) => Promise<Set<string>> {
+  return async (hashes) => {
+    const rows = await sql<{ token_hash: string }[]>`
+      select token_hash from api_tokens
+      where token_hash = any(${hashes}::text[]) and revoked_at is null and (expires_at is null or expires_at > now())`;
+    return new Set(rows.map((r) => r.token_hash));
   };
 }
 
@@ -54,7 +70,7 @@ export interface StreamAuthOptions {
 export async function authorizeStream(
   req: Request,
   opts: StreamAuthOptions,
-): Promise<{ protocol: string | undefined; token: string }> {
+): Promise<{ protocol: string | undefined; tokenHash: string }> {
   checkOrigin(req, opts.allowedOrigins);
   const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter((
     p,
@@ -92,7 +108,7 @@ export async function authorizeStream(
       }`,
     );
   }
-  return { protocol: offered.length > 0 ? STREAM_PROTOCOL : undefined, token };
+  return { protocol: offered.length > 0 ? STREAM_PROTOCOL : undefined, tokenHash: found.tokenHash };
 }
 
 function checkOrigin(req: Request, allowed: readonly string[]): void {

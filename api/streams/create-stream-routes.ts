@@ -25,7 +25,7 @@ import { isTerminalState } from "../../shared/run-states.ts";
 import { workerMessageSchema } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
 import type { Logger } from "../logger.ts";
-import { authorizeStream, lookupApiToken, type LookupToken } from "./authorize-stream.ts";
+import { authorizeStream, lookupApiToken, type LookupToken, validTokenHashes } from "./authorize-stream.ts";
 import { MultiRunSubscriber } from "./multi-run-subscriber.ts";
 import { readRunEvents, readRunInfo } from "./read-run-events.ts";
 import { RunSubscriber } from "./run-subscriber.ts";
@@ -58,19 +58,17 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   const readEvents = readRunEvents(deps.sql);
   const readInfo = readRunInfo(deps.sql);
   const { hub } = deps;
+  // Open streams are watched by their token's hash: the plaintext token is not kept past the upgrade.
   const tokens = new TokenWatch({
-    stillValid: async (list) => {
-      const found = await Promise.all(list.map(async (t) => (await lookupToken(t)) !== null));
-      return new Set(list.filter((_, i) => found[i]));
-    },
+    stillValid: validTokenHashes(deps.sql),
     intervalMs: limits.tokenRecheckMs,
     onError: (e) => log("warn", "cannot re-check the tokens of open streams", { error: (e as Error).message }),
   });
   hub.onClose(() => tokens.stop());
   const REVOKED = "the token was revoked or has expired";
   /** Closes a WebSocket when its token stops being valid; forgets it when the socket closes. */
-  const watchSocket = (token: string, socket: WebSocket) => {
-    const unwatch = tokens.add(token, () => webSocketTransport(socket).close(CLOSE.policy, REVOKED));
+  const watchSocket = (tokenHash: string, socket: WebSocket) => {
+    const unwatch = tokens.add(tokenHash, () => webSocketTransport(socket).close(CLOSE.policy, REVOKED));
     socket.addEventListener("close", unwatch);
   };
 
@@ -121,10 +119,10 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.query("after"), "after");
     requireUpgrade(req);
-    const { protocol, token } = await admit(req, "read");
+    const { protocol, tokenHash } = await admit(req, "read");
     if ((await readInfo(runId)) === null) throw new AppError("not_found", `run ${runId} does not exist`);
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(token, socket);
+    watchSocket(tokenHash, socket);
     const transport = webSocketTransport(socket);
     const sub = new RunSubscriber({ runId, after, hub, transport, limits, readEvents, readInfo, log });
     socket.onopen = () => void sub.start();
@@ -137,7 +135,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const req = c.req.raw;
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.header("last-event-id") ?? c.req.query("after"), "Last-Event-ID / after");
-    const { token } = await admit(req, "read");
+    const { tokenHash } = await admit(req, "read");
     const info = await readInfo(runId);
     if (info === null) throw new AppError("not_found", `run ${runId} does not exist`);
     if (isTerminalState(info.state) && after >= info.lastSeq) {
@@ -153,7 +151,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
         sub?.dispose();
       },
     });
-    unwatch = tokens.add(token, () => {
+    unwatch = tokens.add(tokenHash, () => {
       sub?.dispose();
       transport.close(CLOSE.policy, REVOKED);
     });
@@ -180,13 +178,13 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
       sweepId = parsed.data.toLowerCase();
     }
     requireUpgrade(req);
-    const { protocol, token } = await admit(req, "read");
+    const { protocol, tokenHash } = await admit(req, "read");
     if (sweepId !== null) {
       const [row] = await deps.sql`select 1 from sweeps where id = ${sweepId}`;
       if (row === undefined) throw new AppError("not_found", `sweep ${sweepId} does not exist`);
     }
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(token, socket);
+    watchSocket(tokenHash, socket);
     const sub = new MultiRunSubscriber({ sweepId, hub, transport: webSocketTransport(socket), limits });
     socket.onopen = () => sub.start();
     socket.onclose = () => sub.dispose();
@@ -197,9 +195,9 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   app.get("/workers/stream", async (c) => {
     const req = c.req.raw;
     requireUpgrade(req);
-    const { protocol, token } = await admit(req, "worker");
+    const { protocol, tokenHash } = await admit(req, "worker");
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(token, socket);
+    watchSocket(tokenHash, socket);
     // On shutdown the worker reconnects (to another instance, or to this one once it is back).
     const forget = hub.onClose(() =>
       webSocketTransport(socket).close(CLOSE.goingAway, "the server is shutting down")

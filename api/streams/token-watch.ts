@@ -5,11 +5,12 @@
  * streams are looked up again (the same rule as at the upgrade: not revoked, not expired), and the
  * streams of any that fails are closed. A periodic re-check rather than NOTIFY: it also catches
  * expiry, which no statement announces, and revocations made straight in the database
- * (`npm run token -- revoke`), on every API instance alike; the cost is one lookup per distinct
- * token per interval, and only while streams are open.
+ * (`npm run token -- revoke`), on every API instance alike; the cost is one statement per interval
+ * for all the distinct tokens, and only while streams are open. Tokens are watched by their SHA-256
+ * (the key is opaque here): the plaintext is not kept for the stream's life.
  */
 export interface TokenWatchOptions {
-  /** Which of these tokens are still valid. */
+  /** Which of these token keys (hashes) are still valid. */
   stillValid: (tokens: string[]) => Promise<Set<string>>;
   intervalMs: number;
   onError?: (e: unknown) => void;
