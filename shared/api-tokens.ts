@@ -10,6 +10,7 @@
  * console.log(created.token); // shown once: rjt_…
  * ```
  */
+import { sha256Hex } from "./sha256-hex.ts";
 import type postgres from "postgres";
 import type { TokenScope } from "./run-states.ts";
 
@@ -32,9 +33,8 @@ export async function generateApiToken(): Promise<{ token: string; prefix: strin
  * await hashApiToken("rjt_x"); // "5b7c…" (64 hex digits)
  * ```
  */
-export async function hashApiToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+export function hashApiToken(token: string): Promise<string> {
+  return sha256Hex(token);
 }
 
 export interface CreatedApiToken {

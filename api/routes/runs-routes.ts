@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { sha256Hex } from "../../shared/sha256-hex.ts";
 import {
   runListQuerySchema,
   runListSchema,
@@ -56,7 +57,7 @@ export function runsRoutes(router: Router, deps: RouteDeps): void {
     const spec = validSpec(body);
     const idempotency = key === undefined
       ? undefined
-      : { key, requestHash: await sha256(canonicalJson(spec)) };
+      : { key, requestHash: await sha256Hex(canonicalJson(spec)) };
     const { run, created } = await createRun(db, spec, idempotency);
     if (!created) c.header("Idempotent-Replayed", "true");
     c.header("Location", `/v1/runs/${run.id}`);
@@ -201,8 +202,3 @@ async function requireRun(deps: RouteDeps, id: string) {
 }
 
 const notFound = (id: string) => new AppError("not_found", `run ${id} does not exist`);
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -10,6 +10,7 @@
  * reader, who does not know the application's password, cannot compute it.
  */
 import postgres from "postgres";
+import { sha256Hex } from "../../shared/sha256-hex.ts";
 
 export const SQL_READER_ROLE = "resnet_sql_reader";
 
@@ -19,8 +20,7 @@ export async function sqlReaderUrl(appUrl: string): Promise<string> {
   const secret = `resnet-jobs sql reader\u0000${decodeURIComponent(url.username)}\u0000${
     decodeURIComponent(url.password)
   }\u0000${SQL_READER_ROLE}`;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
-  const password = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const password = await sha256Hex(secret);
   url.username = SQL_READER_ROLE;
   url.password = password;
   return url.toString();
