@@ -3,6 +3,7 @@
  * into `{ "error": { "code", "message", "issues"? } }` with the status that belongs to its code, so a
  * code can never be sent with the wrong status.
  */
+import type { Issue } from "../shared/issue.ts";
 
 /** What clients branch on; each code has exactly one HTTP status. */
 export const ERROR_STATUS = {
@@ -33,11 +34,6 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
-/** One problem with the input: where (a dotted path into the body or query) and what is wrong there. */
-export interface ErrorIssue {
-  path: string;
-  message: string;
-}
 
 /**
  * @example
@@ -49,14 +45,14 @@ export interface ErrorIssue {
 export class AppError extends Error {
   override name = "AppError";
   readonly code: ErrorCode;
-  readonly issues: ErrorIssue[] | undefined;
+  readonly issues: Issue[] | undefined;
   /** Extra response headers (Allow for 405, WWW-Authenticate for 401). */
   readonly headers: Record<string, string>;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { issues?: ErrorIssue[]; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { issues?: Issue[]; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -69,9 +65,10 @@ export class AppError extends Error {
   }
 
   /** The response body; never carries a stack or a cause. */
-  toBody(): { error: { code: ErrorCode; message: string; issues?: ErrorIssue[] } } {
+  toBody(): { error: { code: ErrorCode; message: string; issues?: Issue[] } } {
     return {
       error: { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) },
     };
   }
 }
+

@@ -3,13 +3,14 @@
  * contract, but a validator bug on an odd input (an object whose `toString` is not a function, say)
  * must still be the client's 422, not our 500; such a crash is reported as an issue on the whole spec.
  */
-import { parseRunSpec, type RunSpecIssue } from "../shared/run-spec.ts";
+import type { Issue } from "../shared/issue.ts";
+import { parseRunSpec } from "../shared/run-spec.ts";
 
 export function validateSpec(input: unknown): ReturnType<typeof parseRunSpec> {
   try {
     return parseRunSpec(input);
   } catch (e) {
-    const issue: RunSpecIssue = {
+    const issue: Issue = {
       path: "",
       message: `the spec could not be validated (${e instanceof Error ? e.message : String(e)})`,
     };

@@ -21,6 +21,7 @@
  * }
  * ```
  */
+import type { Issue } from "./issue.ts";
 import { z } from "zod";
 import { lastEpoch, peakValue } from "./schedule/evaluate-schedule.ts";
 import { formatSchedule, formatScheduleNumber } from "./schedule/format-schedule.ts";
@@ -397,12 +398,6 @@ export type RunSpecInput = z.input<typeof runSpecSchema>;
 /** A validated, fully defaulted run spec, schedules as canonical text (what the database stores). */
 export type RunSpec = z.output<typeof runSpecSchema>;
 
-/** One problem with a spec: the dotted path of the field (`optimizer.lambda`, `tags.2`; `""` for the spec
- * itself) and what was expected and found. */
-export interface RunSpecIssue {
-  readonly path: string;
-  readonly message: string;
-}
 
 /**
  * Validates and defaults a run spec. Never throws for bad input: problems come back as issues, one
@@ -417,7 +412,7 @@ export interface RunSpecIssue {
  */
 export function parseRunSpec(
   input: unknown,
-): { ok: true; spec: RunSpec } | { ok: false; issues: RunSpecIssue[] } {
+): { ok: true; spec: RunSpec } | { ok: false; issues: Issue[] } {
   const result = runSpecSchema.safeParse(input);
   if (result.success) return { ok: true, spec: result.data };
   return { ok: false, issues: result.error.issues.flatMap((issue) => toRunSpecIssues(issue, [])) };
@@ -425,7 +420,7 @@ export function parseRunSpec(
 
 type PathKey = PropertyKey;
 
-function toRunSpecIssues(issue: z.core.$ZodIssue, prefix: readonly PathKey[]): RunSpecIssue[] {
+function toRunSpecIssues(issue: z.core.$ZodIssue, prefix: readonly PathKey[]): Issue[] {
   const path = [...prefix, ...issue.path];
   if (issue.code === "invalid_union") {
     // A schedule field given as an array: report the array form's own problems at their paths.

@@ -4,11 +4,12 @@
  * with the wrong method, and `/openapi.json` is generated; so what is validated and what is documented
  * cannot drift apart.
  */
+import type { Issue } from "../../shared/issue.ts";
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
 import type { TokenScope } from "../../shared/run-states.ts";
 import { assertStorable } from "./storable-input.ts";
-import { AppError, type ErrorIssue } from "../app-error.ts";
+import { AppError } from "../app-error.ts";
 
 export interface AuthInfo {
   tokenId: string;
@@ -129,7 +130,7 @@ function escapeRegExp(s: string): string {
 }
 
 /** Turns zod issues into the API's `{ path, message }` pairs (dotted paths). */
-export function toIssues(error: z.ZodError, prefix: string[] = []): ErrorIssue[] {
+export function toIssues(error: z.ZodError, prefix: string[] = []): Issue[] {
   return error.issues.map((i) => ({
     path: [...prefix, ...i.path.map(String)].join("."),
     message: i.message,

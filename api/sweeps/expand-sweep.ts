@@ -2,15 +2,15 @@
  * A sweep's grid expanded into run specs, every one validated before any is created (all or nothing).
  * Pure: no I/O, so it is tested on its own with random grids.
  */
+import type { Issue } from "../../shared/issue.ts";
 import { MAX_SWEEP_RUNS, type SweepRequest } from "../../shared/api-schemas.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
-import type { ErrorIssue } from "../app-error.ts";
 import { validateSpec } from "../validate-spec.ts";
 
 /** Enough to fix a bad grid; a 1000-run sweep with one bad base field would otherwise repeat it 1000 times. */
 const MAX_ISSUES = 50;
 
-export type ExpandResult = { ok: true; specs: RunSpec[] } | { ok: false; issues: ErrorIssue[] };
+export type ExpandResult = { ok: true; specs: RunSpec[] } | { ok: false; issues: Issue[] };
 
 /**
  * The cross product of the grid (the first path varies slowest), each point `repeat` times with
@@ -41,8 +41,8 @@ export function expandSweep(request: SweepRequest): ExpandResult {
       }],
     };
   }
-  const issues = new Map<string, ErrorIssue>();
-  const addIssue = (issue: ErrorIssue) => {
+  const issues = new Map<string, Issue>();
+  const addIssue = (issue: Issue) => {
     const key = `${issue.path}\u0000${issue.message}`;
     if (!issues.has(key)) issues.set(key, issue);
   };
@@ -94,7 +94,7 @@ export function expandSweep(request: SweepRequest): ExpandResult {
 }
 
 /** `grid.<path>.<index>…` when a grid path produced the field, else `base.<path>`. */
-function locate(issue: { path: string; message: string }, paths: string[], choice: number[]): ErrorIssue {
+function locate(issue: Issue, paths: string[], choice: number[]): Issue {
   for (let p = 0; p < paths.length; p++) {
     const path = paths[p]!;
     if (issue.path === path || issue.path.startsWith(`${path}.`)) {

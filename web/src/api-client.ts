@@ -1,11 +1,7 @@
 import type { RunListQuery, SweepRequest } from "../../shared/api-schemas.ts";
+import type { Issue } from "../../shared/issue.ts";
 import type { EpochMetric, Run, RunFilter, Sweep } from "./api-types.ts";
 
-/** One issue of an invalid request, as the API reports it: a dotted path and a message. */
-export interface ApiIssue {
-  path: string;
-  message: string;
-}
 
 /** An error answer of the API (`{ error: { code, message, issues? } }`) or a network failure (status 0). */
 export class ApiError extends Error {
@@ -14,7 +10,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly issues: ApiIssue[] = [],
+    readonly issues: Issue[] = [],
   ) {
     super(message);
   }

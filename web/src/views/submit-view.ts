@@ -1,4 +1,5 @@
 import { parseRunSpec, specStepsPerEpoch } from "../../../shared/run-spec.ts";
+import type { Issue } from "../../../shared/issue.ts";
 import { formatScheduleNumber, lastEpoch, parseSchedule, peakValue, scheduleValueAt, ScheduleSyntaxError } from "../../../shared/schedule/mod.ts";
 import type { Schedule } from "../../../shared/schedule/mod.ts";
 import { ApiError } from "../api-client.ts";
@@ -81,7 +82,7 @@ export const submitView: View = (root, ctx) => {
     timer = setTimeout(() => !disposed && validate(), 120);
   }
 
-  function showIssues(issues: { path: string; message: string }[]): void {
+  function showIssues(issues: Issue[]): void {
     for (const el of fieldErrors.values()) el.textContent = "";
     for (const el of inputs.values()) el.removeAttribute("aria-invalid");
     const general: string[] = [];
@@ -108,7 +109,7 @@ export const submitView: View = (root, ctx) => {
     for (const def of FIELDS) if (def.onlyFor) rows.get(def.path)!.hidden = def.onlyFor !== dataset;
     const plan = planForm(values());
     const repeat = Math.max(1, Number(repeatInput.value) || 1);
-    const issues: { path: string; message: string }[] = [];
+    const issues: Issue[] = [];
     for (const { spec } of plan.specs) {
       const r = parseRunSpec(spec);
       if (!r.ok) issues.push(...r.issues);
