@@ -4,7 +4,8 @@ import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { newPostgresSecret, postgresSecretPath, readPostgresSecret, writePostgresSecret } from "../shared/postgres-secret.ts";
-import { clusterDirFor, isAlive, RUNTIME_ROOT, ownClusterDir, type PostgresBinaries, postgresBinaries, postgresUserIds, type UserIds } from "./postgres-runtime.ts";
+import { isAlive } from "../shared/process-alive.ts";
+import { clusterDirFor, RUNTIME_ROOT, ownClusterDir, type PostgresBinaries, postgresBinaries, postgresUserIds, type UserIds } from "./postgres-runtime.ts";
 import { LineSplitter } from "./log-line.ts";
 
 export interface EmbeddedPostgresOptions {

@@ -13,6 +13,7 @@
  *
  * Without root everything runs from node_modules and DATA_DIR as before.
  */
+import { isAlive } from "../shared/process-alive.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
@@ -132,16 +133,6 @@ async function pruneOrphans(clusters: string): Promise<void> {
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
     await rm(dir, { recursive: true, force: true });
     await rm(path.join(clusters, name), { force: true });
-  }
-}
-
-/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -19,7 +19,7 @@
 import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket, connect } from "node:net";
 import { userInfo } from "node:os";
-import { isAlive } from "../../service/postgres-runtime.ts";
+import { isAlive } from "../../shared/process-alive.ts";
 
 export interface NetnsHost {
   name: string;

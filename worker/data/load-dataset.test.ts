@@ -154,3 +154,23 @@ test("withFileLock() serializes holders and takes over a lock whose holder is go
     assert.match(told, new RegExp(`process ${process.pid} on another-host`));
   });
 });
+
+test("withFileLock(): many waiters that all find the same stale lock take it over one at a time", async () => {
+  await withDir(async (dir) => {
+    const lock = join(dir, FETCH_LOCK);
+    const { hostname } = await import("node:os");
+    for (let round = 0; round < 20; round++) {
+      // A crashed holder on this host, found stale by all 12 waiters at once.
+      await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 4321, host: hostname(), since: `round ${round}` }));
+      let inside = 0, most = 0;
+      await Promise.all(Array.from({ length: 12 }, () =>
+        withFileLock(lock, async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((r) => setTimeout(r, 5));
+          inside--;
+        }, { pollMs: 1, timeoutMs: 10_000 })));
+      assert.equal(most, 1, `round ${round}: ${most} holders at once`);
+      assert.deepEqual(await readdir(dir), [], "no lock and no takeover guard left");
+    }
+  });
+});

@@ -8,11 +8,16 @@
  * so a holder on another host, or one whose pid was reused, is judged by time). A waiter polls, and is
  * told once (`onWait`) who it waits for.
  *
+ * Taking over goes through a guard file, one waiter at a time, each checking again under the guard
+ * that the lock is still the stale one it judged: without it two waiters that both judged the lock
+ * stale could each delete it, the second deleting the first one's new lock, and both would hold it.
+ *
  * @example
  * await withFileLock(join(dir, ".fetch.lock"), () => download(dir), { onWait: (h) => log(`waiting for ${h}`) });
  */
 import { hostname } from "node:os";
 import { mkdir, open, readFile, stat, unlink, utimes } from "node:fs/promises";
+import { isAlive } from "../../shared/process-alive.ts";
 import { dirname } from "node:path";
 
 export interface FileLockOptions {
@@ -48,9 +53,8 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, option
     const holder = await readHolder(path);
     if (holder === "gone") continue; // released between our create and read: try again at once
     if (await isStale(path, holder, staleMs)) {
-      // Two waiters may both judge the lock stale; only one create succeeds afterwards.
-      await unlink(path).catch(() => {});
-      continue;
+      await takeOver(path, holder, staleMs);
+      continue; // whether we removed it or someone else did: try to create it again
     }
     if (!told) {
       told = true;
@@ -101,18 +105,38 @@ async function readHolder(path: string): Promise<Holder | null | "gone"> {
   }
 }
 
-async function isStale(path: string, holder: Holder | null, staleMs: number): Promise<boolean> {
-  if (holder !== null && holder.host === hostname() && !processExists(holder.pid)) return true;
-  const mtime = await stat(path).then((s) => s.mtimeMs, () => null);
-  return mtime !== null && Date.now() - mtime > staleMs;
+/** A takeover guard older than this was left by a waiter that died while taking over (it takes ms). */
+const GUARD_STALE_MS = 10_000;
+
+/**
+ * Removes the stale lock, under a second exclusive file (`<lock>.takeover`) so that one waiter at a
+ * time does it, and only after checking again, under that guard, that the lock is still the one judged
+ * stale (same holder, still stale). While a stale lock exists nobody can create a new one, and only
+ * the guard's holder removes it: so a waiter can never remove another waiter's fresh lock.
+ */
+async function takeOver(path: string, judged: Holder | null, staleMs: number): Promise<void> {
+  const guard = `${path}.takeover`;
+  if (!(await tryCreate(guard))) {
+    const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > GUARD_STALE_MS) await unlink(guard).catch(() => {});
+    return; // another waiter is taking over: look again
+  }
+  try {
+    const now = await readHolder(path);
+    if (now !== "gone" && sameHolder(now, judged) && (await isStale(path, now, staleMs))) {
+      await unlink(path).catch(() => {});
+    }
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to another user.
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+function sameHolder(a: Holder | null, b: Holder | null): boolean {
+  return a === null || b === null ? a === b : a.pid === b.pid && a.host === b.host && a.since === b.since;
+}
+
+async function isStale(path: string, holder: Holder | null, staleMs: number): Promise<boolean> {
+  if (holder !== null && holder.host === hostname() && !isAlive(holder.pid)) return true;
+  const mtime = await stat(path).then((s) => s.mtimeMs, () => null);
+  return mtime !== null && Date.now() - mtime > staleMs;
 }
