@@ -5,7 +5,7 @@
  */
 import type postgres from "postgres";
 import type { RunState } from "../../shared/run-states.ts";
-import { type ModelWeights, type StoredModel, storedModelSchema } from "../../shared/model-artifact.ts";
+import { type ModelWeights, SHARD_BYTES, type StoredModel, storedModelSchema } from "../../shared/model-artifact.ts";
 
 export interface StoredRunModel {
   stored: StoredModel;
@@ -53,16 +53,23 @@ export async function findRunModel(
   };
 }
 
-/** Bytes start … start+length−1 of the stored weights (a shard). */
-export async function readRunModelBytes(
+/**
+ * One shard of a run's stored weights in one statement, with the run's state and the weights' length
+ * to check the shard against (without reading or parsing the stored topology): the bytes are
+ * `SHARD_BYTES · index` onwards, cut by Postgres. `part` and `byteLength` are null when the run has no
+ * stored model of that kind; null when the run does not exist.
+ */
+export async function readRunModelShard(
   sql: postgres.Sql,
   runId: string,
   weights: ModelWeights,
-  start: number,
-  length: number,
-): Promise<Uint8Array | null> {
-  const [row] = await sql<{ part: Uint8Array }[]>`
-    select substring(weights from ${start + 1}::int for ${length}::int) as part
-    from run_models where run_id = ${runId} and weights_kind = ${weights}`;
-  return row === undefined ? null : row.part;
+  index: number,
+): Promise<{ state: RunState; byteLength: number | null; part: Uint8Array | null } | null> {
+  const [row] = await sql<{ state: RunState; bytes: number | null; part: Uint8Array | null }[]>`
+    select r.state, octet_length(m.weights) as bytes,
+      substring(m.weights from ${index * SHARD_BYTES + 1}::int for ${SHARD_BYTES}::int) as part
+    from runs r left join run_models m on m.run_id = r.id and m.weights_kind = ${weights}
+    where r.id = ${runId}`;
+  if (row === undefined) return null;
+  return { state: row.state, byteLength: row.bytes === null ? null : Number(row.bytes), part: row.part };
 }

@@ -9,7 +9,8 @@ import {
 } from "../../shared/model-artifact.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
-import { findRunModel, readRunModelBytes, type StoredRunModel } from "../db/run-models-repo.ts";
+import { findRunModel, readRunModelShard, type StoredRunModel } from "../db/run-models-repo.ts";
+import type { RunState } from "../../shared/run-states.ts";
 import { type AppContext, type Router, uuidParam } from "../http/router.ts";
 
 const weightsParam = z.enum(MODEL_WEIGHTS).describe(
@@ -90,34 +91,38 @@ export function modelRoutes(router: Router, deps: RouteDeps): void {
         issues: [{ path: "weights", message: `expected ${shard.weights} for ${name}, found ${query.weights}` }],
       });
     }
-    const model = await requireModel(deps, id, shard.weights);
-    const files = shardFiles(shard.weights, model.byteLength);
+    const found = await readRunModelShard(deps.sql, id, shard.weights, shard.index);
+    if (found === null) throw new AppError("not_found", `run ${id} does not exist`);
+    requireSucceeded(id, found.state);
+    if (found.byteLength === null || found.part === null) throw noModel(id, shard.weights);
+    const files = shardFiles(shard.weights, found.byteLength);
     const file = files[shard.index];
-    if (files.length !== shard.count || file === undefined) {
+    if (files.length !== shard.count || file === undefined || found.part.byteLength !== file.length) {
       throw new AppError("not_found", `run ${id}'s ${shard.weights} weights have ${files.length} shards, not ${shard.count}`);
     }
-    const bytes = await readRunModelBytes(deps.sql, id, shard.weights, file.start, file.length);
-    if (bytes === null || bytes.byteLength !== file.length) {
-      throw new AppError("conflict", `run ${id}'s ${shard.weights} weights changed while being read; fetch model.json again`);
-    }
-    return shardResponse(c, bytes);
+    return shardResponse(c, found.part);
   });
 }
 
 async function requireModel(deps: RouteDeps, id: string, weights: ModelWeights): Promise<StoredRunModel> {
   const found = await findRunModel(deps.sql, id, weights);
   if (found === null) throw new AppError("not_found", `run ${id} does not exist`);
-  if (found.state !== "succeeded") {
-    throw new AppError(
-      "conflict",
-      `run ${id} is ${found.state}: its model is served once the run has succeeded ` +
-        (found.state === "queued" || found.state === "running" ? "(its last epoch is still to come)" : "(it never completed its schedule)"),
-    );
-  }
-  if (found.model === null) {
-    throw new AppError("not_found", `run ${id} has no stored ${weights} model (its worker did not export one, e.g. TRAINER=fake)`);
-  }
+  requireSucceeded(id, found.state);
+  if (found.model === null) throw noModel(id, weights);
   return found.model;
+}
+
+function requireSucceeded(id: string, state: RunState): void {
+  if (state === "succeeded") return;
+  throw new AppError(
+    "conflict",
+    `run ${id} is ${state}: its model is served once the run has succeeded ` +
+      (state === "queued" || state === "running" ? "(its last epoch is still to come)" : "(it never completed its schedule)"),
+  );
+}
+
+function noModel(id: string, weights: ModelWeights): AppError {
+  return new AppError("not_found", `run ${id} has no stored ${weights} model (its worker did not export one, e.g. TRAINER=fake)`);
 }
 
 function shardResponse(c: AppContext, bytes: Uint8Array): Response {
