@@ -52,6 +52,8 @@ const MAX_HEAD = 64 * 1024;
 /** Descriptors kept free for everything else the process opens (Postgres pools, files, the listener). */
 const FD_RESERVE = 64;
 const FDS_PER_CONNECTION = 3;
+/** How stale the descriptor count may be while accepting (see descriptorsInUse). */
+const FD_COUNT_MS = 50;
 
 export async function serveGuarded(
   opts: ConnectionGuardOptions,
@@ -175,6 +177,19 @@ export async function serveGuarded(
     close(t);
   };
 
+  // Counting /proc/self/fd is O(descriptors): done at most every FD_COUNT_MS while accepting (not per
+  // accept, which near the cap made each accept cost a directory read of a thousand entries), with the
+  // connections accepted since added at FDS_PER_CONNECTION each; re-counted while waiting near the limit.
+  let counted = 0, countedAt = 0, acceptedSinceCount = 0;
+  const descriptorsInUse = async (fresh: boolean): Promise<number> => {
+    if (fresh || Date.now() - countedAt > FD_COUNT_MS) {
+      counted = await openFiles();
+      countedAt = Date.now();
+      acceptedSinceCount = 0;
+    }
+    return counted + acceptedSinceCount * FDS_PER_CONNECTION;
+  };
+
   const accepting = (async () => {
     while (!stopping) {
       let client: Deno.Conn;
@@ -196,8 +211,9 @@ export async function serveGuarded(
       // Closed connections give their descriptors back a moment later (Deno.serve sees the end of
       // each): near the limit, wait for that before accepting more. Those not yet accepted wait in the
       // kernel's listen queue, which costs this process nothing.
+      acceptedSinceCount++;
       if (live.size > maxConnections / 2) {
-        for (let i = 0; i < 200 && !stopping && (await openFiles()) > fdLimit - FD_RESERVE / 2; i++) {
+        for (let i = 0; i < 200 && !stopping && (await descriptorsInUse(i > 0)) > fdLimit - FD_RESERVE / 2; i++) {
           await new Promise((r) => setTimeout(r, 5));
         }
       }
