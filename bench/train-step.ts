@@ -4,6 +4,8 @@
 // the chosen model against the backend's own 1024² matMul. Validation (inference-mode forward) speed
 // and peak RSS are printed too. --torch <anchor.py> runs the PyTorch anchor before every round of
 // ours (--rounds N), with the same thread count, so that each ratio compares runs under the same load.
+// --cpu-time compares CPU time per step instead of wall time (both sides); with --threads 1 that ratio
+// barely moves with the machine's load, where wall-time ratios on a busy 2-core host are noise.
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     layout: { type: "string" },
     torch: { type: "string" },
     rounds: { type: "string", default: "1" },
+    "cpu-time": { type: "boolean", default: false },
   },
 });
 const depth = Number(values.depth);
@@ -74,7 +77,9 @@ const load = () => loadavg()[0]!.toFixed(1);
 /** Runs the PyTorch anchor once with our thread count; its img/s and peak RSS (MiB). */
 function torchRun(anchor: string): { imgPerSec: number; maxRssMiB: number } | null {
   // PYTHON picks the interpreter that has torch (default: Debian's, where python3-torch installs). Runs the anchor script as __main__, then prints the process's peak RSS (Linux: KiB).
-  const code = "import runpy,sys,resource; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); " +
+  // --cpu-time: the anchor's step timer reads the process's CPU time instead of the wall clock.
+  const code = (values["cpu-time"] ? "import time; time.perf_counter=time.process_time; " : "") +
+    "import runpy,sys,resource; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); " +
     "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
   const r = spawnSync(process.env.PYTHON ?? "/usr/bin/python3", ["-c", code, anchor, String(depth), String(batch), String(steps)], {
     encoding: "utf8", env: { ...process.env, TORCH_THREADS: String(threads) },
@@ -96,6 +101,7 @@ for (let round = 0; round < rounds; round++) {
   const anchor = values.torch ? torchRun(values.torch) : null;
   const loadBefore = load();
   const roundWall: number[] = [];
+  const roundCpu: number[] = [];
   for (let i = round === 0 ? 0 : 1; i <= steps; i++) {
     const t0 = performance.now();
     const c0 = cpuMs();
@@ -109,12 +115,14 @@ for (let round = 0; round < rounds; round++) {
       wall.push(dt);
       cpu.push(dc);
       roundWall.push(dt);
+      roundCpu.push(dc);
     }
     stepNo++;
   }
   if (anchor && roundWall.length > 0) {
-    const ours = batch / (median(roundWall) / 1000);
-    const line = `round ${round + 1}: ours ${ours.toFixed(1)} img/s, torch ${anchor.imgPerSec.toFixed(1)} img/s (${threads} threads), ` +
+    const ours = batch / (median(values["cpu-time"] ? roundCpu : roundWall) / 1000);
+    const by = values["cpu-time"] ? " by CPU time" : "";
+    const line = `round ${round + 1}: ours ${ours.toFixed(1)} img/s${by}, torch ${anchor.imgPerSec.toFixed(1)} img/s${by} (${threads} threads), ` +
       `ratio ${(ours / anchor.imgPerSec).toFixed(2)}, torch peak RSS ${anchor.maxRssMiB.toFixed(0)} MiB, load ${loadBefore}→${load()}`;
     ratios.push(line);
     console.log(line);
