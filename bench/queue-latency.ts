@@ -19,10 +19,10 @@ import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
 import { startSizedPostgres } from "../test/helpers/start-sized-postgres.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
-import { claimRun } from "../worker/queue/claim-run.ts";
-import { completeRun } from "../worker/queue/complete-run.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { registerWorker } from "../worker/queue/register-worker.ts";
+import { claimRun } from "../shared/queue/claim-run.ts";
+import { completeRun } from "../shared/queue/complete-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { registerWorker } from "../shared/queue/register-worker.ts";
 
 const { values: args } = parseArgs({
   options: { samples: { type: "string", default: "100" }, workers: { type: "string", default: "4" }, runs: { type: "string", default: "2000" } },

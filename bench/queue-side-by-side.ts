@@ -34,11 +34,11 @@ import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
 import { startSizedPostgres } from "../test/helpers/start-sized-postgres.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
-import { claimRun } from "../worker/queue/claim-run.ts";
-import { completeRun } from "../worker/queue/complete-run.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
-import { recordEpoch } from "../worker/queue/record-epoch.ts";
-import { registerWorker } from "../worker/queue/register-worker.ts";
+import { claimRun } from "../shared/queue/claim-run.ts";
+import { completeRun } from "../shared/queue/complete-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { recordEpoch } from "../shared/queue/record-epoch.ts";
+import { registerWorker } from "../shared/queue/register-worker.ts";
 
 const { values: args } = parseArgs({
   options: {

@@ -22,11 +22,11 @@ import { ensureDatabase } from "../service/database.ts";
 import { startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { freePort } from "../test/helpers/free-port.ts";
-import { claimRun } from "../worker/queue/claim-run.ts";
-import { completeRun } from "../worker/queue/complete-run.ts";
-import { announceRunEvents } from "../worker/queue/announce-run-events.ts";
-import type { ClaimedRun } from "../worker/queue/queue-types.ts";
-import { recordEpoch } from "../worker/queue/record-epoch.ts";
+import { claimRun } from "../shared/queue/claim-run.ts";
+import { completeRun } from "../shared/queue/complete-run.ts";
+import { announceRunEvents } from "../shared/queue/announce-run-events.ts";
+import type { ClaimedRun } from "../shared/queue/queue-types.ts";
+import { recordEpoch } from "../shared/queue/record-epoch.ts";
 import { WorkerStream } from "../worker/stream/worker-stream.ts";
 import { DENO_BINARY } from "../service/deno-binary.ts";
 

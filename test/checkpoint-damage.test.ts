@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, test } from "node:test";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { sealCheckpoint } from "../worker/runner/checkpoint-seal.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { DENO_BINARY } from "../service/deno-binary.ts";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { parseRunSpec } from "../shared/run-spec.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { createNetnsHosts, type NetnsHosts, netnsUnavailable } from "./helpers/netns-hosts.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 import { eventually, FAST_QUEUE_ENV, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";

@@ -8,7 +8,7 @@ import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { npmMissing, startNpm, sigtermNpm } from "./helpers/npm-process.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";

@@ -16,7 +16,7 @@ import { ensureDatabase } from "../service/database.ts";
 import { DENO_BINARY } from "../service/deno-binary.ts";
 import { type RunningPostgres, startEmbeddedPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { type FollowedRun, followRun } from "./helpers/follow-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { removeDataDir } from "./helpers/remove-data-dir.ts";

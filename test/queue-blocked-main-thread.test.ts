@@ -3,7 +3,7 @@
 // worker, whose reaper would take an expired run, never gets it.
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, FAST_QUEUE_ENV, startWorker } from "./helpers/worker-process.ts";

@@ -1,7 +1,7 @@
 // 20 real worker processes and 500 fake runs: every run executes exactly once, none is lost.
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers } from "./helpers/worker-process.ts";

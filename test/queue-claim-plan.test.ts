@@ -5,8 +5,8 @@
 // as a benchmark figure (bench/results-queue.md), not asserted: the machine's load moves it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { claimRun, claimRunStatement } from "../worker/queue/claim-run.ts";
-import { registerWorker } from "../worker/queue/register-worker.ts";
+import { claimRun, claimRunStatement } from "../shared/queue/claim-run.ts";
+import { registerWorker } from "../shared/queue/register-worker.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const FINISHED = 100_000;

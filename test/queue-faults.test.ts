@@ -2,7 +2,7 @@
 // drain on SIGTERM, a cancel while the LISTEN connection is down, a diverging run.
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import {

@@ -6,7 +6,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, FAST_QUEUE_ENV, startWorker } from "./helpers/worker-process.ts";

@@ -15,7 +15,7 @@ import { ensureDatabase } from "../service/database.ts";
 import type { RunningPostgres } from "../service/embedded-postgres.ts";
 import { migrateDatabase } from "../service/migrate.ts";
 import { transactionPoolerOptions } from "../shared/db/transaction-pooler.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { startSizedPostgres } from "./helpers/start-sized-postgres.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";

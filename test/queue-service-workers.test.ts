@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import postgres from "postgres";
 import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { removeDataDir } from "./helpers/remove-data-dir.ts";
 import { eventually, FAST_QUEUE_ENV } from "./helpers/worker-process.ts";

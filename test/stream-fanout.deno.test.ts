@@ -12,7 +12,7 @@ import {
   storedMessages,
   Subscriber,
 } from "../api/streams/stream-test-kit.ts";
-import { appendEvent } from "../worker/queue/append-event.ts";
+import { appendEvent } from "../shared/queue/append-event.ts";
 import { WorkerStream } from "../worker/stream/worker-stream.ts";
 import { createTestDatabase } from "./helpers/test-database.ts";
 

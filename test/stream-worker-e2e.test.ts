@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { createApiToken } from "../shared/api-tokens.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { freePort } from "./helpers/free-port.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";

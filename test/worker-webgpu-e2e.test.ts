@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
 import { webgpuSkipReason } from "../worker/tf/webgpu-test-backend.ts";
-import { enqueueRuns } from "../worker/queue/enqueue-run.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker } from "./helpers/worker-process.ts";

@@ -9,7 +9,7 @@
  * @example
  * const trainer = fakeTrainer({ batchMs: 20, batchesPerEpoch: 5 });
  */
-import type { ClaimedRun, EpochMetrics } from "./queue/queue-types.ts";
+import type { ClaimedRun, EpochMetrics } from "../shared/queue/queue-types.ts";
 import type { Trainer, TrainerHooks, TrainerResult } from "./runner/trainer.ts";
 import { RunFailure } from "./runner/classify-error.ts";
 import { TrainingDivergedError } from "./train/train-errors.ts";

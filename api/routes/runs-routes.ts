@@ -7,7 +7,7 @@ import {
   runViewSchema,
 } from "../../shared/api-schemas.ts";
 import { type RunSpec, runSpecSchema } from "../../shared/run-spec.ts";
-import { cancelRun } from "../../worker/queue/cancel-run.ts";
+import { cancelRun } from "../../shared/queue/cancel-run.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
 import { createRun, getRun, listRuns, runExists, runMetrics } from "../db/runs-repo.ts";

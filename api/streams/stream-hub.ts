@@ -2,7 +2,7 @@
  * One per API instance: learns of durable run events from Postgres NOTIFY and from workers' sockets,
  * whichever comes first, and hands each (run, seq) to its listeners exactly once and in seq order.
  * The NOTIFY is sent by the event's writer right after its transaction committed
- * (worker/queue/announce-run-events.ts), not from inside it; an announcement lost to a crash between
+ * (shared/queue/announce-run-events.ts), not from inside it; an announcement lost to a crash between
  * the two is made up for by re-reading the `last_seq` of every run this instance serves every
  * `pollMs` (default 2 s).
  *
@@ -37,7 +37,7 @@ import {
   readRunInfo,
 } from "./read-run-events.ts";
 
-/** Channel on which writers announce committed events (worker/queue/announce-run-events.ts): `{"runId","seq"}`. */
+/** Channel on which writers announce committed events (shared/queue/announce-run-events.ts): `{"runId","seq"}`. */
 export const RUN_EVENTS_CHANNEL = "run_events";
 /** Progress relayed between API instances: payload `{"from": instanceId, "message": progress}`. */
 export const RUN_PROGRESS_CHANNEL = "run_progress";

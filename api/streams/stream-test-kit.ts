@@ -1,18 +1,28 @@
 /**
  * Test helpers for the live streams (Deno): a stream server on a real port, tokens, runs, a run driven
- * through the queue's real fenced writers (worker/queue/), and a subscriber that records what it gets.
+ * through the queue's real fenced writers (shared/queue/), and a subscriber that records what it gets.
  * Kept beside the code so that `deno check api` checks it.
  */
 import { Hono } from "hono";
 import postgres from "postgres";
 import { generateApiToken } from "../../shared/api-tokens.ts";
 import type { TokenScope } from "../../shared/run-states.ts";
-import { eventMessage, STREAM_PROTOCOL } from "../../shared/stream-messages.ts";
-import { claimRun } from "../../worker/queue/claim-run.ts";
-import { completeRun } from "../../worker/queue/complete-run.ts";
-import type { ClaimedRun, EpochMetrics } from "../../worker/queue/queue-types.ts";
-import { recordEpoch } from "../../worker/queue/record-epoch.ts";
-import type { WorkerStream } from "../../worker/stream/worker-stream.ts";
+import {
+  eventMessage,
+  type ProgressMessage,
+  STREAM_PROTOCOL,
+  type StoredRunEvent,
+} from "../../shared/stream-messages.ts";
+
+/** What a worker's socket to the API offers (worker/stream/worker-stream.ts's WorkerStream has it). */
+export interface EventPublisher {
+  publishEvent(event: StoredRunEvent): void;
+  publishProgress(progress: Omit<ProgressMessage, "type">): void;
+}
+import { claimRun } from "../../shared/queue/claim-run.ts";
+import { completeRun } from "../../shared/queue/complete-run.ts";
+import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
+import { recordEpoch } from "../../shared/queue/record-epoch.ts";
 import { createStreamRoutes } from "./create-stream-routes.ts";
 import { StreamHub } from "./stream-hub.ts";
 import type { StreamLimits } from "./stream-limits.ts";
@@ -101,7 +111,7 @@ export function metricsFor(epoch: number): EpochMetrics {
 
 /**
  * A worker's durable writes, through the queue's real fenced writers (claimRun, recordEpoch,
- * completeRun), optionally publishing each committed event on a WorkerStream as the real worker does.
+ * completeRun), optionally publishing each committed event on a worker's socket (an EventPublisher) as the real worker does.
  */
 export class DrivenRun {
   lease!: ClaimedRun;
@@ -109,7 +119,7 @@ export class DrivenRun {
   constructor(
     readonly sql: postgres.Sql,
     readonly runId: string,
-    readonly stream: WorkerStream | null = null,
+    readonly stream: EventPublisher | null = null,
   ) {}
 
   async claim(workerId = "test-worker"): Promise<void> {

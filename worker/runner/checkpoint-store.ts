@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import type { Lease } from "../queue/queue-types.ts";
+import type { Lease } from "../../shared/queue/queue-types.ts";
 import { dirCheckpointStore } from "./dir-checkpoint-store.ts";
 import { isPostgresRef, postgresCheckpointStore } from "./postgres-checkpoint-store.ts";
 import type { CheckpointPosition } from "./trainer.ts";

@@ -1,4 +1,4 @@
-import type { RunError, RunErrorCode } from "../queue/queue-types.ts";
+import type { RunError, RunErrorCode } from "../../shared/queue/queue-types.ts";
 
 /**
  * A failure of the run itself (its spec, its data, its numbers), which another attempt would repeat:

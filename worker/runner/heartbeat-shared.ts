@@ -7,7 +7,7 @@
  * thread), BigInt64 [DEADLINE] (monotonic ms until which the lease surely lasts). One more, for the
  * worker's lifetime: BigInt64 [ALIVE_AT] (monotonic ms when the main thread's event loop last turned).
  */
-import type { Lease } from "../queue/queue-types.ts";
+import type { Lease } from "../../shared/queue/queue-types.ts";
 
 export const FLAGS = 0;
 export const FLAG_LOST = 1;

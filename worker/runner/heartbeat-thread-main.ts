@@ -12,9 +12,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import postgres from "postgres";
 import { isDatabaseUnreachable, reconnectBackoffS } from "../../shared/db/database-unreachable.ts";
 import { transactionPoolerOptions } from "../../shared/db/transaction-pooler.ts";
-import { heartbeatRun } from "../queue/heartbeat-run.ts";
-import { LeaseLostError } from "../queue/lease-lost-error.ts";
-import type { Lease } from "../queue/queue-types.ts";
+import { heartbeatRun } from "../../shared/queue/heartbeat-run.ts";
+import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
+import type { Lease } from "../../shared/queue/queue-types.ts";
 import {
   ALIVE_AT,
   type BeatOutcome,

@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Lease } from "../queue/queue-types.ts";
+import type { Lease } from "../../shared/queue/queue-types.ts";
 import {
   ALIVE_AT,
   ALIVE_BYTES,

@@ -1,5 +1,5 @@
-import { LeaseLostError } from "../queue/lease-lost-error.ts";
-import type { Lease } from "../queue/queue-types.ts";
+import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
+import type { Lease } from "../../shared/queue/queue-types.ts";
 import { type BeatOutcome, DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { LeaseLostError } from "../queue/lease-lost-error.ts";
+import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 
 const PREFIX = "postgres:";

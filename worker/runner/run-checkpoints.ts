@@ -1,9 +1,9 @@
 import type postgres from "postgres";
-import { LeaseLostError } from "../queue/lease-lost-error.ts";
-import { noteDamagedCheckpoint } from "../queue/note-damaged-checkpoint.ts";
-import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
-import { recordEpoch } from "../queue/record-epoch.ts";
-import { setCheckpoint } from "../queue/set-checkpoint.ts";
+import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
+import { noteDamagedCheckpoint } from "../../shared/queue/note-damaged-checkpoint.ts";
+import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
+import { recordEpoch } from "../../shared/queue/record-epoch.ts";
+import { setCheckpoint } from "../../shared/queue/set-checkpoint.ts";
 import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "./checkpoint-seal.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { CheckpointPosition } from "./trainer.ts";

@@ -1,7 +1,7 @@
 import type { RunSpec } from "../../shared/run-spec.ts";
 import { exportRunModel, importRunWeights, type ModelSnapshot } from "../model/export-run-model.ts";
-import type { ClaimedRun } from "../queue/queue-types.ts";
-import type { RunModelWrite } from "../queue/save-run-model.ts";
+import type { ClaimedRun } from "../../shared/queue/queue-types.ts";
+import type { RunModelWrite } from "../../shared/queue/save-run-model.ts";
 import type { ModelSink } from "../train/train-run.ts";
 import type { TrainerHooks } from "./trainer.ts";
 

@@ -4,8 +4,8 @@
  */
 import type { DataEventPayload } from "../../shared/stream-messages.ts";
 import type { ModelWeights } from "../../shared/model-artifact.ts";
-import type { ClaimedRun, EpochMetrics } from "../queue/queue-types.ts";
-import type { RunModelWrite, TestFigures } from "../queue/save-run-model.ts";
+import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
+import type { RunModelWrite, TestFigures } from "../../shared/queue/save-run-model.ts";
 
 export type StopRequest = "cancel" | "drain";
 

@@ -1,5 +1,5 @@
 import postgres from "postgres";
-import { CHANNELS } from "../queue/channels.ts";
+import { CHANNELS } from "../../shared/queue/channels.ts";
 
 export interface WakeupHandlers {
   /** A run became claimable. */

@@ -11,7 +11,7 @@
  * publisher.progress({ epoch: 3, batch: 120, batchesPerEpoch: 625, loss: 0.71, acc: 0.76, lr: 9.8e-4 });
  * ```
  */
-import type { EpochMetrics } from "../queue/queue-types.ts";
+import type { EpochMetrics } from "../../shared/queue/queue-types.ts";
 import type { TrainerProgress } from "../runner/trainer.ts";
 import type { WorkerStream } from "./worker-stream.ts";
 

@@ -3,9 +3,9 @@
  * present, and the JSON payloads of durable run events (the live streams send them as
  * `{ type, runId, seq, ...payload }`). Row types derive from the drizzle schema, never twins of it.
  */
-import type { runs } from "../../shared/db/schema.ts";
-import type { RunState } from "../../shared/run-states.ts";
-import type { EpochMetricsRow } from "../../shared/epoch-metrics.ts";
+import type { runs } from "../db/schema.ts";
+import type { RunState } from "../run-states.ts";
+import type { EpochMetricsRow } from "../epoch-metrics.ts";
 
 type RunRow = typeof runs.$inferSelect;
 

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import type { ModelWeights, StoredModel } from "../../shared/model-artifact.ts";
+import type { ModelWeights, StoredModel } from "../model-artifact.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
 

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import type { ModelWeights } from "../../shared/model-artifact.ts";
+import type { ModelWeights } from "../model-artifact.ts";
 
 /**
  * A run's stored weights of one kind (the float32 bytes in its model's weightSpecs order) and the epoch
