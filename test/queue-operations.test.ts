@@ -99,8 +99,8 @@ test("every fenced write of a stale claim is rejected with LeaseLostError and wr
     ["set checkpoint", () => setCheckpoint(db.sql, stale, { path: "/stale", epoch: 1 })],
     ["complete", () => completeRun(db.sql, stale)],
     ["fail", () => failRun(db.sql, stale, { code: "crashed", message: "late" }, { retryable: true })],
-    ["release", () => releaseRun(db.sql, stale, null)],
-    ["end cancelled", () => endCancelledRun(db.sql, stale, null)],
+    ["release", () => releaseRun(db.sql, stale)],
+    ["end cancelled", () => endCancelledRun(db.sql, stale)],
   ];
   for (const [what, write] of writes) {
     await assert.rejects(write(), LeaseLostError, `${what} must be fenced off`);
@@ -191,7 +191,8 @@ test("releaseRun hands the run back without spending an attempt; a pending cance
   await clearQueue();
   const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 2, maxAttempts: 1 }]);
   const a = await claim();
-  assert.deepEqual(await releaseRun(db.sql, a, { path: "/ck/a1-e0-b3", epoch: 0 }), { state: "queued" });
+  await setCheckpoint(db.sql, a, { path: "/ck/a1-e0-b3", epoch: 0 }); // the drain's checkpoint, as the worker does
+  assert.deepEqual(await releaseRun(db.sql, a), { state: "queued" });
   const b = await claim("w2");
   assert.equal(b.attempt, 2);
   assert.equal(b.checkpointPath, "/ck/a1-e0-b3");
@@ -200,7 +201,7 @@ test("releaseRun hands the run back without spending an attempt; a pending cance
   const [r] = await db.sql`select attempt - releases as spent from runs where id = ${id!}`;
   assert.equal(r!.spent, 1);
   assert.equal(await cancelRun(db.sql, id!), "requested");
-  assert.deepEqual(await releaseRun(db.sql, b, null), { state: "cancelled" });
+  assert.deepEqual(await releaseRun(db.sql, b), { state: "cancelled" });
   const outcomes = await db.sql`select outcome from run_attempts where run_id = ${id!} order by attempt`;
   assert.deepEqual(outcomes.map((o) => o.outcome), ["released", "cancelled"]);
 });
@@ -225,7 +226,7 @@ test("cancelRun ends a queued run at once and flags a running one, with a NOTIFY
   }
   const [q] = await db.sql`select state from runs where id = ${queued!}`;
   assert.equal(q!.state, "cancelled");
-  await endCancelledRun(db.sql, run, null);
+  await endCancelledRun(db.sql, run);
   const [r] = await db.sql`select state from runs where id = ${running!}`;
   assert.equal(r!.state, "cancelled");
 });

@@ -56,7 +56,7 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
           const stop = await hooks.shouldStop();
           if (stop) {
             await save();
-            return { status: stop === "cancel" ? "canceled" : "drained" };
+            return { status: stop === "cancel" ? "cancelled" : "drained" };
           }
           await new Promise((r) => setTimeout(r, batchMs));
           if (blockMs > 0) busyWait(blockMs);

@@ -1,11 +1,11 @@
 import type postgres from "postgres";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
-import type { CheckpointPointer, Lease } from "./queue-types.ts";
+import type { Lease } from "./queue-types.ts";
 
 /**
  * Ends a running run `cancelled` once its worker has stopped at a batch boundary after a cancel request
- * (and checkpointed, so the partial training is not lost). Throws {@link LeaseLostError} when the run
+ * (and checkpointed through setCheckpoint, so the partial training is not lost). Throws {@link LeaseLostError} when the run
  * is no longer this claim's.
  *
  * Why the locking is safe: one fenced UPDATE; the claim log, event and worker row read from its
@@ -13,14 +13,12 @@ import type { CheckpointPointer, Lease } from "./queue-types.ts";
  * cancelled.
  *
  * @example
- * await endCancelledRun(sql, lease, { path: "/ck/r1/a1-e2-b40", epoch: 2 });
+ * await endCancelledRun(sql, lease);
  */
-export async function endCancelledRun(sql: postgres.Sql, lease: Lease, checkpoint: CheckpointPointer | null): Promise<void> {
+export async function endCancelledRun(sql: postgres.Sql, lease: Lease): Promise<void> {
   const rows = await sql<{ seq: number }[]>`
     with r as (
       update runs set state = 'cancelled', finished_at = now(),
-        checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
-        checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch),
         lease_token = null, lease_expires_at = null, last_seq = last_seq + 1
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running' and cancel_requested_at is not null

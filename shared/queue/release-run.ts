@@ -1,25 +1,22 @@
 import type postgres from "postgres";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
-import type { CheckpointPointer, Lease } from "./queue-types.ts";
+import type { Lease } from "./queue-types.ts";
 
 /**
  * Hands a run back to the queue when its worker drains (SIGTERM/SIGINT): `queued`, claimable at once by
  * another worker, and the attempt is not spent (`releases + 1`). The checkpoint written at the batch
- * boundary becomes the run's resume point. A cancel that was pending turns the release into `cancelled`.
+ * boundary is already the run's resume point (setCheckpoint moved the pointer before this). A cancel
+ * that was pending turns the release into `cancelled`.
  * Throws {@link LeaseLostError} when the run is no longer this claim's.
  *
  * Why the locking is safe: one fenced UPDATE; everything else reads from its RETURNING, so a fenced-off
  * worker changes nothing. The `runs_queued` trigger NOTIFYs idle workers when it commits.
  *
  * @example
- * await releaseRun(sql, lease, { path: "/ck/r1/a2-e3-b120", epoch: 3 });
+ * await releaseRun(sql, lease); // { state: "queued" }
  */
-export async function releaseRun(
-  sql: postgres.Sql,
-  lease: Lease,
-  checkpoint: CheckpointPointer | null,
-): Promise<{ state: "queued" | "cancelled" }> {
+export async function releaseRun(sql: postgres.Sql, lease: Lease): Promise<{ state: "queued" | "cancelled" }> {
   const rows = await sql<{ state: "queued" | "cancelled"; seq: number }[]>`
     with r as (
       update runs set
@@ -27,8 +24,6 @@ export async function releaseRun(
         releases = releases + case when cancel_requested_at is null then 1 else 0 end,
         finished_at = case when cancel_requested_at is null then null else now() end,
         run_after = now(),
-        checkpoint_path = coalesce(${checkpoint?.path ?? null}::text, checkpoint_path),
-        checkpoint_epoch = coalesce(${checkpoint?.epoch ?? null}::integer, checkpoint_epoch),
         lease_token = null, lease_expires_at = null, last_seq = last_seq + 1
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running'

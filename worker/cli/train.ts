@@ -30,7 +30,8 @@ import {
   CSV_HEADER, EPOCH_HEADER, formatCsvRow, formatEpochRow, formatSummaryTable,
 } from "../train/seed-table.ts";
 import { specFingerprint } from "../train/train-spec.ts";
-import { trainRun, type StopRequest } from "../train/train-run.ts";
+import type { StopRequest } from "../runner/trainer.ts";
+import { trainRun } from "../train/train-run.ts";
 
 const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|native|wasm|cpu]
                       [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`;

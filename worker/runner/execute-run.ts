@@ -143,13 +143,13 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       await checkpoints.finish();
       return "succeeded";
     }
-    if (result.status === "canceled") {
-      await fenced(() => endCancelledRun(sql, run, null));
+    if (result.status === "cancelled") {
+      await fenced(() => endCancelledRun(sql, run));
       log(`${tag}: cancelled`);
       await checkpoints.finish();
       return "cancelled";
     }
-    const released = await fenced(() => releaseRun(sql, run, null));
+    const released = await fenced(() => releaseRun(sql, run));
     log(`${tag}: ${released.state === "queued" ? "released to the queue (attempt not spent)" : "cancelled"}`);
     return released.state === "queued" ? "released" : "cancelled";
   } catch (e) {

@@ -7,7 +7,11 @@ import type { ModelWeights } from "../../shared/model-artifact.ts";
 import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
 import type { RunModelWrite, TestFigures } from "../../shared/queue/save-run-model.ts";
 
+/** Why a trainer is asked to stop between batches (the worker's cancel or drain, the CLI's signals). */
 export type StopRequest = "cancel" | "drain";
+
+/** How a training run ended: all its epochs, or stopped for a cancel or a drain (checkpointed). */
+export type TrainStatus = "completed" | "cancelled" | "drained";
 
 /** Where a checkpoint sits in the run: completed epochs, and batches of the next epoch already done. */
 export interface CheckpointPosition {
@@ -57,7 +61,7 @@ export interface TrainerProgress {
 }
 
 export interface TrainerResult {
-  status: "completed" | "canceled" | "drained";
+  status: TrainStatus;
 }
 
 export interface Trainer {

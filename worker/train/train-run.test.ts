@@ -108,7 +108,7 @@ test("trainRun() stopped at an epoch boundary (cancel) resumes exactly too", asy
   const store = memoryCheckpointStore();
   let calls = 0;
   const first = await trainRun(tf, makeSpec(), deps({ checkpoints: store, shouldStop: () => (++calls === 15 ? "cancel" : false) }));
-  assert.equal(first.status, "canceled");
+  assert.equal(first.status, "cancelled");
   const saved = await store.load();
   assert.equal(saved!.epochsDone, 2);
   assert.equal(saved!.partial, null);

@@ -18,6 +18,7 @@
  *   onEpochEnd: (m) => console.log(m.epoch, m.valAcc),
  * });
  */
+import type { StopRequest, TrainStatus } from "../runner/trainer.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import { lastEpoch, parseSchedule, scheduleValueAtIteration, type Schedule } from "../../shared/schedule/mod.ts";
 import { planEpoch } from "../data/augment.ts";
@@ -56,8 +57,6 @@ export const createResNetForSpec: CreateModel = (tf, spec, { seed, imageSize, ch
     ...(head !== undefined ? { head } : {}),
   });
 };
-
-export type StopRequest = "cancel" | "drain";
 
 /** Loss and accuracy of one set of weights on the data set's test images. */
 export interface TestFigures {
@@ -136,7 +135,7 @@ export interface TrainRunDeps {
 }
 
 export interface TrainRunResult {
-  status: "completed" | "canceled" | "drained";
+  status: TrainStatus;
   history: EpochMetrics[];
   summary: SeedSummary;
   epochs: number;
@@ -291,7 +290,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
             inFlight = null;
             sums.seconds = segmentSecondsBefore + (now() - segmentStart) / 1000;
             if (deps.checkpoints) await deps.checkpoints.save(await checkpoint(epochStartRng, b === 0 ? null : { ...sums }));
-            return finish(stop === "cancel" ? "canceled" : "drained");
+            return finish(stop === "cancel" ? "cancelled" : "drained");
           }
           const start = b * batchSize;
           const count = Math.min(batchSize, nTrain - start);
