@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
           prefix: `epoch ${p.epoch}/${p.epochs}`,
           done: p.batch,
           total: p.batchesPerEpoch,
-          etaSeconds: p.etaSeconds,
+          etaSeconds: p.epochEtaSeconds,
           suffix: `loss ${p.loss.toFixed(4)} acc ${p.acc.toFixed(4)} lr ${p.lr.toExponential(2)} ${p.imagesPerSecond.toFixed(1)} img/s`,
         });
         process.stderr.write(`\r\x1b[2K${bar}`);

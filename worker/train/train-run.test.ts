@@ -63,8 +63,8 @@ test("trainRun() reports one Keras-style row per epoch with the schedule's lr an
   const p = progress[0]!;
   assert.equal(p.batchesPerEpoch, 7);
   assert.equal(p.lr, scheduleValueAtIteration(s, 2, 7));
-  assert.ok(p.etaSeconds >= 0 && p.imagesPerSecond > 0);
-  assert.equal(progress.at(-1)!.etaSeconds, 0);
+  assert.ok(p.epochEtaSeconds >= 0 && p.imagesPerSecond > 0);
+  assert.equal(progress.at(-1)!.epochEtaSeconds, 0);
   // The summary is the seed's table row.
   const hit = r.history.find((m) => m.valAcc >= 0.5) ?? null;
   assert.equal(r.summary.thresholdEpoch, hit?.epoch ?? null);

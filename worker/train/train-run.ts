@@ -95,8 +95,11 @@ export interface BatchProgress {
   lr: number;
   wd: number;
   imagesPerSecond: number;
-  /** Seconds left in this epoch's training at the current speed (validation not included). */
-  etaSeconds: number;
+  /**
+   * Seconds left in this epoch's training at the current speed (validation not included): the CLI's
+   * progress bar. Not the run's ETA, which the stream messages' `etaSeconds` is (run-publisher.ts).
+   */
+  epochEtaSeconds: number;
 }
 
 export interface TrainRunDeps {
@@ -278,7 +281,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
             lr: q.lr,
             wd: q.decay,
             imagesPerSecond: elapsed > 0 ? sums.seen / elapsed : 0,
-            etaSeconds: secPerBatch * (steps - sums.batches),
+            epochEtaSeconds: secPerBatch * (steps - sums.batches),
           });
         }
       };
