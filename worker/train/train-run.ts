@@ -183,7 +183,6 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     ...(beta1 !== undefined ? { beta1 } : {}),
     ...(beta2 !== undefined ? { beta2 } : {}),
     ...(epsilon !== undefined ? { epsilon } : {}),
-    ...(spec.optimizer.excludeFromWeightDecay ? { exclude: spec.optimizer.excludeFromWeightDecay } : {}),
   });
   const kernels = model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4);
   const l2 = spec.optimizer.l2;

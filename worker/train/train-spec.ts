@@ -20,8 +20,6 @@ export interface TrainSpec {
     beta1?: number;
     beta2?: number;
     epsilon?: number;
-    /** Substrings of variable names the decay skips (Keras `exclude_from_weight_decay`). */
-    excludeFromWeightDecay?: readonly string[];
   };
   batchSize: number;
   /** The LR schedule text, e.g. "[1.e-3, 0]lin[1.e-3, 14]cos[1.e-5, 24]lin[6.e-6, 34]". */
