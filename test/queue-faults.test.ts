@@ -40,9 +40,10 @@ async function worker(id: string): Promise<WorkerProcess> {
   return w;
 }
 
+/** A run of `epochs`; an `alpha` of 1 or more makes the fake trainer's loss NaN (a small λ keeps the spec valid). */
 async function enqueue(epochs: number, alpha = 1e-3): Promise<string> {
   const [id] = await enqueueRuns(db.sql, [{
-    spec: { schedule: `[${alpha}, 0]lin[${alpha}, ${epochs}]`, optimizer: { alpha } },
+    spec: { schedule: `[${alpha}, 0]lin[${alpha}, ${epochs}]`, optimizer: { alpha, ...(alpha >= 1 ? { lambda: 0.01 } : {}) } },
     epochs,
   }]);
   return id!;

@@ -9,6 +9,7 @@
  * @example
  * const trainer = fakeTrainer({ batchMs: 20, batchesPerEpoch: 5 });
  */
+import type { RunSpec } from "../shared/run-spec.ts";
 import type { ClaimedRun, EpochMetrics } from "../shared/queue/queue-types.ts";
 import type { Trainer, TrainerHooks, TrainerResult } from "./runner/trainer.ts";
 import { RunFailure } from "./runner/classify-error.ts";
@@ -45,8 +46,8 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
   return {
     backend: "fake",
     device: "none",
-    async train(run: ClaimedRun, hooks: TrainerHooks): Promise<TrainerResult> {
-      const alpha = readAlpha(run.spec);
+    async train(run: ClaimedRun, spec: RunSpec, hooks: TrainerHooks): Promise<TrainerResult> {
+      const alpha = spec.optimizer.alpha;
       const saved = await hooks.loadCheckpoint();
       let { epochsDone, batches } = saved ? parseCheckpoint(saved) : { epochsDone: 0, batches: 0 };
       const save = () => hooks.saveCheckpoint(encode({ fake: 1, epochsDone, batches }, padBytes), { epochsDone, batches });
@@ -101,11 +102,6 @@ function fakeAcc(epoch: number, batch: number): number {
 function fakeLoss(epoch: number, batch: number, alpha: number): number {
   if (alpha >= 1 && (epoch > 1 || batch >= 1)) return Number.NaN;
   return 2.3 * Math.exp(-(epoch - 1 + batch / 100) / 3);
-}
-
-function readAlpha(spec: unknown): number {
-  const alpha = (spec as { optimizer?: { alpha?: unknown } } | null)?.optimizer?.alpha;
-  return typeof alpha === "number" ? alpha : 1e-3;
 }
 
 function encode(c: FakeCheckpoint, padBytes: number): Uint8Array {

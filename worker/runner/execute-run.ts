@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { parseRunSpec } from "../../shared/run-spec.ts";
 import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
 import { appendEvent } from "../../shared/queue/append-event.ts";
 import { completeRun } from "../../shared/queue/complete-run.ts";
@@ -61,11 +62,15 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   o.onKeeper?.(keeper);
   // Fire and forget: publishing never waits, and a dropped message is also in Postgres (durable events)
   // or superseded by the next one (progress). Every batch is offered; the publisher throttles.
+  // Parsed and defaulted once, here: the trainer gets a RunSpec. One that does not parse (stored by an
+  // older version, or by hand) fails the run as invalid_spec below, not retried.
+  const parsed = parseRunSpec(run.spec);
+  const spec = parsed.ok ? parsed.spec : null;
   const publisher = new RunPublisher(o.stream ?? null, {
     runId: run.runId,
     attempt: run.attempt,
     epochs: run.epochs,
-    batchSize: readBatchSize(run.spec),
+    batchSize: spec?.batchSize ?? 0,
     lastSeq: run.lastSeq,
   }, { everyBatches: 1 });
   const checkpoints = new RunCheckpoints(sql, run, o.checkpoints, log);
@@ -100,7 +105,10 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   let dataEvents: Promise<unknown> = Promise.resolve();
   try {
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
-    const result = await o.trainer.train(run, {
+    if (!parsed.ok) {
+      throw new RunFailure("invalid_spec", `Invalid run spec: ${parsed.issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`);
+    }
+    const result = await o.trainer.train(run, parsed.spec, {
       shouldStop: async () => {
         await keeper.check();
         if (keeper.cancelRequested) return "cancel";
@@ -184,10 +192,4 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     keeper.stop();
     o.onKeeper?.(null);
   }
-}
-
-/** The spec's batch size for images/s and the ETA (the seed's 64 when absent or not a number). */
-function readBatchSize(spec: unknown): number {
-  const size = (spec as { batchSize?: unknown } | null)?.batchSize;
-  return typeof size === "number" && size > 0 ? size : 64;
 }

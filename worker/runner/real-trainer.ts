@@ -1,6 +1,5 @@
 import { availableParallelism } from "node:os";
 import { type Config, cpuThreads } from "../../shared/config.ts";
-import { parseRunSpec } from "../../shared/run-spec.ts";
 import { dataSourcesFromConfig, describeDataEvent, loadRawDataset } from "../data/load-dataset.ts";
 import { selectBackend } from "../tf/select-backend.ts";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from "../train/checkpoint.ts";
@@ -23,12 +22,7 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
   return {
     backend: backend.name,
     device: backend.detail,
-    async train(run, hooks) {
-      const parsed = parseRunSpec(run.spec);
-      if (!parsed.ok) {
-        throw new RunFailure("invalid_spec", `Invalid run spec: ${parsed.issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`);
-      }
-      const spec = parsed.spec;
+    async train(run, spec, hooks) {
       let data;
       try {
         // Fetched on first use: each step goes to the log and, as a durable `data` event, to the stream.

@@ -2,6 +2,7 @@
  * What the worker runs: a trainer trains one claimed run through hooks that the runner fences. The
  * real trainer adapts worker/train/train-run.ts; worker/fake-trainer.ts is the test double.
  */
+import type { RunSpec } from "../../shared/run-spec.ts";
 import type { DataEventPayload } from "../../shared/stream-messages.ts";
 import type { ModelWeights } from "../../shared/model-artifact.ts";
 import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
@@ -68,5 +69,6 @@ export interface Trainer {
   /** Names the backend for the workers table ("fake", "wasm", "tensorflow", ...). */
   readonly backend: string;
   readonly device: string;
-  train(run: ClaimedRun, hooks: TrainerHooks): Promise<TrainerResult>;
+  /** `spec` is the run's stored spec parsed and defaulted once by the runner (shared/run-spec.ts). */
+  train(run: ClaimedRun, spec: RunSpec, hooks: TrainerHooks): Promise<TrainerResult>;
 }
