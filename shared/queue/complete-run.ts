@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { attemptEndTail } from "./attempt-end-tail.ts";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
@@ -23,17 +24,12 @@ export async function completeRun(sql: postgres.Sql, lease: Lease): Promise<void
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running'
       returning id, attempt, worker_id, last_seq
-    ), logged as (
-      update run_attempts a set ended_at = now(), outcome = 'succeeded'
-      from r where a.run_id = r.id and a.attempt = r.attempt
-    ), event as (
-      insert into run_events (run_id, seq, type, payload)
-      select id, last_seq, 'state', jsonb_build_object('state', 'succeeded', 'attempt', attempt, 'workerId', worker_id)
-      from r
-    ), idle as (
-      update workers set state = 'idle', current_run_id = null, last_seen_at = now()
-      where id = ${lease.workerId} and exists (select 1 from r)
-    )
+    )${attemptEndTail(sql, {
+    outcome: sql`'succeeded'`,
+    payload: sql`jsonb_build_object('state', 'succeeded', 'attempt', attempt, 'workerId', worker_id)`,
+    workerId: lease.workerId,
+    workerState: "idle",
+  })}
     select last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "completing the run");

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { attemptEndTail } from "./attempt-end-tail.ts";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
@@ -23,18 +24,12 @@ export async function endCancelledRun(sql: postgres.Sql, lease: Lease): Promise<
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running' and cancel_requested_at is not null
       returning id, attempt, worker_id, last_seq
-    ), logged as (
-      update run_attempts a set ended_at = now(), outcome = 'cancelled'
-      from r where a.run_id = r.id and a.attempt = r.attempt
-    ), event as (
-      insert into run_events (run_id, seq, type, payload)
-      select id, last_seq, 'state', jsonb_build_object('state', 'cancelled', 'attempt', attempt, 'workerId', worker_id,
-        'reason', 'cancel_requested')
-      from r
-    ), idle as (
-      update workers set state = 'idle', current_run_id = null, last_seen_at = now()
-      where id = ${lease.workerId} and exists (select 1 from r)
-    )
+    )${attemptEndTail(sql, {
+    outcome: sql`'cancelled'`,
+    payload: sql`jsonb_build_object('state', 'cancelled', 'attempt', attempt, 'workerId', worker_id, 'reason', 'cancel_requested')`,
+    workerId: lease.workerId,
+    workerState: "idle",
+  })}
     select last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "ending the cancelled run");

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { attemptEndTail } from "./attempt-end-tail.ts";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease, RunError } from "./queue-types.ts";
@@ -48,19 +49,15 @@ export async function failRun(
         lease_token = null, lease_expires_at = null, last_seq = runs.last_seq + 1
       from decided d where runs.id = d.id
       returning runs.id, runs.state, runs.attempt, runs.worker_id, runs.last_seq, runs.run_after, runs.error
-    ), logged as (
-      update run_attempts a set ended_at = now(), outcome = 'failed', error = ${sql.json(error as never)}
-      from r where a.run_id = r.id and a.attempt = r.attempt
-    ), event as (
-      insert into run_events (run_id, seq, type, payload)
-      select id, last_seq, 'state', jsonb_strip_nulls(jsonb_build_object('state', state, 'attempt', attempt,
-        'workerId', worker_id, 'reason', ${error.code}::text, 'error', error,
-        'runAfter', case when state = 'queued' then to_jsonb(run_after) end))
-      from r
-    ), idle as (
-      update workers set state = 'idle', current_run_id = null, last_seen_at = now()
-      where id = ${lease.workerId} and exists (select 1 from r)
-    )
+    )${attemptEndTail(sql, {
+    outcome: sql`'failed'`,
+    error,
+    payload: sql`jsonb_strip_nulls(jsonb_build_object('state', state, 'attempt', attempt,
+      'workerId', worker_id, 'reason', ${error.code}::text, 'error', error,
+      'runAfter', case when state = 'queued' then to_jsonb(run_after) end))`,
+    workerId: lease.workerId,
+    workerState: "idle",
+  })}
     select state, run_after as "runAfter", last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "failing the attempt");

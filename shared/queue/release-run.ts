@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { attemptEndTail } from "./attempt-end-tail.ts";
 import { announceRunEvents } from "./announce-run-events.ts";
 import { LeaseLostError } from "./lease-lost-error.ts";
 import type { Lease } from "./queue-types.ts";
@@ -28,18 +29,13 @@ export async function releaseRun(sql: postgres.Sql, lease: Lease): Promise<{ sta
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running'
       returning id, state, attempt, worker_id, last_seq
-    ), logged as (
-      update run_attempts a set ended_at = now(), outcome = case when r.state = 'queued' then 'released' else 'cancelled' end
-      from r where a.run_id = r.id and a.attempt = r.attempt
-    ), event as (
-      insert into run_events (run_id, seq, type, payload)
-      select id, last_seq, 'state', jsonb_build_object('state', state, 'attempt', attempt, 'workerId', worker_id,
-        'reason', case when state = 'queued' then 'released' else 'cancelled' end)
-      from r
-    ), idle as (
-      update workers set state = 'draining', current_run_id = null, last_seen_at = now()
-      where id = ${lease.workerId} and exists (select 1 from r)
-    )
+    )${attemptEndTail(sql, {
+    outcome: sql`case when r.state = 'queued' then 'released' else 'cancelled' end`,
+    payload: sql`jsonb_build_object('state', state, 'attempt', attempt, 'workerId', worker_id,
+      'reason', case when state = 'queued' then 'released' else 'cancelled' end)`,
+    workerId: lease.workerId,
+    workerState: "draining",
+  })}
     select state, last_seq::float8 as seq from r`;
   const row = rows[0];
   if (row === undefined) throw new LeaseLostError(lease, "releasing the run");
