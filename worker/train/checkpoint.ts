@@ -162,7 +162,13 @@ export function fileCheckpointStore(path: string): CheckpointStore & { path: str
 /** Writes `bytes` to `path` via a temp file in the same folder, fsync and rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  // A folder made here (a run's first checkpoint) must itself survive a crash: its entry is in its
+  // parent, so each new level's parent is synced too, or the rename below could be durable in a folder
+  // that is not.
+  const created = await mkdir(dir, { recursive: true });
+  if (created !== undefined) {
+    for (let d = dir; d !== dirname(created); d = dirname(d)) await syncDir(dirname(d));
+  }
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     const fh = await open(tmp, "w");
@@ -178,6 +184,10 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     throw e;
   }
   // Make the rename itself durable.
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
   const d = await open(dir, "r");
   try {
     await d.sync();
