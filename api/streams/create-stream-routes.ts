@@ -25,7 +25,7 @@ import { isTerminalState } from "../../shared/run-states.ts";
 import { workerMessageSchema } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
 import type { Logger } from "../logger.ts";
-import { authorizeStream, lookupApiToken, type LookupToken, validTokenHashes } from "./authorize-stream.ts";
+import { authorizeStream, lookupApiToken, validTokenHashes } from "./authorize-stream.ts";
 import { MultiRunSubscriber } from "./multi-run-subscriber.ts";
 import { readRunEvents, readRunInfo } from "./read-run-events.ts";
 import { RunSubscriber } from "./run-subscriber.ts";
@@ -38,8 +38,6 @@ export interface StreamRoutesDeps {
   sql: postgres.Sql;
   /** Started by the caller (`await hub.start()`), closed by it on shutdown. */
   hub: StreamHub;
-  /** Defaults to looking tokens up in api_tokens. */
-  lookupToken?: LookupToken;
   /** Browser origins besides the API's own that may open streams ("*" for any). */
   allowedOrigins?: readonly string[];
   limits?: Partial<StreamLimits>;
@@ -53,7 +51,8 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   const app = new Hono();
   const limits = streamLimits(deps.limits);
   const log: Logger = deps.log ?? (() => {});
-  const lookupToken = deps.lookupToken ?? lookupApiToken(deps.sql);
+  // Admission and the periodic re-check both read api_tokens: the same rule, by hash.
+  const lookupToken = lookupApiToken(deps.sql);
   const allowedOrigins = deps.allowedOrigins ?? [];
   const readEvents = readRunEvents(deps.sql);
   const readInfo = readRunInfo(deps.sql);
