@@ -1,6 +1,6 @@
 import type postgres from "postgres";
 import { parseRunSpec } from "../../shared/run-spec.ts";
-import { isDatabaseUnreachable } from "../../shared/db/database-unreachable.ts";
+import { isDatabaseUnreachable, reconnectBackoffS } from "../../shared/db/database-unreachable.ts";
 import { appendEvent } from "../../shared/queue/append-event.ts";
 import { completeRun } from "../../shared/queue/complete-run.ts";
 import { endCancelledRun } from "../../shared/queue/end-cancelled-run.ts";
@@ -84,7 +84,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   // draining, a shutdown does not wait for an outage: the error goes up, the reaper takes the run back.
   const fenced = async <T>(write: () => Promise<T>, landed?: () => Promise<T | null>): Promise<T> => {
     let outageSince: number | null = null;
-    for (;;) {
+    for (let retries = 0; ; retries++) {
       await keeper.check();
       try {
         const done = outageSince !== null && landed ? await landed() : null;
@@ -98,7 +98,8 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
           outageSince = Date.now();
           log(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`);
         }
-        await new Promise((r) => setTimeout(r, 500));
+        // The clients' own reconnect schedule (50 ms, growing to 2 s): back soon after the database is.
+        await new Promise((r) => setTimeout(r, reconnectBackoffS(retries) * 1000));
       }
     }
   };
