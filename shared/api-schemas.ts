@@ -11,6 +11,7 @@
  * ```
  */
 import { z } from "zod";
+import type { Issue } from "./issue.ts";
 import { RUN_STATES, TOKEN_SCOPES } from "./run-states.ts";
 import { epochMetricsSchema } from "./epoch-metrics.ts";
 import { runSpecSchema } from "./run-spec.ts";
@@ -25,11 +26,12 @@ const nullableTimestamp = timestamp.nullable();
 
 // ── errors ──────────────────────────────────────────────────────────────────────────────────────────
 
+/** The wire form of shared/issue.ts's Issue (the `satisfies` keeps the two from drifting apart). */
 export const errorIssueSchema = z.object({
   /** Dotted path into the body or query (`optimizer.lambda`, `grid.schedule.2`); "" for the whole. */
   path: z.string(),
   message: z.string(),
-});
+}) satisfies z.ZodType<Issue>;
 
 /** Every error response has this body, whatever its status. */
 export const errorBodySchema = z.object({
