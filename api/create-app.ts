@@ -19,7 +19,7 @@ import { isDatabaseUnreachable } from "../shared/db/database-unreachable.ts";
 import { AppError, type ErrorCode } from "./app-error.ts";
 import { bearerAuthenticator } from "./auth.ts";
 import type { Db } from "./db/runs-repo.ts";
-import { type AppEnv, Router } from "./http/router.ts";
+import { type AnyRouteSpec, type AppEnv, Router } from "./http/router.ts";
 import type { Logger } from "./logger.ts";
 import { metaRoutes } from "./routes/meta-routes.ts";
 import { modelRoutes } from "./routes/model-routes.ts";
@@ -73,11 +73,21 @@ export interface RouteDeps {
   options: AppOptions;
 }
 
+const declared = new WeakMap<Hono<AppEnv>, readonly AnyRouteSpec[]>();
+
+/** The endpoints an app declares (what /openapi.json documents): the API tests check responses against them. */
+export function declaredRoutes(app: Hono<AppEnv>): readonly AnyRouteSpec[] {
+  const routes = declared.get(app);
+  if (routes === undefined) throw new Error("not an app made by createApp");
+  return routes;
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const options: AppOptions = { ...DEFAULT_APP_OPTIONS, ...deps.options };
   const { log } = deps;
   const app = new Hono<AppEnv>();
   const router = new Router(app, bearerAuthenticator(deps.sql, log));
+  declared.set(app, router.routes);
   const routeDeps: RouteDeps = {
     db: drizzle(deps.sql) as Db,
     sql: deps.sql,

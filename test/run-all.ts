@@ -141,7 +141,11 @@ function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, 
     groups.add(child.pid!);
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d));
-    child.stderr.on("data", (d: Buffer) => (output += d));
+    let errors = "";
+    child.stderr.on("data", (d: Buffer) => {
+      output += d;
+      errors += d;
+    });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -165,6 +169,8 @@ function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, 
         seconds,
         output,
       };
+      // Deno's report went out live on stdout; what failed outside a test (a type error) is on stderr.
+      if (kind === "deno" && !ok) console.log(indent(errors.slice(-20_000)));
       if (kind !== "deno") {
         const tests = counts ? ` ${counts.passed} passed, ${counts.failed} failed,` : "";
         console.log(`${ok ? "ok  " : "FAIL"} ${name} (${tests} ${seconds.toFixed(1)} s)`);

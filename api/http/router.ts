@@ -8,6 +8,7 @@ import type { Issue } from "../../shared/issue.ts";
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
 import type { TokenScope } from "../../shared/run-states.ts";
+import { pathPattern } from "./response-contract.ts";
 import { assertStorable } from "./storable-input.ts";
 import { AppError } from "../app-error.ts";
 
@@ -112,21 +113,6 @@ export class Router {
     if (methods.includes("GET")) methods.push("HEAD");
     return [...new Set(methods)];
   }
-}
-
-const patterns = new Map<string, RegExp>();
-function pathPattern(path: string): RegExp {
-  let re = patterns.get(path);
-  if (re === undefined) {
-    const source = path.split("/").map((seg) => seg.startsWith(":") ? "[^/]+" : escapeRegExp(seg)).join("/");
-    re = new RegExp(`^${source}$`); // no trailing-slash tolerance: Hono routes are strict, so /v1/runs/ is a 404
-    patterns.set(path, re);
-  }
-  return re;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Turns zod issues into the API's `{ path, message }` pairs (dotted paths). */

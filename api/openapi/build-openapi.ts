@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { errorBodySchema } from "../../shared/api-schemas.ts";
 import { runSpecSchema } from "../../shared/run-spec.ts";
+import { implicitErrors } from "../http/response-contract.ts";
 import type { AnyRouteSpec } from "../http/router.ts";
 
 type Json = Record<string, unknown>;
@@ -84,17 +85,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { version: s
         ...(Object.keys(content).length ? { content } : {}),
       };
     }
-    const errors: [number, string][] = [[400, "Malformed request"], [500, "Internal error"]];
-    if (route.scope !== null) {
-      errors.push([401, "Missing, unknown, revoked or expired token"], [403, "Token lacks the scope"]);
-    }
-    if (route.body !== undefined) {
-      errors.push([413, "Body over 1 MiB"], [415, "Content-Type is not application/json"], [
-        422,
-        "Invalid body",
-      ]);
-    }
-    for (const [status, description] of errors) {
+    for (const [status, description] of implicitErrors(route)) {
       responses[String(status)] ??= {
         description,
         content: { "application/json": { schema: { $ref: `${REF_PREFIX}Error` } } },

@@ -1,28 +1,7 @@
 import assert from "node:assert/strict";
-import { finishRun, markRunning, SMALL_SPEC, dbTest, useTestApi } from "../testing/test-api.ts";
+import { dbTest, finishRun, markRunning, SMALL_SPEC, storeRunModel, useTestApi } from "../testing/test-api.ts";
 
 const api = useTestApi();
-
-/** A stored model as a worker writes it, with 5 MiB of weights: two shards (4 MiB of 0xab, 1 MiB of 0xcd). */
-async function storeModel(runId: string, kind: "best" | "final", epoch: number): Promise<void> {
-  const model = {
-    format: "layers-model",
-    generatedBy: "keras v2.15.0",
-    convertedBy: "test",
-    modelTopology: { class_name: "Functional", config: { layers: [] } },
-    weightSpecs: [{ name: "dense/kernel", shape: [5 * 1024 * 256], dtype: "float32" }],
-    metadata: {
-      runId,
-      runName: null,
-      dataset: "synthetic",
-      classNames: ["a", "b"],
-      preprocessing: { scale: 1 / 255, shape: [1, 1, 2], mean: [0.25, 0.5] },
-    },
-  };
-  await api().sql`insert into run_models (run_id, weights_kind, epoch, val_acc, val_loss, test_acc, test_loss, model, weights, attempt)
-    values (${runId}, ${kind}, ${epoch}, 0.9, 0.3, 0.88, 0.35, ${JSON.stringify(model)}::jsonb,
-      decode(repeat('ab', 4 * 1024 * 1024) || repeat('cd', 1024 * 1024), 'hex'), 1)`;
-}
 
 async function createRun(): Promise<string> {
   const res = await api().request("POST", "/v1/runs", { json: SMALL_SPEC });
@@ -36,7 +15,7 @@ dbTest("GET /v1/runs/:id/model/model.json of an unfinished, failed or unknown ru
   assert.equal(queued.status, 409);
   assert.match((await queued.json()).error.message, /is queued: its model is served once the run has succeeded \(its last epoch is still to come\)/);
   await markRunning(api().sql, id);
-  await storeModel(id, "best", 1); // a running run's best so far: not served (it may change under the reader)
+  await storeRunModel(api().sql, id, "best", 1); // a running run's best so far: not served (it may change under the reader)
   assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`)).status, 409);
   assert.equal((await api().request("GET", `/v1/runs/${id}/model/best-shard1of2.bin`)).status, 409);
   await finishRun(api().sql, id, "failed");
@@ -50,8 +29,8 @@ dbTest("GET /v1/runs/:id/model/model.json of an unfinished, failed or unknown ru
 dbTest("a succeeded run's model.json lists shards named after the weights; each shard is its byte range", async () => {
   const id = await createRun();
   await markRunning(api().sql, id);
-  await storeModel(id, "best", 3);
-  await storeModel(id, "final", 5);
+  await storeRunModel(api().sql, id, "best", 3);
+  await storeRunModel(api().sql, id, "final", 5);
   await finishRun(api().sql, id, "succeeded");
   for (const weights of ["best", "final"] as const) {
     const res = await api().request("GET", `/v1/runs/${id}/model/model.json${weights === "best" ? "" : "?weights=final"}`, {

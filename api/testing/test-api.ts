@@ -1,6 +1,8 @@
 /**
  * For API tests: a fresh database cloned from the migrated template (one per test file), the app over
- * it with the real SQL reader role, and one token per scope. Requests go through `app.request()`.
+ * it with the real SQL reader role, and one token per scope. Requests go through `app.request()`, and
+ * every response is checked against what its route declares (api/http/response-contract.ts): a status
+ * the route does not document, or a body its schema rejects, fails the test that received it.
  *
  * @example
  * ```ts
@@ -13,7 +15,8 @@ import type postgres from "postgres";
 import { createApiToken } from "../../shared/api-tokens.ts";
 import type { TokenScope } from "../../shared/run-states.ts";
 import { createTestDatabase, type TestDatabase } from "../../test/helpers/test-database.ts";
-import { type AppOptions, createApp } from "../create-app.ts";
+import { type AppOptions, createApp, declaredRoutes } from "../create-app.ts";
+import { responseBreaches } from "../http/response-contract.ts";
 import { memoryLogger } from "../logger.ts";
 import { ensureSqlReaderLogin, openSqlReaderPool } from "../sql/sql-reader.ts";
 
@@ -46,7 +49,7 @@ export async function startTestApi(options: Partial<AppOptions> = {}): Promise<T
     app,
     log,
     tokens,
-    request: (method, path, opts = {}) => {
+    request: async (method, path, opts = {}) => {
       const headers: Record<string, string> = { ...opts.headers };
       const token = opts.token === undefined ? tokens.admin : opts.token;
       if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -55,7 +58,10 @@ export async function startTestApi(options: Partial<AppOptions> = {}): Promise<T
         body = JSON.stringify(opts.json);
         headers["content-type"] ??= "application/json";
       }
-      return Promise.resolve(app.request(path, { method, headers, ...(body === undefined ? {} : { body }) }));
+      const res = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+      const breaches = await responseBreaches(declaredRoutes(app), method, new URL(path, "http://api").pathname, res);
+      if (breaches.length > 0) throw new Error(`response breaks its route's declaration:\n${breaches.join("\n")}`);
+      return res;
     },
     close: async () => {
       await readerSql.end({ timeout: 5 });
@@ -83,6 +89,32 @@ export async function insertEpochs(
     await sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
       values (${runId}, ${e.epoch}, ${e.loss}, ${e.acc}, ${e.valLoss}, ${e.valAcc}, 1e-3, 1.5e-4, 10, 100, 1)`;
   }
+}
+
+/** A stored model as a worker writes it, with 5 MiB of weights: two shards (4 MiB of 0xab, 1 MiB of 0xcd). */
+export async function storeRunModel(
+  sql: postgres.Sql,
+  runId: string,
+  kind: "best" | "final",
+  epoch: number,
+): Promise<void> {
+  const model = {
+    format: "layers-model",
+    generatedBy: "keras v2.15.0",
+    convertedBy: "test",
+    modelTopology: { class_name: "Functional", config: { layers: [] } },
+    weightSpecs: [{ name: "dense/kernel", shape: [5 * 1024 * 256], dtype: "float32" }],
+    metadata: {
+      runId,
+      runName: null,
+      dataset: "synthetic",
+      classNames: ["a", "b"],
+      preprocessing: { scale: 1 / 255, shape: [1, 1, 2], mean: [0.25, 0.5] },
+    },
+  };
+  await sql`insert into run_models (run_id, weights_kind, epoch, val_acc, val_loss, test_acc, test_loss, model, weights, attempt)
+    values (${runId}, ${kind}, ${epoch}, 0.9, 0.3, 0.88, 0.35, ${JSON.stringify(model)}::jsonb,
+      decode(repeat('ab', 4 * 1024 * 1024) || repeat('cd', 1024 * 1024), 'hex'), 1)`;
 }
 
 /** Moves a queued run to running the way a claim does (lease fields set), for cancel tests. */
