@@ -9,7 +9,7 @@ import { hashApiToken } from "../shared/api-tokens.ts";
 import type { TokenScope } from "../shared/run-states.ts";
 import { AppError } from "./app-error.ts";
 import type { AppContext, Authenticate } from "./http/router.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../shared/logger.ts";
 
 /** Whether a token with `scopes` may use an endpoint that needs `needed`. */
 export function scopeAllows(scopes: readonly string[], needed: TokenScope): boolean {

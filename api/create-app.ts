@@ -20,7 +20,7 @@ import { AppError, type ErrorCode } from "./app-error.ts";
 import { bearerAuthenticator } from "./auth.ts";
 import type { Db } from "./db/runs-repo.ts";
 import { type AnyRouteSpec, type AppEnv, Router } from "./http/router.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../shared/logger.ts";
 import { metaRoutes } from "./routes/meta-routes.ts";
 import { modelRoutes } from "./routes/model-routes.ts";
 import { reportRoutes } from "./routes/report-routes.ts";

@@ -10,7 +10,7 @@ import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { createApp } from "./create-app.ts";
 import { serveGuarded } from "./http/connection-guard.ts";
-import { jsonLogger } from "./logger.ts";
+import { createLogger } from "../shared/logger.ts";
 import { StreamHub } from "./streams/stream-hub.ts";
 import { ensureSqlReaderLogin, openSqlReaderPool } from "./sql/sql-reader.ts";
 
@@ -26,7 +26,7 @@ if (config.DATABASE_URL === undefined) {
   console.error("api/main.ts needs DATABASE_URL (npm start sets it to its own Postgres)");
   Deno.exit(2);
 }
-const log = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
+const log = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT ?? "json", write: (line) => console.log(line) });
 
 const sql = postgres(config.DATABASE_URL, {
   max: 10,

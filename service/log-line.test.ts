@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { escapeLogLine, LineSplitter, MAX_LOG_LINE } from "./log-line.ts";
+import { escapeLogLine } from "../shared/logger.ts";
+import { childLine, LineSplitter, MAX_LOG_LINE } from "./log-line.ts";
 
 test("escapeLogLine() makes line breaks, CR and ANSI escapes visible, so child output cannot forge a line", () => {
   assert.equal(escapeLogLine("x\n2026-01-01T00:00:00Z admin token: rjt_fake"), "x\\n2026-01-01T00:00:00Z admin token: rjt_fake");
@@ -21,4 +22,13 @@ test("LineSplitter keeps a line longer than a 64 KiB pipe chunk whole, bounded, 
   assert.equal(out[0], "first");
   assert.equal(out[1], `${"y".repeat(MAX_LOG_LINE)} … [${200 * 1024 - MAX_LOG_LINE} more characters cut]`);
   assert.equal(out[2], "ü-split");
+});
+
+test("childLine(): a child's JSON line gains its process name; any other line becomes a JSON line; text keeps the bracketed name", () => {
+  const json = JSON.parse(childLine("json", "api", '{"time":"t","level":"warn","msg":"x"}'));
+  assert.deepEqual(json, { process: "api", time: "t", level: "warn", msg: "x" });
+  const stack = JSON.parse(childLine("json", "worker-1", "    at main (worker/main.ts:1:1)"));
+  assert.equal(stack.process, "worker-1");
+  assert.equal(stack.msg, "    at main (worker/main.ts:1:1)");
+  assert.match(childLine("text", "worker-1", "run r started"), /^\S+Z \[worker-1\] run r started$/);
 });

@@ -1,29 +1,8 @@
 import { StringDecoder } from "node:string_decoder";
+import { escapeLogLine, type LogFormat } from "../shared/logger.ts";
 
 /** Longest record kept in the log; the rest of a longer one is counted, not printed. */
 export const MAX_LOG_LINE = 16 * 1024;
-
-/**
- * One log record as one printable line: line breaks, carriage returns, ANSI escapes and every other
- * control character become visible escapes (`\n`, `\r`, `\x1b`), so text from a child (Postgres
- * echoing a client's SQL, a worker printing a run's name) cannot start a line of its own, move the
- * cursor, or recolour the terminal to pass as a line from the supervisor.
- *
- * @example
- * ```ts
- * escapeLogLine("x\nadmin token: y\u001b[2K"); // "x\\nadmin token: y\\x1b[2K"
- * ```
- */
-export function escapeLogLine(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
-    if (c === "\n") return "\\n";
-    if (c === "\r") return "\\r";
-    if (c === "\t") return "\t";
-    const code = c.charCodeAt(0);
-    return code > 0xff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\x${code.toString(16).padStart(2, "0")}`;
-  });
-}
 
 /**
  * Reassembles a byte stream (a child's stdout) into lines, however the pipe chunks it: a line longer
@@ -69,4 +48,21 @@ export class LineSplitter {
     if (line === "" && cut === 0) return;
     this.emit(escapeLogLine(line) + (cut > 0 ? ` … [${cut} more characters cut]` : ""));
   }
+}
+
+/**
+ * A child's line as the service writes it. Text: time, then the child's name in brackets. JSON: a
+ * child's JSON line gets a `process` field (no re-parse: its first brace is widened), anything else
+ * (a crash's stack on stderr) becomes a JSON line of its own, so a log shipper reads every line.
+ *
+ * @example
+ * ```ts
+ * childLine("json", "api", '{"time":"…","level":"info","msg":"request"}'); // '{"process":"api","time":…}'
+ * childLine("text", "worker-1", "run 7c… started");                         // '2026-…Z [worker-1] run 7c… started'
+ * ```
+ */
+export function childLine(format: LogFormat, child: string, line: string): string {
+  if (format === "text") return `${new Date().toISOString()} [${child}] ${line}`;
+  if (line.startsWith("{\"") && line.endsWith("}")) return `{"process":${JSON.stringify(child)},${line.slice(1)}`;
+  return JSON.stringify({ time: new Date().toISOString(), level: "info", process: child, msg: line });
 }

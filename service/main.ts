@@ -3,25 +3,31 @@
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { createApiToken, ensureAdminToken } from "../shared/api-tokens.ts";
-import { ConfigError, loadConfig } from "../shared/config.ts";
+import { checkWorkerTimings, ConfigError, loadConfig } from "../shared/config.ts";
+import { createLogger, type LineLog } from "../shared/logger.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { DENO_BINARY } from "./deno-binary.ts";
 import { PostgresSupervisor } from "./postgres-supervisor.ts";
+import { childLine } from "./log-line.ts";
 import { Supervisor } from "./supervisor.ts";
-
-const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 
 let config;
 try {
   config = loadConfig(process.env);
+  if (config.WORKERS > 0) checkWorkerTimings(process.env);
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
   console.error(e.message);
   process.exit(2);
 }
+const format = config.LOG_FORMAT ?? "text";
+const logger = createLogger({ level: config.LOG_LEVEL, format, write: (line) => console.log(line) });
+const log: LineLog = (line, level = "info") => logger(level, line);
+/** The service URL and the admin token: what `npm start` is run to learn, printed at any LOG_LEVEL. */
+const announce = createLogger({ level: "debug", format, write: (line) => console.log(line) });
 
-const supervisor = new Supervisor(log);
+const supervisor = new Supervisor(log, (child, line) => console.log(childLine(format, child, line)));
 let dbReady: Promise<Database> | undefined;
 let postgresKeeper: PostgresSupervisor | null = null;
 /** Stops Postgres, waiting for it first if a signal came while it was still starting. */
@@ -73,7 +79,7 @@ if (db.server !== null) {
     log,
     maxRestarts: config.PG_RESTARTS,
     onGiveUp: (message) => {
-      log(message);
+      log(message, "error");
       void shutdown("Postgres gone", 1);
     },
   });
@@ -111,11 +117,10 @@ for (let i = 1; i <= config.WORKERS; i++) {
   });
 }
 
-log(await apiAnswers(`${apiUrl}/healthz`, 30_000)
-  ? `API listening on ${apiUrl} (reference: ${apiUrl}/docs)`
-  : `API not answering on ${apiUrl} yet; see the [api] lines`);
-log(adminToken);
-log("service running; press Ctrl-C to stop");
+if (await apiAnswers(`${apiUrl}/healthz`, 30_000)) announce("info", `API listening on ${apiUrl} (reference: ${apiUrl}/docs)`);
+else log(`API not answering on ${apiUrl} yet; see the [api] lines`, "warn");
+announce("info", adminToken);
+announce("info", "service running; press Ctrl-C to stop");
 
 /**
  * ADMIN_TOKEN is stored (hashed) as an admin token; without it, the first start creates one and this is

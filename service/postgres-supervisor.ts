@@ -1,8 +1,9 @@
 import type { RunningPostgres } from "./embedded-postgres.ts";
+import type { LineLog } from "../shared/logger.ts";
 import { HEALTHY_AFTER_MS, restartDelayMs } from "./supervisor.ts";
 
 export interface PostgresSupervisorOptions {
-  log: (line: string) => void;
+  log: LineLog;
   /** Restarts tried in a row (each failed start, or a crash soon after one) before giving up. */
   maxRestarts?: number;
   /** Postgres could not be brought back: the service must stop (with a non-zero exit). */
@@ -74,7 +75,7 @@ export class PostgresSupervisor {
         }
         const delay = (this.o.delayMs ?? restartDelayMs)(this.#restarts++);
         if (lastError.startsWith("it exited")) {
-          this.o.log(`postgres: the embedded server exited (${how}); restarting it in ${delay / 1000} s (crash recovery)`);
+          this.o.log(`postgres: the embedded server exited (${how}); restarting it in ${delay / 1000} s (crash recovery)`, "warn");
         }
         await new Promise<void>((resolve) => {
           this.#timer = setTimeout(resolve, delay);
@@ -88,7 +89,7 @@ export class PostgresSupervisor {
         } catch (e) {
           if (this.#stopping) return;
           lastError = (e as Error).message.trim().replace(/\s*\n\s*/g, " | ");
-          this.o.log(`postgres: restart failed: ${lastError}`);
+          this.o.log(`postgres: restart failed: ${lastError}`, "error");
         }
       }
       if (this.#stopping) return;

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import type { LineLog } from "../shared/logger.ts";
 import { LineSplitter } from "./log-line.ts";
 
 export interface ChildSpec {
@@ -34,7 +35,14 @@ export class Supervisor {
   readonly #slots: Slot[] = [];
   #stopping = false;
 
-  constructor(private readonly log: (line: string) => void) {}
+  /**
+   * `relay` writes one (escaped, bounded) line of a child's output; by default as our own line with the
+   * child's name in brackets. The child has applied LOG_LEVEL to it already.
+   */
+  constructor(
+    private readonly log: LineLog,
+    private readonly relay: (child: string, line: string) => void = (child, line) => log(`[${child}] ${line}`),
+  ) {}
 
   add(spec: ChildSpec): void {
     const slot: Slot = { spec, child: null, restarts: 0, timer: null };
@@ -73,18 +81,18 @@ export class Supervisor {
     slot.child = child;
     const startedAt = Date.now();
     for (const stream of [child.stdout, child.stderr]) {
-      const lines = new LineSplitter((line) => this.log(`[${spec.name}] ${line}`));
+      const lines = new LineSplitter((line) => this.relay(spec.name, line));
       stream?.on("data", (chunk: Buffer) => lines.push(chunk));
       stream?.on("end", () => lines.end());
     }
-    child.on("error", (e) => this.log(`[${spec.name}] failed to start: ${e.message}`));
+    child.on("error", (e) => this.log(`[${spec.name}] failed to start: ${e.message}`, "error"));
     child.on("exit", (code, signal) => {
       slot.child = null;
       if (this.#stopping) return;
       if (Date.now() - startedAt > HEALTHY_AFTER_MS) slot.restarts = 0;
       const delay = restartDelayMs(slot.restarts);
       slot.restarts++;
-      this.log(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      this.log(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`, "warn");
       slot.timer = setTimeout(() => {
         slot.timer = null;
         if (!this.#stopping) this.#start(slot);

@@ -69,18 +69,36 @@ export const configSchema = z.object({
   LEASE_S: int(2, 3600).default(30),
   HEARTBEAT_S: int(1, 600).default(10),
   POLL_MS: int(10, 600_000).default(2000),
+  /** The lowest level written, by every process (the service, the API, the workers). */
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /**
+   * `json`: one JSON object per line (time, level, msg, fields), for log shippers. `text`: time, level
+   * when not info, the process, message and fields as key=value, for a terminal. Default: the API writes
+   * json, the service and the workers text.
+   */
+  LOG_FORMAT: z.enum(["json", "text"]).optional(),
   /**
    * Live streams: browser origins, besides the API's own, whose pages may open a stream (comma-separated,
    * e.g. "https://dash.example.org"; "*" allows any). Pages from other origins are refused with 403.
    */
   ALLOWED_ORIGINS: z.string().trim().default("").transform((s) => s.split(",").map((o) => o.trim()).filter((o) => o !== "")),
-}).refine((c) => c.HEARTBEAT_S < c.LEASE_S, {
-  path: ["HEARTBEAT_S"],
-  message: "must be less than LEASE_S, or every lease expires between two heartbeats",
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * The lease timings' rule, checked only by the processes that run workers (a worker, `npm start` with
+ * WORKERS > 0): the API and the CLIs do not heartbeat, so a bad pair must not stop them from starting.
+ */
+const workerTimingsSchema = configSchema.pick({ LEASE_S: true, HEARTBEAT_S: true }).refine(
+  (c) => c.HEARTBEAT_S < c.LEASE_S,
+  { path: ["HEARTBEAT_S"], message: "must be less than LEASE_S, or every lease expires between two heartbeats" },
+);
+
+/** Throws a {@link ConfigError} naming HEARTBEAT_S when it is not below LEASE_S. */
+export function checkWorkerTimings(env: Record<string, string | undefined>): void {
+  parseEnv(workerTimingsSchema, env);
+}
 
 /** CHECKPOINT_STORE with its default applied (see the schema). */
 export function checkpointStoreKind(config: Pick<Config, "CHECKPOINT_STORE" | "CHECKPOINT_DIR">): "postgres" | "dir" {

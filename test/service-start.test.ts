@@ -115,3 +115,43 @@ test("npm start refuses an invalid configuration with a message naming the varia
   assert.match(result.stderr, /PORT: .*number/);
   assert.match(result.stderr, /WORKERS: .*>=0/);
 });
+
+test("LOG_FORMAT=json LOG_LEVEL=warn: every line of npm start and its children is JSON at warn or above, except the URL and admin token it was started to show", async () => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "resnet-jobs-log-"));
+  dirs.push(dataDir);
+  const env = {
+    DATA_DIR: dataDir,
+    PG_PORT: String(await freePort()),
+    PORT: String(await freePort()),
+    LOG_FORMAT: "json",
+    LOG_LEVEL: "warn",
+    WORKERS: "1",
+    TRAINER: "fake",
+  };
+  const service = startService(env);
+  await service.ready;
+  // A worker killed under the supervisor: its restart is a warning, which LOG_LEVEL=warn must keep.
+  const worker = execFileSync("pgrep", ["-P", String(service.child.pid), "-f", "worker/main.ts"], { encoding: "utf8" }).trim();
+  assert.match(worker, /^\d+$/, "one worker process under npm start");
+  process.kill(Number(worker), "SIGKILL");
+  let out = "";
+  service.child.stdout!.on("data", (d: Buffer) => (out += d));
+  const deadline = Date.now() + 20_000;
+  while (!/worker-1\] exited/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await stopWithSigint(service.child), 0);
+  const lines = ((await service.ready) + out).split("\n").filter((l) => l.trim() !== "");
+  const entries = lines.map((l) => {
+    try {
+      return JSON.parse(l) as { level: string; msg: string; process?: string };
+    } catch {
+      throw new Error(`not a JSON line: ${l}`);
+    }
+  });
+  const quiet = entries.filter((e) => e.level === "info" || e.level === "debug");
+  assert.deepEqual(
+    quiet.map((e) => e.msg.replace(/rjt_\S+/, "rjt_…").replace(/http:[^\s)]+/g, "URL")),
+    ["API listening on URL (reference: URL)", "admin token: rjt_…  (shown only now; keep it)", "service running; press Ctrl-C to stop"],
+  );
+  assert.ok(entries.some((e) => e.level === "warn" && /^\[worker-1\] exited \(SIGKILL\); restarting/.test(e.msg)), lines.join("\n"));
+  for (const e of entries.filter((e) => e.process !== undefined)) assert.notEqual(e.level, "info", `a child's info line: ${e.msg}`);
+});

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createApp } from "../api/create-app.ts";
-import { memoryLogger } from "../api/logger.ts";
+import { memoryLogger } from "../shared/logger.ts";
 import { StreamHub } from "../api/streams/stream-hub.ts";
 import { STREAM_ROUTE_DOCS } from "../api/streams/stream-route-docs.ts";
 import {

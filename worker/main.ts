@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
-import { checkpointStoreKind, ConfigError, loadConfig } from "../shared/config.ts";
+import { checkpointStoreKind, checkWorkerTimings, ConfigError, loadConfig } from "../shared/config.ts";
+import { createLogger, type LogLevel } from "../shared/logger.ts";
 import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
 import { throughTransactionPooler, transactionPoolerOptions } from "../shared/db/transaction-pooler.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
@@ -27,6 +28,7 @@ let config, options;
 try {
   config = loadConfig(process.env);
   options = loadWorkerOptions(process.env);
+  checkWorkerTimings(process.env);
   if (config.DATABASE_URL === undefined) {
     throw new ConfigError("Invalid configuration:\n  DATABASE_URL: required by a worker (got null)");
   }
@@ -37,10 +39,14 @@ try {
 }
 const url = config.DATABASE_URL!;
 const workerId = options.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
-const levels = ["debug", "info", "warn", "error"];
-const log = (line: string) => {
-  if (levels.indexOf(config.LOG_LEVEL) <= 1) console.log(`${new Date().toISOString()} worker ${workerId}: ${line}`);
-};
+const logger = createLogger({
+  level: config.LOG_LEVEL,
+  format: config.LOG_FORMAT ?? "text",
+  fields: { worker: workerId },
+  write: (line) => console.log(line),
+});
+/** The runner's lines: a level when it is not info (a warning survives LOG_LEVEL=warn). */
+const log = (line: string, level: LogLevel = "info") => logger(level, line);
 
 const trainer: Trainer = options.TRAINER === "fake"
   ? fakeTrainer({

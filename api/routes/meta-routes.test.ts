@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createApp } from "../create-app.ts";
-import { memoryLogger } from "../logger.ts";
+import { memoryLogger } from "../../shared/logger.ts";
 import { dbTest, useTestApi } from "../testing/test-api.ts";
 
 const api = useTestApi();

@@ -24,7 +24,7 @@ import { z } from "zod";
 import { isTerminalState } from "../../shared/run-states.ts";
 import { workerMessageSchema } from "../../shared/stream-messages.ts";
 import { AppError } from "../app-error.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../shared/logger.ts";
 import { authorizeStream, lookupApiToken, validTokenHashes } from "./authorize-stream.ts";
 import { MultiRunSubscriber } from "./multi-run-subscriber.ts";
 import { readRunEvents, readRunInfo } from "./read-run-events.ts";

@@ -13,7 +13,7 @@
  * socket is congested, only the newest progress is kept and sent when it drains.
  */
 import { isTerminalState } from "../../shared/run-states.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../shared/logger.ts";
 import type { OutgoingEvent, ReadRunEvents, ReadRunInfo } from "./read-run-events.ts";
 import type { HubListener, OutgoingProgress, StreamHub } from "./stream-hub.ts";
 import type { StreamLimits } from "./stream-limits.ts";

@@ -26,7 +26,7 @@ import {
   progressMessageSchema,
   type WorkerMessage,
 } from "../../shared/stream-messages.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../shared/logger.ts";
 import {
   type OutgoingEvent,
   type ReadRunEvents,

@@ -17,7 +17,7 @@ import type { TokenScope } from "../../shared/run-states.ts";
 import { createTestDatabase, type TestDatabase } from "../../test/helpers/test-database.ts";
 import { type AppOptions, createApp, declaredRoutes } from "../create-app.ts";
 import { responseBreaches } from "../http/response-contract.ts";
-import { memoryLogger } from "../logger.ts";
+import { memoryLogger } from "../../shared/logger.ts";
 import { ensureSqlReaderLogin, openSqlReaderPool } from "../sql/sql-reader.ts";
 
 export interface TestApi {
