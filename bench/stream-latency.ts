@@ -25,6 +25,7 @@ import { freePort } from "../test/helpers/free-port.ts";
 import { claimRun } from "../shared/queue/claim-run.ts";
 import { completeRun } from "../shared/queue/complete-run.ts";
 import { announceRunEvents } from "../shared/queue/announce-run-events.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import type { ClaimedRun } from "../shared/queue/queue-types.ts";
 import { recordEpoch } from "../shared/queue/record-epoch.ts";
 import { WorkerStream } from "../worker/stream/worker-stream.ts";
@@ -80,9 +81,9 @@ for (let i = 0;; i++) {
 }
 
 // --- helpers --------------------------------------------------------------------------------------
-let priority = 1_000_000;
+let priority = -1000; // spec priorities run from -1000 to 1000: each run is more urgent than the last
 async function newRun(): Promise<ClaimedRun> {
-  await sql`insert into runs (spec, epochs, priority) values (${sql.json({ schedule: "[1e-3, 0]lin[1e-3, 2]" })}, 1000, ${priority++})`;
+  await enqueueRuns(sql, [{ epochs: 1000, priority: priority++ }]);
   const run = await claimRun(sql, { workerId: "bench", leaseS: 600 });
   if (run === null) throw new Error("nothing to claim");
   return run;

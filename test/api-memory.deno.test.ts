@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { type ApiProcess, startApiProcess } from "./helpers/api-process.deno.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MB = 1024 * 1024;
@@ -17,9 +18,7 @@ Deno.test.beforeAll(async () => {
   db = await createTestDatabase();
   api = await startApiProcess({ databaseUrl: db.url });
   reader = (await createApiToken(db.sql, { name: "reader", scopes: ["read"] })).token;
-  const [run] = await db.sql<{ id: string }[]>`
-    insert into runs (spec, epochs) values ('{"schedule":"[1e-3, 0]lin[1e-3, 2]"}', 2) returning id`;
-  runId = run!.id;
+  runId = (await enqueueRuns(db.sql, [{ epochs: 2 }]))[0]!;
 });
 Deno.test.afterAll(async () => {
   console.log(`API peak RSS over the memory attacks: ${((api.peakRss() ?? 0) / MB).toFixed(0)} MiB`);

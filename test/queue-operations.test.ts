@@ -29,7 +29,6 @@ before(async () => {
 });
 after(async () => await db.drop());
 
-const spec = { schedule: "[1e-3, 0]lin[1e-3, 2]", optimizer: { alpha: 1e-3 } };
 const metrics = (epoch: number): EpochMetrics => ({
   epoch, loss: 1 / epoch, acc: 0.5, valLoss: 1.1 / epoch, valAcc: 0.5, lr: 1e-3, wd: 1.5e-4, seconds: 1, imagesPerSec: 100,
 });
@@ -51,9 +50,9 @@ async function expire(runId: string): Promise<void> {
 
 test("claimRun takes the highest priority first, then the oldest, and logs the claim with a running event", async () => {
   await clearQueue();
-  const [low] = await enqueueRuns(db.sql, [{ name: "low", spec, epochs: 2 }]);
-  const [high] = await enqueueRuns(db.sql, [{ name: "high", spec, epochs: 2, priority: 5 }]);
-  const [low2] = await enqueueRuns(db.sql, [{ name: "low2", spec, epochs: 2 }]);
+  const [low] = await enqueueRuns(db.sql, [{ name: "low", epochs: 2 }]);
+  const [high] = await enqueueRuns(db.sql, [{ name: "high", epochs: 2, priority: 5 }]);
+  const [low2] = await enqueueRuns(db.sql, [{ name: "low2", epochs: 2 }]);
   const first = await claim("w1");
   assert.equal(first.runId, high);
   assert.equal(first.attempt, 1);
@@ -76,14 +75,14 @@ test("claimRun takes the highest priority first, then the oldest, and logs the c
 
 test("claimRun skips runs whose retry backoff has not elapsed", async () => {
   await clearQueue();
-  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 1 }]);
+  const [id] = await enqueueRuns(db.sql, [{ epochs: 1 }]);
   await db.sql`update runs set run_after = now() + interval '1 hour' where id = ${id!}`;
   assert.equal(await claimRun(db.sql, { workerId: "w1", leaseS: 30 }), null);
 });
 
 test("every fenced write of a stale claim is rejected with LeaseLostError and writes nothing", async () => {
   await clearQueue();
-  await enqueueRuns(db.sql, [{ spec, epochs: 3 }]);
+  await enqueueRuns(db.sql, [{ epochs: 3 }]);
   const stale = await claim("w1");
   await expire(stale.runId);
   assert.equal((await reapExpiredRuns(db.sql)).length, 1);
@@ -124,7 +123,7 @@ async function snapshot(runId: string) {
 
 test("recordEpoch allocates gap-free seqs, keeps one metrics row per epoch, and the event carries the metrics", async () => {
   await clearQueue();
-  await enqueueRuns(db.sql, [{ spec, epochs: 3 }]);
+  await enqueueRuns(db.sql, [{ epochs: 3 }]);
   const run = await claim();
   const seqs = [await recordEpoch(db.sql, run, metrics(1), null), await recordEpoch(db.sql, run, metrics(2), { path: "/ck/2", epoch: 2 })];
   // A resumed attempt that redoes epoch 2 replaces its row rather than adding one.
@@ -140,7 +139,7 @@ test("recordEpoch allocates gap-free seqs, keeps one metrics row per epoch, and 
 
 test("concurrent fenced writers of one run never share a seq", async () => {
   await clearQueue();
-  await enqueueRuns(db.sql, [{ spec, epochs: 1 }]);
+  await enqueueRuns(db.sql, [{ epochs: 1 }]);
   const run = await claim();
   const clients = Array.from({ length: 4 }, () => postgres(db.url, { max: 1, onnotice: () => {} }));
   try {
@@ -157,7 +156,7 @@ test("concurrent fenced writers of one run never share a seq", async () => {
 
 test("failRun: a run failure ends it failed at once; an infrastructure failure retries with backoff until attempts run out", async () => {
   await clearQueue();
-  const [diverging, flaky] = await enqueueRuns(db.sql, [{ spec, epochs: 1 }, { spec, epochs: 1, maxAttempts: 2 }]);
+  const [diverging, flaky] = await enqueueRuns(db.sql, [{ epochs: 1 }, { epochs: 1, maxAttempts: 2 }]);
   const d = await claim();
   assert.equal(d.runId, diverging);
   assert.equal((await failRun(db.sql, d, { code: "diverged", message: "loss is NaN" }, { retryable: false })).state, "failed");
@@ -189,7 +188,7 @@ test("failRun: a run failure ends it failed at once; an infrastructure failure r
 
 test("releaseRun hands the run back without spending an attempt; a pending cancel turns it into cancelled", async () => {
   await clearQueue();
-  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 2, maxAttempts: 1 }]);
+  const [id] = await enqueueRuns(db.sql, [{ epochs: 2, maxAttempts: 1 }]);
   const a = await claim();
   await setCheckpoint(db.sql, a, { path: "/ck/a1-e0-b3", epoch: 0 }); // the drain's checkpoint, as the worker does
   assert.deepEqual(await releaseRun(db.sql, a), { state: "queued" });
@@ -208,7 +207,7 @@ test("releaseRun hands the run back without spending an attempt; a pending cance
 
 test("cancelRun ends a queued run at once and flags a running one, with a NOTIFY and the heartbeat's answer", async () => {
   await clearQueue();
-  const [queued, running] = await enqueueRuns(db.sql, [{ spec, epochs: 1, priority: -1 }, { spec, epochs: 1 }]);
+  const [queued, running] = await enqueueRuns(db.sql, [{ epochs: 1, priority: -1 }, { epochs: 1 }]);
   const run = await claim();
   assert.equal(run.runId, running);
   const heard: string[] = [];
@@ -239,7 +238,7 @@ test("inserting runs and appending events NOTIFY with ids only", async () => {
   try {
     await listener.listen("runs_queued", (p) => queued.push(p));
     await listener.listen("run_events", (p) => events.push(p));
-    await enqueueRuns(db.sql, Array.from({ length: 50 }, () => ({ spec, epochs: 1 })));
+    await enqueueRuns(db.sql, Array.from({ length: 50 }, () => ({ epochs: 1 })));
     const run = await claim();
     await waitFor(() => queued.length >= 1 && events.length >= 1);
     await new Promise((r) => setTimeout(r, 100));
@@ -253,7 +252,7 @@ test("inserting runs and appending events NOTIFY with ids only", async () => {
 test("five reapers at once: each expired run is taken back exactly once, and its next claim is attempt 2", async () => {
   await clearQueue();
   const n = 200;
-  await enqueueRuns(db.sql, Array.from({ length: n }, () => ({ spec, epochs: 1 })));
+  await enqueueRuns(db.sql, Array.from({ length: n }, () => ({ epochs: 1 })));
   const claims = await db.sql`
     update runs set state = 'running', attempt = 1, lease_token = gen_random_uuid(), worker_id = 'w1',
       lease_expires_at = now() - interval '1 second', last_seq = 1
@@ -291,7 +290,7 @@ test("five reapers at once: each expired run is taken back exactly once, and its
 
 test("reapExpiredRuns fails a run whose attempts are used up and cancels one with a pending cancel", async () => {
   await clearQueue();
-  const [last, cancelled] = await enqueueRuns(db.sql, [{ spec, epochs: 1, maxAttempts: 1, priority: 1 }, { spec, epochs: 1 }]);
+  const [last, cancelled] = await enqueueRuns(db.sql, [{ epochs: 1, maxAttempts: 1, priority: 1 }, { epochs: 1 }]);
   const a = await claim();
   const b = await claim();
   assert.deepEqual([a.runId, b.runId], [last, cancelled]);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createApiToken } from "../shared/api-tokens.ts";
 import { type ApiProcess, startApiProcess } from "./helpers/api-process.deno.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 let db: TestDatabase;
@@ -14,9 +15,7 @@ let runId = "";
 Deno.test.beforeAll(async () => {
   db = await createTestDatabase();
   api = await startApiProcess({ databaseUrl: db.url });
-  const [run] = await db.sql<{ id: string }[]>`
-    insert into runs (spec, epochs) values ('{"schedule":"[1e-3, 0]lin[1e-3, 2]"}', 2) returning id`;
-  runId = run!.id;
+  runId = (await enqueueRuns(db.sql, [{ epochs: 2 }]))[0]!;
 });
 Deno.test.afterAll(async () => {
   await api.stop();

@@ -8,7 +8,7 @@ import type postgres from "postgres";
 import type { RunListQuery, RunView } from "../../shared/api-schemas.ts";
 import { epochMetrics, runs } from "../../shared/db/schema.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
-import { specEpochs } from "../../shared/run-spec.ts";
+import { insertRuns } from "../../shared/queue/enqueue-run.ts";
 import { unstorableText } from "../http/storable-input.ts";
 import { AppError } from "../app-error.ts";
 import { runSummaryView } from "./run-summary-view.ts";
@@ -70,7 +70,7 @@ export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): 
     state: run.state,
     priority: run.priority,
     tags: run.tags,
-    spec: run.spec as RunSpec,
+    spec: run.spec,
     epochs: run.epochs,
     attempt: run.attempt,
     maxAttempts: run.maxAttempts,
@@ -119,23 +119,10 @@ export async function getRun(db: Db, id: string): Promise<RunView | null> {
   return row === undefined ? null : toRunView(row);
 }
 
-/** The columns of a new run, all taken from its validated spec. */
-export function runValues(spec: RunSpec) {
-  return {
-    name: spec.name ?? null,
-    spec,
-    priority: spec.priority,
-    tags: spec.tags,
-    maxAttempts: spec.maxAttempts,
-    epochs: specEpochs(spec),
-  };
-}
-
 /**
- * Inserts a run. With an idempotency key, a second request with the same key and the same request hash
- * gets the first run back (`created: false`); with another hash it is a 409. Concurrent requests with
- * one key are safe: the unique index makes all but one INSERT wait for the first to commit and then
- * do nothing, and they read the winner's row.
+ * Inserts a run (shared/queue/enqueue-run.ts, the one insert of runs). With an idempotency key, a
+ * second request with the same key and the same request hash gets the first run back (`created:
+ * false`); with another hash it is a 409.
  */
 export async function createRun(
   db: Db,
@@ -143,22 +130,10 @@ export async function createRun(
   idempotency?: { key: string; requestHash: string },
   sweepId: string | null = null,
 ): Promise<{ run: RunView; created: boolean }> {
-  // One hand-written statement rather than drizzle's builder: this is the hottest write, and building it
-  // cost more CPU than running it. ON CONFLICT never fires for a NULL key (NULLs are distinct).
-  const v = runValues(spec);
-  const client = db.$client;
-  const inserted = await client<{ id: string }[]>`
-    insert into runs (name, spec, priority, tags, max_attempts, epochs, sweep_id, idempotency_key, request_hash)
-    values (${v.name}, ${JSON.stringify(v.spec)}::jsonb, ${v.priority},
-      array(select jsonb_array_elements_text(${
-    JSON.stringify(v.tags)
-  }::jsonb)), ${v.maxAttempts}, ${v.epochs},
-      ${sweepId}::uuid, ${idempotency?.key ?? null}, ${idempotency?.requestHash ?? null})
-    on conflict (idempotency_key) do nothing
-    returning id`;
-  let id = inserted[0]?.id;
+  const [inserted] = await insertRuns(db.$client, [{ spec, sweepId, ...(idempotency ? { idempotency } : {}) }]);
+  let id = inserted ?? null;
   let created = true;
-  if (id === undefined && idempotency !== undefined) {
+  if (id === null && idempotency !== undefined) {
     const [existing] = await db.select({ id: runs.id, requestHash: runs.requestHash }).from(runs)
       .where(eq(runs.idempotencyKey, idempotency.key));
     if (existing === undefined) throw new Error("idempotent insert did nothing, yet no run holds the key");

@@ -1,37 +1,23 @@
 /** Sweeps: the sweep row and all its runs in one transaction, so a sweep is never half created. */
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
+import type postgres from "postgres";
 import type { SweepRequest, SweepView } from "../../shared/api-schemas.ts";
-import { runs, sweeps } from "../../shared/db/schema.ts";
+import { sweeps } from "../../shared/db/schema.ts";
+import { insertRuns } from "../../shared/queue/enqueue-run.ts";
 import { RUN_STATES } from "../../shared/run-states.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
-import { type Db, runsOfSweep, runValues } from "./runs-repo.ts";
+import { type Db, runsOfSweep } from "./runs-repo.ts";
 
-/**
- * Inserts the sweep and its runs. Each run's created_at is the transaction's time plus its index in
- * microseconds, so listings by time keep the sweep's order (now() is the same for the whole
- * transaction, and ids are random).
- */
+/** Inserts the sweep and its runs (in the given order, by the one insert of runs) in one transaction. */
 export async function createSweep(db: Db, request: SweepRequest, specs: readonly RunSpec[]): Promise<string> {
-  return await db.transaction(async (tx) => {
-    const [sweep] = await tx.insert(sweeps).values({
-      name: request.name ?? null,
-      baseSpec: request.base,
-      grid: request.grid,
-      repeat: request.repeat,
-    }).returning({ id: sweeps.id });
-    const id = sweep!.id;
-    // Chunks keep each INSERT well under Postgres's 65535 bind parameters.
-    for (let start = 0; start < specs.length; start += 250) {
-      await tx.insert(runs).values(
-        specs.slice(start, start + 250).map((spec, i) => ({
-          ...runValues(spec),
-          sweepId: id,
-          createdAt: sql`now() + make_interval(secs => ${(start + i) / 1e6})`,
-        })),
-      );
-    }
-    return id;
-  });
+  return await db.$client.begin(async (tx) => {
+    const [sweep] = await tx<{ id: string }[]>`
+      insert into sweeps (name, base_spec, grid, repeat)
+      values (${request.name ?? null}, ${JSON.stringify(request.base)}::text::jsonb, ${JSON.stringify(request.grid)}::text::jsonb, ${request.repeat})
+      returning id`;
+    await insertRuns(tx as unknown as postgres.Sql, specs.map((spec) => ({ spec, sweepId: sweep!.id })));
+    return sweep!.id;
+  }) as string;
 }
 
 export async function getSweep(db: Db, id: string): Promise<SweepView | null> {

@@ -21,6 +21,7 @@ export interface EventPublisher {
 }
 import { claimRun } from "../../shared/queue/claim-run.ts";
 import { completeRun } from "../../shared/queue/complete-run.ts";
+import { enqueueRuns } from "../../shared/queue/enqueue-run.ts";
 import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
 import { recordEpoch } from "../../shared/queue/record-epoch.ts";
 import { createStreamRoutes } from "./create-stream-routes.ts";
@@ -80,19 +81,20 @@ export async function createToken(
   return token;
 }
 
-let priority = 1_000_000;
+/**
+ * Each new run here is more urgent than the last, and than runs left queued at the default priority 0
+ * (spec priorities go up to 1000).
+ */
+let priority = 1;
 
 /** A queued run that the next claim takes (each new one is more urgent than the last). */
 export async function insertRun(
   sql: postgres.Sql,
   opts: { sweepId?: string | null; epochs?: number } = {},
 ): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    insert into runs (spec, epochs, priority, sweep_id)
-    values (${sql.json({ schedule: "[1e-3, 0]lin[1e-3, 2]" })}, ${opts.epochs ?? 10}, ${priority++},
-      ${opts.sweepId ?? null})
-    returning id`;
-  return row!.id;
+  if (priority > 1000) throw new RangeError("insertRun: more than 1000 runs in one test process");
+  const [id] = await enqueueRuns(sql, [{ epochs: opts.epochs ?? 10, priority: priority++, sweepId: opts.sweepId ?? null }]);
+  return id!;
 }
 
 export function metricsFor(epoch: number): EpochMetrics {

@@ -10,6 +10,7 @@
  * ```
  */
 import { sql } from "drizzle-orm";
+import type { RunSpec } from "../run-spec.ts";
 import { RUN_STATES, TOKEN_SCOPES } from "../run-states.ts";
 import {
   bigint,
@@ -48,8 +49,8 @@ export const runs = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     name: text("name"),
     sweepId: uuid("sweep_id").references(() => sweeps.id, { onDelete: "set null" }),
-    /** The fully defaulted, validated run spec (shared/run-spec.ts output). */
-    spec: jsonb("spec").notNull(),
+    /** The fully defaulted, validated run spec (shared/run-spec.ts output), written only by insertRuns. */
+    spec: jsonb("spec").$type<RunSpec>().notNull(),
     state: text("state", { enum: RUN_STATES }).notNull().default("queued"),
     priority: integer("priority").notNull().default(0),
     tags: text("tags").array().notNull().default(sql`'{}'::text[]`),

@@ -24,7 +24,8 @@ export interface Lease {
 /** A run as its claim returns it: everything the worker needs to train it. */
 export interface ClaimedRun extends Lease {
   name: RunRow["name"];
-  spec: unknown;
+  /** As stored; the runner parses it again (defaults a row stored by an older version; a hand-edited one fails invalid_spec). */
+  spec: RunRow["spec"];
   epochs: RunRow["epochs"];
   maxAttempts: RunRow["maxAttempts"];
   releases: RunRow["releases"];
