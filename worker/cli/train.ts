@@ -152,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
           done: p.batch,
           total: p.batchesPerEpoch,
           etaSeconds: p.epochEtaSeconds,
-          suffix: `loss ${p.loss.toFixed(4)} acc ${p.acc.toFixed(4)} lr ${p.lr.toExponential(2)} ${p.imagesPerSecond.toFixed(1)} img/s`,
+          suffix: `loss ${p.loss.toFixed(4)} acc ${p.acc.toFixed(4)} lr ${p.lr.toExponential(2)} ${p.imagesPerSec.toFixed(1)} img/s`,
         });
         process.stderr.write(`\r\x1b[2K${bar}`);
       },

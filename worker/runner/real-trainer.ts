@@ -50,7 +50,7 @@ export async function createRealTrainer(config: Config, log: (line: string) => v
         commitEpoch: (m, c) =>
           hooks.onEpochEnd({
             epoch: m.epoch, loss: m.loss, acc: m.acc, valLoss: m.valLoss, valAcc: m.valAcc, lr: m.lr, wd: m.wd,
-            seconds: m.seconds, imagesPerSec: m.imagesPerSecond,
+            seconds: m.seconds, imagesPerSec: m.imagesPerSec,
           }, encodeCheckpoint(c)),
         // Every batch: a step takes seconds, and the runner's publisher decides what to send.
         progressEvery: 1,

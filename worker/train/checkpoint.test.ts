@@ -10,7 +10,7 @@ const sample = (): TrainCheckpoint => ({
   epochsDone: 2,
   partial: { batches: 3, lossSum: 1.25, correct: 40, seen: 96, seconds: 0.5 },
   augmentRng: [1, 2, 3, 4294967295],
-  history: [{ epoch: 1, loss: 2.1, acc: 0.2, valLoss: 2, valAcc: 0.25, lr: 1e-3, wd: 1.5e-4, seconds: 1, imagesPerSecond: 100, iterations: 7 }],
+  history: [{ epoch: 1, loss: 2.1, acc: 0.2, valLoss: 2, valAcc: 0.25, lr: 1e-3, wd: 1.5e-4, seconds: 1, imagesPerSec: 100, iterations: 7 }],
   best: { epoch: 1, valAcc: 0.25 },
   thresholdEpoch: null,
   weights: [{ name: "k", shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6.5]) }, { name: "b", shape: [1], values: Float32Array.from([Math.PI]) }],
@@ -21,6 +21,13 @@ test("encodeCheckpoint()/decodeCheckpoint() round-trip every field bit for bit",
   const c = sample();
   const back = decodeCheckpoint(encodeCheckpoint(c));
   assert.deepEqual(back, c);
+});
+
+test("decodeCheckpoint() reads a checkpoint written before the rate was named imagesPerSec (a run resumed across the upgrade)", () => {
+  const c = sample();
+  const old = { ...c, history: c.history.map(({ imagesPerSec, ...m }) => ({ ...m, imagesPerSecond: imagesPerSec })) };
+  const back = decodeCheckpoint(encodeCheckpoint(old as unknown as TrainCheckpoint));
+  assert.deepEqual(back.history, c.history);
 });
 
 test("decodeCheckpoint() rejects truncated or foreign bytes", () => {

@@ -14,7 +14,7 @@
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RngState } from "../data/rng.ts";
-import type { EpochMetrics } from "./metrics.ts";
+import { decodeEpochHistory, type EpochMetrics } from "./metrics.ts";
 
 export interface SavedTensor {
   name: string;
@@ -132,7 +132,7 @@ export function decodeCheckpoint(bytes: Uint8Array, what = "checkpoint"): TrainC
   const weights = header.weights.map((w) => ({ name: w.name, shape: w.shape, values: take(w.length) }));
   const m = header.optimizer.m.map(take);
   const v = header.optimizer.v.map(take);
-  return { ...header, weights, optimizer: { iterations: header.optimizer.iterations, m, v } };
+  return { ...header, history: decodeEpochHistory(header.history), weights, optimizer: { iterations: header.optimizer.iterations, m, v } };
 }
 
 function align4(n: number): number {

@@ -3,22 +3,25 @@
  * shared/run-summary.ts (`summarizeEpochs`), the same for the worker, the API and the dashboard.
  */
 
-/** One epoch, numbered from 1 as Keras prints it. */
-export interface EpochMetrics {
-  epoch: number;
-  /** Mean over the epoch's training batches, weighted by batch size (Keras's running mean at the end). */
-  loss: number;
-  acc: number;
-  /** On the validation set, inference mode. Loss includes the l2 penalty, as Keras's does. */
-  valLoss: number;
-  valAcc: number;
-  /** The schedule's values at the epoch's end (iteration epoch·stepsPerEpoch), as Keras's optimizer reports them. */
-  lr: number;
-  /** The per-step decay factor at the same point (lr·λ, or the WD schedule's value). */
-  wd: number;
-  /** Wall seconds of the epoch including validation, and training images per training second. */
-  seconds: number;
-  imagesPerSecond: number;
+import type { EpochMetrics as QueueEpochMetrics } from "../../shared/queue/queue-types.ts";
+
+/**
+ * One epoch, numbered from 1 as Keras prints it: the figures the queue records and the streams send
+ * (shared/epoch-metrics.ts, field for field), plus the iterations done, which a checkpoint keeps.
+ */
+export interface EpochMetrics extends QueueEpochMetrics {
   /** Iterations (updates) done at the end of the epoch. */
   iterations: number;
+}
+
+/**
+ * A checkpoint's history as stored: those written before the names were unified call the training
+ * rate `imagesPerSecond`.
+ */
+export function decodeEpochHistory(history: readonly (EpochMetrics | (Omit<EpochMetrics, "imagesPerSec"> & { imagesPerSecond: number }))[]): EpochMetrics[] {
+  return history.map((m) => {
+    if (!("imagesPerSecond" in m)) return m;
+    const { imagesPerSecond, ...rest } = m;
+    return { ...rest, imagesPerSec: imagesPerSecond };
+  });
 }

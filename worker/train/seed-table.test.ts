@@ -7,7 +7,7 @@ import { summarizeEpochs } from "../../shared/run-summary.ts";
 import type { TrainSpec } from "./train-spec.ts";
 
 const row = (epoch: number, valAcc: number, acc = 0.95): EpochMetrics => ({
-  epoch, loss: 0.1234567, acc, valLoss: 0.2317, valAcc, lr: 1e-3, wd: 1.5e-4, seconds: 75, imagesPerSecond: 533.33, iterations: epoch * 625,
+  epoch, loss: 0.1234567, acc, valLoss: 0.2317, valAcc, lr: 1e-3, wd: 1.5e-4, seconds: 75, imagesPerSec: 533.33, iterations: epoch * 625,
 });
 
 test("summarizeEpochs() finds the first epoch at the threshold and the best val_acc (first on ties)", () => {

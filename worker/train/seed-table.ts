@@ -25,7 +25,7 @@ export function formatEpochRow(m: EpochMetrics): string {
     sci(m.lr),
     sci(m.wd),
     formatDuration(m.seconds),
-    m.imagesPerSecond.toFixed(1),
+    m.imagesPerSec.toFixed(1),
   ].join(" | ") + " |";
 }
 
@@ -53,7 +53,7 @@ export function formatSummaryTable(label: string, spec: TrainSpec, s: SeedSummar
 export const CSV_HEADER = "epoch,loss,acc,val_loss,val_acc,lr,wd,seconds,images_per_sec";
 
 export function formatCsvRow(m: EpochMetrics): string {
-  return [m.epoch, m.loss, m.acc, m.valLoss, m.valAcc, m.lr, m.wd, m.seconds.toFixed(3), m.imagesPerSecond.toFixed(2)].join(",");
+  return [m.epoch, m.loss, m.acc, m.valLoss, m.valAcc, m.lr, m.wd, m.seconds.toFixed(3), m.imagesPerSec.toFixed(2)].join(",");
 }
 
 function sci(v: number): string {

@@ -46,7 +46,7 @@ test("a ResNet v2 of depth 11 learns real Fashion-MNIST images: 2000 of them, 3 
     },
   });
   const table = epochs.map((m) =>
-    `epoch ${m.epoch}: loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(3)} val_loss ${m.valLoss.toFixed(4)} val_acc ${m.valAcc.toFixed(3)} ${m.imagesPerSecond.toFixed(1)} img/s`
+    `epoch ${m.epoch}: loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(3)} val_loss ${m.valLoss.toFixed(4)} val_acc ${m.valAcc.toFixed(3)} ${m.imagesPerSec.toFixed(1)} img/s`
   ).join("\n");
   for (const line of table.split("\n")) t.diagnostic(line);
   assert.equal(result.status, "completed");

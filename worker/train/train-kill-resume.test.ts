@@ -14,7 +14,7 @@ import { trainRun } from "./train-run.ts";
 
 await tf.setBackend("cpu");
 const child = fileURLToPath(new URL("./test-fixtures/train-child.ts", import.meta.url));
-const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
+const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSec: _i, ...rest }) => rest);
 
 test("a run killed with SIGKILL after epoch 2's checkpoint resumes to the same metrics and weights as 4 straight epochs", async () => {
   const data = await killResumePreparedData();

@@ -33,7 +33,7 @@ test("a ResNet v2 of depth 11 learns the synthetic set to val_acc ≥ 0.9 within
     // Once there, stop: the rest of the schedule would only cost CI time.
     shouldStop: () => (reached ? "cancel" : false),
   });
-  const table = epochs.map((m) => `epoch ${m.epoch}: loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(3)} val_acc ${m.valAcc.toFixed(3)} ${m.imagesPerSecond.toFixed(1)} img/s`).join("\n");
+  const table = epochs.map((m) => `epoch ${m.epoch}: loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(3)} val_acc ${m.valAcc.toFixed(3)} ${m.imagesPerSec.toFixed(1)} img/s`).join("\n");
   for (const line of table.split("\n")) t.diagnostic(line);
   assert.ok(result.summary.thresholdEpoch !== null, `val_acc never reached 0.9:\n${table}`);
   assert.ok(result.summary.thresholdEpoch <= 4);

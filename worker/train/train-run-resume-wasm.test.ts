@@ -9,7 +9,7 @@ import { memoryCheckpointStore } from "./checkpoint.ts";
 import type { EpochMetrics } from "./metrics.ts";
 import { trainRun } from "./train-run.ts";
 
-const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
+const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSec: _i, ...rest }) => rest);
 
 // Native runs with 2 threads: oneDNN's multi-threaded gradients are bit-reproducible for a fixed
 // thread count (and CPU), which is what makes its resume exact too (see README, "Resume exactness").

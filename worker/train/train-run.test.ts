@@ -34,7 +34,7 @@ function makeSpec(overrides: Partial<TrainSpec> = {}): TrainSpec {
 
 const deps = (extra: Partial<TrainRunDeps> = {}): TrainRunDeps => ({ data, createModel: createTinyModel, ...extra });
 /** Metrics without the wall-clock fields, which differ between runs. */
-const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
+const numbers = (h: EpochMetrics[]) => h.map(({ seconds: _s, imagesPerSec: _i, ...rest }) => rest);
 
 test("trainRun() reports one Keras-style row per epoch with the schedule's lr and lr·λ at the epoch's end", async () => {
   const before = tf.memory().numTensors;
@@ -53,7 +53,7 @@ test("trainRun() reports one Keras-style row per epoch with the schedule's lr an
     assert.equal(m.lr, scheduleValueAtIteration(s, m.epoch * 7, 7));
     assert.equal(m.wd, m.lr * 0.1);
     assert.ok(m.loss > 0 && m.valLoss > 0 && m.acc >= 0 && m.acc <= 1 && m.valAcc >= 0 && m.valAcc <= 1);
-    assert.ok(m.seconds > 0 && m.imagesPerSecond > 0);
+    assert.ok(m.seconds > 0 && m.imagesPerSec > 0);
     // acc and val_acc are means over 200 and 40 images.
     assert.ok(Number.isInteger(Math.round(m.acc * 200 * 1e6) / 1e6) && Number.isInteger(Math.round(m.valAcc * 40 * 1e6) / 1e6));
   }
@@ -63,7 +63,7 @@ test("trainRun() reports one Keras-style row per epoch with the schedule's lr an
   const p = progress[0]!;
   assert.equal(p.batchesPerEpoch, 7);
   assert.equal(p.lr, scheduleValueAtIteration(s, 2, 7));
-  assert.ok(p.epochEtaSeconds >= 0 && p.imagesPerSecond > 0);
+  assert.ok(p.epochEtaSeconds >= 0 && p.imagesPerSec > 0);
   assert.equal(progress.at(-1)!.epochEtaSeconds, 0);
   // The summary is the seed's table row.
   const hit = r.history.find((m) => m.valAcc >= 0.5) ?? null;

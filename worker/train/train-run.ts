@@ -94,7 +94,7 @@ export interface BatchProgress {
   acc: number;
   lr: number;
   wd: number;
-  imagesPerSecond: number;
+  imagesPerSec: number;
   /**
    * Seconds left in this epoch's training at the current speed (validation not included): the CLI's
    * progress bar. Not the run's ETA, which the stream messages' `etaSeconds` is (run-publisher.ts).
@@ -279,7 +279,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
             acc: sums.correct / sums.seen,
             lr: q.lr,
             wd: q.decay,
-            imagesPerSecond: elapsed > 0 ? sums.seen / elapsed : 0,
+            imagesPerSec: elapsed > 0 ? sums.seen / elapsed : 0,
             epochEtaSeconds: secPerBatch * (steps - sums.batches),
           });
         }
@@ -328,7 +328,7 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
         lr: lrAt(endIteration),
         wd: wdAt(endIteration),
         seconds,
-        imagesPerSecond: trainSeconds > 0 ? nTrain / trainSeconds : 0,
+        imagesPerSec: trainSeconds > 0 ? nTrain / trainSeconds : 0,
         iterations: endIteration,
       };
       history.push(metrics);
