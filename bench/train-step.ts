@@ -15,6 +15,7 @@ import { parseBackendChoice, selectBackend } from "../worker/tf/select-backend.t
 import type { TF } from "../worker/tf/tf-types.ts";
 import { parseWebgpuDriver } from "../worker/tf/webgpu-adapter.ts";
 import { AdamW } from "../worker/train/adamw.ts";
+import { ClassifierSteps } from "../worker/train/classifier-steps.ts";
 
 const { values } = parseArgs({
   options: {
@@ -49,21 +50,16 @@ const counts = model.paramCounts();
 console.log(`ResNet${depth}v2 ${imageSize}×${imageSize} params ${counts.total} batch ${batch} backend ${name} threads ${threads}`);
 
 const x = tf.randomUniform([batch, imageSize, imageSize, 3], -1, 1, "float32", 7) as tfjs.Tensor4D;
-const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", 8) as tfjs.Tensor1D, 10));
+const labels = tf.randomUniform([batch], 0, 10, "int32", 8) as tfjs.Tensor1D;
 const optimizer = new AdamW(tf, model.trainableVariables, { weightDecay: 0.15 });
+// The product's own step (train-run.ts trains with it): forward, loss, gradients, AdamW.
+const batchSteps = new ClassifierSteps(tf, model, optimizer, { l2: 0, kernels: [] });
 
 // Read back asynchronously: the webgpu backend has no synchronous readback in Node.
 async function step(): Promise<number> {
-  const loss = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(
-      () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tfjs.Scalar,
-      model.trainableVariables as tfjs.Variable[],
-    );
-    optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name]), { lr: 1e-3 });
-    return value;
-  });
+  const { loss, correct } = batchSteps.train(x, labels, { lr: 1e-3, decay: 1e-3 * 0.15 });
   const v = (await loss.data())[0]!;
-  loss.dispose();
+  tf.dispose([loss, correct]);
   return v;
 }
 

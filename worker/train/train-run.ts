@@ -22,14 +22,14 @@ import type { StopRequest, TrainStatus } from "../runner/trainer.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import { lastEpoch, parseSchedule, scheduleValueAtIteration, type Schedule } from "../../shared/schedule/mod.ts";
 import { planEpoch } from "../data/augment.ts";
-import { NUM_CLASSES } from "../data/cifar10-format.ts";
 import { fillEvalBatch, fillTrainBatch, prepareData, type PreparedData, type RawDataset } from "../data/prepare-data.ts";
 import { gatherHWC, type ImageTable } from "../data/preprocess.ts";
 import type { ModelSnapshot } from "../model/export-run-model.ts";
 import { Rng } from "../data/rng.ts";
 import { buildResNetV2, type LayerRow, type ResNetV2Options } from "../model/resnet-v2.ts";
-import { AdamW, l2Penalty } from "./adamw.ts";
+import { AdamW } from "./adamw.ts";
 import type { CheckpointStore, PartialEpoch, SavedTensor, TrainCheckpoint } from "./checkpoint.ts";
+import { ClassifierSteps } from "./classifier-steps.ts";
 import { type SeedSummary, summarizeEpochs } from "../../shared/run-summary.ts";
 import type { EpochMetrics } from "./metrics.ts";
 import { CheckpointMismatchError, TensorLeakError, TrainingDivergedError } from "./train-errors.ts";
@@ -184,8 +184,10 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     ...(beta2 !== undefined ? { beta2 } : {}),
     ...(epsilon !== undefined ? { epsilon } : {}),
   });
-  const kernels = model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4);
-  const l2 = spec.optimizer.l2;
+  const batchSteps = new ClassifierSteps(tf, model, optimizer, {
+    l2: spec.optimizer.l2,
+    kernels: model.regularizedKernels ?? model.trainableVariables.filter((v) => v.rank === 4),
+  });
   const allVariables = [...model.trainableVariables, ...model.nonTrainableVariables];
   const models = deps.models;
   /** The best epoch's weights when this attempt trained it. */
@@ -429,26 +431,17 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
    * refilled as soon as this returns its promise.
    */
   async function trainStep(count: number, lr: number, decay: number): Promise<[number, number]> {
-    let correct: tfjs.Scalar | null = null;
-    const loss = tf.tidy(() => {
+    const { loss, correct } = tf.tidy(() => {
       const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]);
       const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = model.forward(x, { training: true });
-        correct = tf.keep(countCorrect(logits, y));
-        const ce = crossEntropy(logits, y);
-        return l2 > 0 ? tf.add(ce, l2Penalty(tf, kernels, l2)) : ce;
-      }, model.trainableVariables as tfjs.Variable[]);
-      optimizer.applyGradients(model.trainableVariables.map((v) => grads[v.name] ?? null), { lr, decay });
-      return value;
+      return batchSteps.train(x, y, { lr, decay });
     });
-    const c = correct as tfjs.Scalar | null;
     try {
-      const [l, k] = await Promise.all([loss.data(), c!.data()]);
+      const [l, k] = await Promise.all([loss.data(), correct.data()]);
       return [l[0]!, k[0]!];
     } finally {
       loss.dispose();
-      c?.dispose();
+      correct.dispose();
     }
   }
 
@@ -461,36 +454,19 @@ export async function trainRun(tf: TF, spec: TrainSpec, deps: TrainRunDeps): Pro
     for (let start = 0; start < n; start += batchSize) {
       const count = Math.min(batchSize, n - start);
       fillEvalBatch(table, data.mean, start, count, xBuf, yBuf);
-      const out = tf.tidy(() => {
-        const x = tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]);
-        const y = tf.tensor1d(yBuf.subarray(0, count), "int32");
-        const logits = model.forward(x, { training: false });
-        return tf.stack([tf.mul(crossEntropy(logits, y), count), countCorrect(logits, y)]);
-      });
+      const out = tf.tidy(() =>
+        batchSteps.test(
+          tf.tensor4d(xBuf.subarray(0, count * per), [count, size, size, channels]),
+          tf.tensor1d(yBuf.subarray(0, count), "int32"),
+        )
+      );
       const v = await out.data();
       out.dispose();
       lossSum += v[0]!;
       correct += v[1]!;
       await new Promise<void>((r) => setImmediate(r));
     }
-    // Keras's val_loss includes the regularization losses; the penalty does not depend on the batch.
-    let penalty = 0;
-    if (l2 > 0) {
-      const p = l2Penalty(tf, kernels, l2);
-      penalty = (await p.data())[0]!;
-      p.dispose();
-    }
-    return { loss: lossSum / n + penalty, acc: correct / n, seconds: (now() - t0) / 1000 };
-  }
-
-  /** Mean softmax cross-entropy from logits (Keras uses the logits behind a softmax output too). */
-  function crossEntropy(logits: tfjs.Tensor2D, labels: tfjs.Tensor1D): tfjs.Scalar {
-    const oneHot = tf.oneHot(labels, NUM_CLASSES);
-    return tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oneHot), 1)));
-  }
-
-  function countCorrect(logits: tfjs.Tensor2D, labels: tfjs.Tensor1D): tfjs.Scalar {
-    return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
+    return { loss: lossSum / n + await batchSteps.penalty(), acc: correct / n, seconds: (now() - t0) / 1000 };
   }
 }
 
