@@ -42,9 +42,9 @@ const metrics = (epoch: number): EpochMetrics => ({
 const bytes = (epoch: number) => new TextEncoder().encode(`epoch ${epoch}`);
 const log = () => {};
 
-async function claimNew(): Promise<ClaimedRun> {
+async function claimNew(epochs = 3): Promise<ClaimedRun> {
   await db.sql`delete from runs where state = 'queued'`;
-  await enqueueRuns(db.sql, [{ spec, epochs: 3 }]);
+  await enqueueRuns(db.sql, [{ spec, epochs }]);
   const run = await claimRun(worker, { workerId: "w1", leaseS: 30 });
   assert.ok(run);
   return run;
@@ -67,12 +67,14 @@ test("a dir-store worker's epochs and finish send no statement about Postgres ch
   assert.equal(statements.length, 6, `two statements per epoch:\n${statements.join("\n---\n")}`);
   assert.equal(statements.filter((q) => q.includes("insert into epoch_metrics")).length, 3);
   assert.equal(statements.filter((q) => q.includes("pg_notify")).length, 3);
-  // The dir store keeps the last file of a finished run and nothing older.
-  assert.deepEqual(await readdir(path.join(dir, run.runId)), ["a1-e3-b0.ckpt"]);
+  // The dir store keeps the last file of a finished run and nothing older; the final epoch (3) writes
+  // none (nothing resumes past it), so the last is epoch 2's.
+  assert.deepEqual(await readdir(path.join(dir, run.runId)), ["a1-e2-b0.ckpt"]);
 });
 
 test("a run that held a Postgres checkpoint, resumed by a dir-store worker: the rows of the earlier attempt are collected once the pointers move past them", async () => {
-  const first = await claimNew();
+  // Four epochs: epochs 2 and 3 move the pointer (the final one would not).
+  const first = await claimNew(4);
   const rowsStore = createCheckpointStore({ kind: "postgres", sql: worker, dir });
   await new RunCheckpoints(worker, first, rowsStore, log).commitEpoch(metrics(1), bytes(1));
   assert.equal(await rowsOf(first.runId), 1);

@@ -70,7 +70,8 @@ test("kill -9 mid-run: back in the queue within LEASE_S + reaper interval, resum
   const line = await survivor.waitFor(new RegExp(`run ${id} attempt 2: started from checkpoint`));
   assert.match(line, /a1-e[1-9]-b0\.ckpt/, "resumed from the first attempt's epoch checkpoint");
   const [run] = await db.sql`select attempt, worker_id, checkpoint_epoch from runs where id = ${id!}`;
-  assert.deepEqual({ ...run }, { attempt: 2, worker_id: survivor.id, checkpoint_epoch: EPOCHS });
+  // The final epoch is recorded without a checkpoint (nothing resumes past it): the pointer stays on the one before.
+  assert.deepEqual({ ...run }, { attempt: 2, worker_id: survivor.id, checkpoint_epoch: EPOCHS - 1 });
   const epochs = await db.sql`select epoch, attempt from epoch_metrics where run_id = ${id!} order by epoch`;
   assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4], "one metrics row per epoch");
   assert.equal(epochs[0]!.attempt, 1, "epoch 1 came from the killed worker and was not redone");
@@ -79,10 +80,11 @@ test("kill -9 mid-run: back in the queue within LEASE_S + reaper interval, resum
     { attempt: 1, worker_id: victim.id, outcome: "lease_expired" },
     { attempt: 2, worker_id: survivor.id, outcome: "succeeded" },
   ]);
-  // The final checkpoint is left, each newer one having replaced the one before it; at most one file of
-  // the killed attempt may remain (written, but killed before its pointer moved: never resumed from).
-  // The survivor deletes the older ones just after it records the success (RunCheckpoints.finish).
-  const final = `a2-e${EPOCHS}-b0.ckpt`;
+  // The last checkpoint (the epoch before the final one) is left, each newer one having replaced the one
+  // before it; at most one file of the killed attempt may remain (written, but killed before its pointer
+  // moved: never resumed from). The survivor deletes the older ones just after it records the success
+  // (RunCheckpoints.finish).
+  const final = `a2-e${EPOCHS - 1}-b0.ckpt`;
   const collected = (files: string[]) =>
     files.includes(final) && files.length <= 2 && files.every((f) => f === final || f.startsWith("a1-"));
   let files: string[] = [];

@@ -26,6 +26,12 @@ export interface FakeTrainerOptions {
   blockMs?: number;
   /** Bytes of padding in each checkpoint, to give it a real size (full-disk tests); default 0. */
   checkpointBytes?: number;
+  /**
+   * Milliseconds spent after the last epoch is recorded, before the run completes: where the real
+   * trainer evaluates the test set and stores the final model (tests of a crash in that window);
+   * default 0.
+   */
+  finalMs?: number;
 }
 
 interface FakeCheckpoint {
@@ -38,8 +44,10 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
   const { batchMs, batchesPerEpoch } = options;
   const blockMs = options.blockMs ?? 0;
   const padBytes = options.checkpointBytes ?? 0;
+  const finalMs = options.finalMs ?? 0;
   if (!(batchMs >= 0)) throw new RangeError(`fake trainer batchMs must be ≥ 0, got ${batchMs}`);
   if (!(blockMs >= 0)) throw new RangeError(`fake trainer blockMs must be ≥ 0, got ${blockMs}`);
+  if (!(finalMs >= 0)) throw new RangeError(`fake trainer finalMs must be ≥ 0, got ${finalMs}`);
   if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 1) {
     throw new RangeError(`fake trainer batchesPerEpoch must be a positive integer, got ${batchesPerEpoch}`);
   }
@@ -82,6 +90,7 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
         batches = 0;
         await hooks.onEpochEnd(metrics, encode({ fake: 1, epochsDone, batches }, padBytes));
       }
+      if (finalMs > 0) await new Promise((r) => setTimeout(r, finalMs));
       return { status: "completed" };
     },
   };

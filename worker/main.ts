@@ -54,6 +54,7 @@ const trainer: Trainer = options.TRAINER === "fake"
     batchesPerEpoch: options.FAKE_BATCHES,
     blockMs: options.FAKE_BLOCK_MS,
     checkpointBytes: options.FAKE_CHECKPOINT_BYTES,
+    finalMs: options.FAKE_FINAL_MS,
   })
   : await (await import("./runner/real-trainer.ts")).createRealTrainer(config, log);
 

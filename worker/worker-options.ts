@@ -25,6 +25,11 @@ export const workerOptionsSchema = z.object({
   FAKE_BLOCK_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   /** Padding bytes in each fake checkpoint, to give it a real size (full-disk tests), default 0. */
   FAKE_CHECKPOINT_BYTES: z.coerce.number().int().min(0).max(1 << 30).default(0),
+  /**
+   * Milliseconds a fake run spends after its last epoch, before it completes (where the real trainer
+   * evaluates the test set), default 0.
+   */
+  FAKE_FINAL_MS: z.coerce.number().int().min(0).max(600_000).default(0),
 });
 
 export type WorkerOptions = z.output<typeof workerOptionsSchema>;

@@ -19,6 +19,9 @@ export interface ClaimOptions {
  * log row (run_attempts, primary key run + attempt) and the `running` event are written by the same
  * statement, so a claim either happened with its log entry and event or not at all. The lease expiry
  * comes from `now()` on the server, so a worker with a wrong clock cannot hold a run longer.
+ * `recordedEpoch` (the run's last recorded epoch) is a plain read of `epoch_metrics` through its primary
+ * key: every record is fenced by the lease, so all of the run's records committed before it went back to
+ * the queue, a change this statement's snapshot sees (it would not see the run as queued otherwise).
  *
  * @example
  * const run = await claimRun(sql, { workerId: "host-123-ab12", leaseS: 30 });
@@ -71,6 +74,8 @@ export function claimRunStatement(sql: postgres.Sql, opts: ClaimOptions): postgr
     )
     select id as "runId", attempt, lease_token as "leaseToken", worker_id as "workerId", name, spec, epochs,
       max_attempts as "maxAttempts", releases, lease_expires_at as "leaseExpiresAt",
-      checkpoint_path as "checkpointPath", checkpoint_epoch as "checkpointEpoch", last_seq::float8 as "lastSeq"
+      checkpoint_path as "checkpointPath", checkpoint_epoch as "checkpointEpoch", last_seq::float8 as "lastSeq",
+      greatest(checkpoint_epoch, (select max(m.epoch) from epoch_metrics m where m.run_id = claimed.id), 0)
+        as "recordedEpoch"
     from claimed`;
 }

@@ -33,6 +33,12 @@ export interface ClaimedRun extends Lease {
   /** The last good checkpoint (written by an earlier attempt), or null to start from scratch. */
   checkpointPath: RunRow["checkpointPath"];
   checkpointEpoch: RunRow["checkpointEpoch"];
+  /**
+   * The highest epoch the run has already recorded (metrics row and `epoch` event), 0 for none. It can
+   * be past `checkpointEpoch`: the final epoch is recorded without a checkpoint (run-checkpoints.ts), so
+   * a crash after it resumes from the epoch before and trains the final one again without reporting it.
+   */
+  recordedEpoch: number;
   /** The seq of the claim's own `running` event (progress messages carry the last durable seq). */
   lastSeq: RunRow["lastSeq"];
 }

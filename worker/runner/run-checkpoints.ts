@@ -22,13 +22,18 @@ import type { CheckpointPosition } from "./trainer.ts";
  *   attempt falls back to the previous one, or starts over, and says so in an event, the attempt's
  *   error and the log. Epochs the run recorded before are then trained again but not reported again.
  * - After each move every older checkpoint of this and earlier attempts is deleted: two are kept.
+ * - The final epoch (`run.epochs`) gets no checkpoint: nothing resumes past it. Its metrics and event
+ *   are recorded by one fenced statement and the pointer stays on the epoch before. A crash between
+ *   that record and the completion (the real trainer evaluates the test set there) resumes from the
+ *   epoch before and trains the final one again, unreported: every epoch the run recorded by any
+ *   attempt counts as recorded (`run.recordedEpoch`), not only those up to the pointer.
  */
 export class RunCheckpoints {
   #current: string | null;
   #previous: string | null = null;
   /** Every reference the run's pointers held during this attempt: what collections must look after. */
   readonly #held = new Set<string>();
-  /** Epochs the run had recorded when this attempt claimed it (the pointer's epoch). */
+  /** Epochs the run had recorded when this attempt claimed it (its last recorded epoch). */
   readonly #recordedThrough: number;
 
   constructor(
@@ -39,7 +44,7 @@ export class RunCheckpoints {
   ) {
     this.#current = run.checkpointPath;
     if (run.checkpointPath !== null) this.#held.add(run.checkpointPath);
-    this.#recordedThrough = run.checkpointEpoch ?? 0;
+    this.#recordedThrough = Math.max(run.recordedEpoch, run.checkpointEpoch ?? 0);
   }
 
   /** The verified bytes to resume from, or null to start from scratch. */
@@ -92,8 +97,16 @@ export class RunCheckpoints {
    * statement records the metrics, the `epoch` event and the pointer together. Returns the event's seq,
    * or null for an epoch the run had already recorded (a resume from an older checkpoint redid it): its
    * first record stands, only the pointer moves. Throws, reporting nothing, if the write fails.
+   *
+   * The final epoch writes no checkpoint and leaves the pointer where it is (see the class comment):
+   * one fsync and one file fewer per run, and a one-epoch run touches the store not at all.
    */
   async commitEpoch(m: EpochMetrics, bytes: Uint8Array): Promise<number | null> {
+    if (m.epoch >= this.run.epochs) {
+      if (m.epoch > this.#recordedThrough) return await recordEpoch(this.sql, this.run, m, null);
+      this.log(`run ${this.run.runId} attempt ${this.run.attempt}: final epoch ${m.epoch} trained again; its first record stands`);
+      return null;
+    }
     const ref = await this.store.write(this.run, { epochsDone: m.epoch, batches: 0 }, sealCheckpoint(bytes));
     const previous = ref === this.#current ? this.#previous : this.#current;
     const pointer = { path: ref, epoch: m.epoch, previous };
