@@ -7,8 +7,8 @@ export interface WakeupHandlers {
   /** A running run was asked to cancel. */
   onCancel(runId: string): void;
   /**
-   * The connection was (re)established and is listening. Notifications sent while it was down are lost,
-   * so the worker should look for work and renew (which re-reads the cancel flag) now.
+   * The connection (re)started listening. Notifications sent while it was down or not listening are
+   * lost, so the worker should look for work and renew (which re-reads the cancel flag) now.
    */
   onListening(): void;
 }
@@ -21,18 +21,33 @@ export interface WakeupListenerOptions {
   log: (line: string) => void;
 }
 
+const LISTEN = `listen ${CHANNELS.runsQueued}; listen ${CHANNELS.runCancel}`;
+
 /**
  * The worker's dedicated LISTEN connection, health-checked and rebuilt when it fails. postgres.js's own
  * `listen()` re-listens after a close but gives up silently if that reconnect fails, so the worker would
  * never hear another notification; here a failed check or a close tears the connection down and
  * retries with backoff until it listens again. Polling in the worker loop covers the gaps.
+ *
+ * The connection stays open, but it listens only while {@link want} says so: Postgres (18) wakes every
+ * listening backend of the database for every NOTIFY on any channel, and each woken backend reads the
+ * notification queue in a transaction of its own. Every claim, epoch and completion announces an
+ * event, so a fleet of listening workers costs the database a transaction per worker per event (58 per
+ * run at 20 workers, measured). The worker loop listens while idle and once a run has lasted a moment.
  */
 export class WakeupListener {
   #sql: postgres.Sql | null = null;
   #generation = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Connected, with LISTEN in effect. */
   #listening = false;
+  /** Whether the owner wants to listen now (the connection follows it, and takes it up on reconnect). */
+  #wanted = true;
+  /** Connected (the health check and want() may use #sql). */
+  #connected = false;
+  /** What the last statement sent on this connection asked for (LISTEN: true). */
+  #sent = false;
   #retryMs = 100;
   #reconnecting = false;
   /** When the connection was lost (null: listening, or never lost): one line per outage, not per retry. */
@@ -42,6 +57,41 @@ export class WakeupListener {
 
   get listening(): boolean {
     return this.#listening;
+  }
+
+  /** Whether listening is wanted now (whatever the connection's state). */
+  get wanted(): boolean {
+    return this.#wanted;
+  }
+
+  /**
+   * Listen (true) or stop listening (false) on the open connection. Resolves once the change is in
+   * effect, or at once when the connection is down (a reconnect applies the latest wish). Starting to
+   * listen calls `onListening`: whatever was announced before is unheard. Never throws: a failed
+   * statement means a failing connection, which the close handler or the health check rebuilds.
+   */
+  async want(listen: boolean): Promise<void> {
+    if (this.#wanted === listen) return;
+    this.#wanted = listen;
+    await this.#apply();
+  }
+
+  /** Sends LISTEN or UNLISTEN when the connection's last one differs from the wish. */
+  async #apply(): Promise<void> {
+    const sql = this.#sql;
+    const listen = this.#wanted;
+    if (!sql || !this.#connected || this.#sent === listen) return;
+    this.#sent = listen;
+    const generation = this.#generation;
+    try {
+      // One connection runs its statements in order, so the last one sent is the one in effect.
+      await sql.unsafe(listen ? LISTEN : "unlisten *");
+    } catch {
+      return;
+    }
+    if (generation !== this.#generation || this.#sent !== listen) return;
+    this.#listening = listen;
+    if (listen) this.handlers.onListening();
   }
 
   async start(): Promise<void> {
@@ -77,15 +127,20 @@ export class WakeupListener {
     const sql = postgres(this.opts.url, options);
     this.#sql = sql;
     try {
-      await sql.unsafe(`listen ${CHANNELS.runsQueued}; listen ${CHANNELS.runCancel}`);
+      const listen = this.#wanted;
+      await sql.unsafe(listen ? LISTEN : "select 1");
       if (generation !== this.#generation) return;
-      this.#listening = true;
+      this.#connected = true;
+      this.#sent = listen;
+      this.#listening = listen;
       this.#retryMs = 100;
       if (this.#lostSince !== null) {
         this.opts.log(`LISTEN connection back (after ${((Date.now() - this.#lostSince) / 1000).toFixed(1)} s)`);
         this.#lostSince = null;
       }
-      this.handlers.onListening();
+      if (listen) this.handlers.onListening();
+      // The wish may have changed while this connected.
+      await this.#apply();
     } catch (e) {
       if (generation === this.#generation) await this.#reconnect(`listen failed: ${(e as Error).message}`);
     }
@@ -114,13 +169,16 @@ export class WakeupListener {
     const sql = this.#sql;
     this.#sql = null;
     this.#generation++;
+    this.#connected = false;
+    this.#sent = false;
+    this.#listening = false;
     if (sql) await sql.end({ timeout: 0 }).catch(() => {});
   }
 
   /** A listening connection that silently died (half-open TCP) is only found by using it. */
   async #check(): Promise<void> {
     const sql = this.#sql;
-    if (!sql || !this.#listening) return;
+    if (!sql || !this.#connected) return;
     const generation = this.#generation;
     const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), this.opts.checkS * 1000).unref());
     const result = await Promise.race([sql`select 1`.then(() => "ok" as const, () => "error" as const), timeout]);

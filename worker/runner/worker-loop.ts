@@ -42,9 +42,20 @@ export interface WorkerLoopOptions {
 }
 
 /**
+ * How long a worker holds a run before it listens again. Postgres wakes every listening backend for
+ * every NOTIFY (wakeup-listener.ts), and the NOTIFYs come from the runs themselves (each claim, epoch
+ * and completion announces its event): a busy worker that listened would pay for every other worker's
+ * runs. Runs shorter than this (queue tests, the fake-trainer benchmarks) never listen while busy;
+ * a training run listens from its first second on, so a cancel NOTIFY reaches it at once. A cancel
+ * requested before it listens is read by the heartbeat that starting to listen triggers (onListening),
+ * so a cancel is seen within about this long plus a batch, as before within one batch.
+ */
+const BUSY_LISTEN_AFTER_MS = 1000;
+
+/**
  * One worker: registers, then loops claim → train → record until drained. Idle, it waits for a
  * `runs_queued` NOTIFY or POLL_MS, whichever comes first, so a lost notification costs at most one poll
- * interval. It heartbeats its worker row, and reaps expired leases, stale workers and ended runs'
+ * interval. It listens only while idle and once a run has lasted BUSY_LISTEN_AFTER_MS. It heartbeats its worker row, and reaps expired leases, stale workers and ended runs'
  * checkpoint rows every HEARTBEAT_S (every worker does: the reaper is single-winner by SKIP LOCKED, and
  * any live worker rescues a dead one's run).
  */
@@ -129,10 +140,16 @@ export class WorkerLoop {
         }
         this.#answered();
         if (run === null) {
+          // Just started listening: look once more, as a run queued since the claim was announced to no one.
+          if (await this.#listenWhileIdle()) continue;
           await this.#idle();
           continue;
         }
         this.#runs++;
+        // A busy worker does not listen at first (see BUSY_LISTEN_AFTER_MS): through a backlog of short
+        // runs it never does, and no NOTIFY anywhere wakes it.
+        void this.#listener.want(false);
+        const listenAgain = this.o.listen === false ? null : setTimeout(() => void this.#listener.want(true), BUSY_LISTEN_AFTER_MS);
         const outcome = await executeRun(run, {
           sql,
           heartbeats: this.o.heartbeats,
@@ -147,6 +164,7 @@ export class WorkerLoop {
           onKeeper: (k) => (this.#keeper = k),
           ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
         });
+        if (listenAgain) clearTimeout(listenAgain);
         this.o.onRunEnd?.(run.runId, outcome);
       }
     } finally {
@@ -154,6 +172,13 @@ export class WorkerLoop {
       await this.#listener.close();
       await retireWorker(sql, info.id).catch(() => {});
     }
+  }
+
+  /** Starts listening when the worker is about to idle without; true if it did (look for work once more). */
+  async #listenWhileIdle(): Promise<boolean> {
+    if (this.o.listen === false || this.#listener.wanted) return false;
+    await this.#listener.want(true);
+    return true;
   }
 
   /** Waits for a NOTIFY, the poll interval, or a drain. */
