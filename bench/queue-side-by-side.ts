@@ -1,4 +1,5 @@
-// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain] [--procs-only]`
+// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain] [--procs-only]
+//   [--variant LABEL=DIR ...]`
 //
 // This project's queue against graphile-worker and pg-boss, on one fresh embedded Postgres (fsync on),
 // in alternating rounds so that the machine's load hits all of them alike (issue 19). The anchors are
@@ -21,6 +22,9 @@
 //   - drain rate with 2,000 vs 20,000 queued runs, two fake-trainer worker processes on each database,
 //     both at once (the same machine load for both): runs/s over the first 1,000 completions, from the
 //     database's claim/end times. `--drain-only` measures just this.
+// `--variant LABEL=DIR` (with --procs-only, repeatable) also runs the worker processes of another
+// checkout DIR (e.g. `git worktree add /tmp/before main`, with node_modules linked) in every round,
+// interleaved with this one and the anchor: what a change buys, under the same load.
 // Prints a Markdown section for bench/results-queue.md.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -49,7 +53,13 @@ const { values: args } = parseArgs({
     "no-drain": { type: "boolean", default: false },
     "drain-only": { type: "boolean", default: false },
     "procs-only": { type: "boolean", default: false },
+    variant: { type: "string", multiple: true, default: [] },
   },
+});
+const VARIANTS = args.variant.map((v) => {
+  const eq = v.indexOf("=");
+  if (eq < 1) throw new Error(`--variant must be LABEL=DIR, got ${JSON.stringify(v)}`);
+  return { label: v.slice(0, eq), root: path.resolve(v.slice(eq + 1)) };
 });
 const ROUNDS = Number(args.rounds);
 const JOBS = Number(args.jobs);
@@ -135,6 +145,7 @@ try {
         // for every NOTIFY, whatever its channel, so each run's three announcements cost N wakeups.
         // Without LISTEN an idle worker polls (every 100 ms here: the backlog is found that late).
         record(`ours-proc-nolisten-${n}`, await oursProcesses(n, { LISTEN: "off", POLL_MS: "100" }));
+        for (const v of VARIANTS) record(`variant-${v.label}-${n}`, await oursProcesses(n, {}, v.root));
         if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
         continue;
       }
@@ -191,7 +202,8 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
     console.log([
       `## ${new Date().toISOString().slice(0, 16)}Z — worker processes (--procs-only), ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
       "",
-      `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS}\` (median of ${ROUNDS} alternating rounds)`,
+      `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS}` +
+      `${VARIANTS.map((v) => ` --variant ${v.label}=${v.root}`).join("")}\` (median of ${ROUNDS} alternating rounds)`,
       "",
       "| | jobs/s, 4 workers | jobs/s, 20 workers | transactions / WAL per run |",
       "| --- | --- | --- | --- |",
@@ -201,10 +213,17 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
       `| the same, LISTEN=off (POLL_MS 100) | ${f0(rate("ours-proc-nolisten-4"))} (${ratio(rate("ours-proc-nolisten-4"), rate("graphile-4"))}) | ` +
       `${f0(rate("ours-proc-nolisten-20"))} (${ratio(rate("ours-proc-nolisten-20"), rate("graphile-20"))}) | ` +
       `${avg("ours-proc-nolisten-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-nolisten-4", "walPerJob"))} B |`,
+      ...VARIANTS.map((v) =>
+        `| ${v.label} (${v.root}), worker processes | ${f0(rate(`variant-${v.label}-4`))} (${ratio(rate(`variant-${v.label}-4`), rate("graphile-4"))}) | ` +
+        `${f0(rate(`variant-${v.label}-20`))} (${ratio(rate(`variant-${v.label}-20`), rate("graphile-20"))}) | ` +
+        `${avg(`variant-${v.label}-4`, "xactsPerJob").toFixed(1)} / ${f0(avg(`variant-${v.label}-4`, "walPerJob"))} B |`
+      ),
       `| graphile-worker (1 process × N) | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} | – / ${f0(avg("graphile-4", "walPerJob"))} B |`,
       "",
       `Transactions per run at 20 workers: ${avg("ours-proc-20", "xactsPerJob").toFixed(1)} with LISTEN, ` +
-      `${avg("ours-proc-nolisten-20", "xactsPerJob").toFixed(1)} without (each woken listener reads the notification queue in a transaction).`,
+      `${avg("ours-proc-nolisten-20", "xactsPerJob").toFixed(1)} without (each woken listener reads the notification queue in a transaction)` +
+      VARIANTS.map((v) => `, ${avg(`variant-${v.label}-20`, "xactsPerJob").toFixed(1)} for ${v.label}`).join("") + ".",
+      `Rounds (jobs/s): ${[...results.entries()].map(([k, ts]) => `${k} ${ts.map((t) => (t.jobs / t.seconds).toFixed(0)).join("/")}`).join("; ")}.`,
     ].join("\n"));
     return;
   }
@@ -326,12 +345,12 @@ async function oursSql(n: number, opts: { oldTrigger?: boolean } = {}): Promise<
   }
 }
 
-async function startPool(url: string, n: number, env: Record<string, string> = {}): Promise<WorkerProcess[]> {
+async function startPool(url: string, n: number, env: Record<string, string> = {}, root?: string): Promise<WorkerProcess[]> {
   const pool = Array.from({ length: n }, (_, i) =>
     startWorker({
       DATABASE_URL: url, TRAINER: "fake", FAKE_BATCH_MS: "0", FAKE_BATCHES: "1", CHECKPOINT_DIR: path.join(dir, "ck"),
       LEASE_S: "30", HEARTBEAT_S: "10", POLL_MS: "2000", LOG_LEVEL: "warn", ...env,
-    }, `bench-${i}`));
+    }, `bench-${i}`, root === undefined ? {} : { root }));
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     for (;;) {
@@ -356,10 +375,10 @@ async function waitUntilDone(sql: postgres.Sql, limitS = 600): Promise<void> {
   }
 }
 
-async function oursProcesses(n: number, env: Record<string, string> = {}): Promise<Throughput> {
+async function oursProcesses(n: number, env: Record<string, string> = {}, root?: string): Promise<Throughput> {
   const { name, url } = await freshDb("ours_proc", TEMPLATE);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
-  const pool = await startPool(url, n, env);
+  const pool = await startPool(url, n, env, root);
   try {
     // Everything the database committed while the pool drained the backlog (the enqueue is one), and
     // the WAL it wrote: what one run of a real worker process costs the database.

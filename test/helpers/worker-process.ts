@@ -26,14 +26,15 @@ export interface WorkerProcess {
 export const FAST_QUEUE_ENV = { LEASE_S: "3", HEARTBEAT_S: "1", POLL_MS: "200" } as const;
 
 /**
+ * `opts.root`: another checkout to run the worker of (benchmarks compare versions side by side).
  * `opts.netns`: run it inside that network namespace (`ip netns exec`, which execs: the child is the
  * worker itself, so signals reach it directly).
  */
-export function startWorker(env: Record<string, string>, id: string, opts: { netns?: string } = {}): WorkerProcess {
+export function startWorker(env: Record<string, string>, id: string, opts: { netns?: string; root?: string } = {}): WorkerProcess {
   const node = [process.execPath, "--import", "tsx", "worker/main.ts"];
   const [command, ...args] = opts.netns === undefined ? node : ["ip", "netns", "exec", opts.netns, ...node];
   const child = spawn(command!, args, {
-    cwd: ROOT,
+    cwd: opts.root ?? ROOT,
     env: { ...process.env, ...FAST_QUEUE_ENV, WORKER_ID: id, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -33,6 +33,8 @@ export class RunCheckpoints {
   #previous: string | null = null;
   /** Every reference the run's pointers held during this attempt: what collections must look after. */
   readonly #held = new Set<string>();
+  /** Whether this attempt began writing a checkpoint (one may exist though its pointer never moved). */
+  #wrote = false;
   /** Epochs the run had recorded when this attempt claimed it (its last recorded epoch). */
   readonly #recordedThrough: number;
 
@@ -86,6 +88,7 @@ export class RunCheckpoints {
 
   /** A stop's checkpoint (drain, cancel, mid-epoch): durable first, then the fenced pointer. */
   async save(bytes: Uint8Array, at: CheckpointPosition): Promise<void> {
+    this.#wrote = true;
     const ref = await this.store.write(this.run, at, sealCheckpoint(bytes));
     const previous = ref === this.#current ? this.#previous : this.#current;
     await setCheckpoint(this.sql, this.run, { path: ref, epoch: at.epochsDone, previous });
@@ -107,6 +110,7 @@ export class RunCheckpoints {
       this.log(`run ${this.run.runId} attempt ${this.run.attempt}: final epoch ${m.epoch} trained again; its first record stands`);
       return null;
     }
+    this.#wrote = true;
     const ref = await this.store.write(this.run, { epochsDone: m.epoch, batches: 0 }, sealCheckpoint(bytes));
     const previous = ref === this.#current ? this.#previous : this.#current;
     const pointer = { path: ref, epoch: m.epoch, previous };
@@ -139,6 +143,9 @@ export class RunCheckpoints {
    * handy to inspect); the postgres store keeps nothing, so finished runs cost the database no space.
    */
   async finish(): Promise<void> {
+    // A first attempt that neither wrote nor held a checkpoint (a one-epoch run) has nothing to collect:
+    // no attempt before it can have left a file. Saves the store a listing per run.
+    if (this.run.attempt === 1 && !this.#wrote && this.#held.size === 0) return;
     const keep = this.store.kind === "dir" ? [this.#current] : [];
     await this.store.collect(this.run.runId, this.run.attempt, keep, [...this.#held]).catch((e) =>
       this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
