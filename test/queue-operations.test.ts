@@ -97,6 +97,7 @@ test("every fenced write of a stale claim is rejected with LeaseLostError and wr
     ["append event", () => appendEvent(db.sql, stale, "log", { message: "late" })],
     ["set checkpoint", () => setCheckpoint(db.sql, stale, { path: "/stale", epoch: 1 })],
     ["complete", () => completeRun(db.sql, stale)],
+    ["complete with the final epoch", () => completeRun(db.sql, stale, metrics(3))],
     ["fail", () => failRun(db.sql, stale, { code: "crashed", message: "late" }, { retryable: true })],
     ["release", () => releaseRun(db.sql, stale)],
     ["end cancelled", () => endCancelledRun(db.sql, stale)],
@@ -111,6 +112,42 @@ test("every fenced write of a stale claim is rejected with LeaseLostError and wr
   await recordEpoch(db.sql, fresh, metrics(1), null);
   const [m] = await db.sql`select epoch, attempt from epoch_metrics where run_id = ${fresh.runId}`;
   assert.deepEqual({ ...m }, { epoch: 1, attempt: 2 });
+});
+
+test("completeRun with the final epoch records it and ends the run in one statement: epoch event n + 1, succeeded n + 2; a claim returns the last recorded epoch", async () => {
+  await clearQueue();
+  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 2 }]);
+  const first = await claim();
+  assert.equal(first.recordedEpoch, 0);
+  await recordEpoch(db.sql, first, metrics(1), { path: "/ck/1", epoch: 1 });
+  // The first attempt is lost after epoch 1; the next claim sees it recorded.
+  await expire(id!);
+  await reapExpiredRuns(db.sql);
+  await db.sql`update runs set run_after = now() where id = ${id!}`;
+  const run = await claim();
+  assert.equal(run.recordedEpoch, 1);
+  const seq = await completeRun(db.sql, run, metrics(2));
+  const events = await db.sql`select seq::int, type, payload->>'epoch' as epoch, payload->>'state' as state from run_events where run_id = ${id!} order by seq`;
+  assert.deepEqual(events.slice(-2).map((e) => ({ ...e })), [
+    { seq, type: "epoch", epoch: "2", state: null },
+    { seq: seq! + 1, type: "state", epoch: null, state: "succeeded" },
+  ]);
+  const rows = await db.sql`select epoch, attempt from epoch_metrics where run_id = ${id!} order by epoch`;
+  assert.deepEqual(rows.map((r) => ({ ...r })), [{ epoch: 1, attempt: 1 }, { epoch: 2, attempt: 2 }]);
+  const [r] = await db.sql`select state, last_seq::int, checkpoint_epoch from runs where id = ${id!}`;
+  assert.deepEqual({ ...r }, { state: "succeeded", last_seq: seq! + 1, checkpoint_epoch: 1 });
+  assert.equal(await completeRun(db.sql, { ...run }).catch((e) => e instanceof LeaseLostError), true, "a finished run cannot be completed again");
+  // A claim of a run whose final epoch was recorded without moving the pointer sees that epoch.
+  const [other] = await enqueueRuns(db.sql, [{ spec, epochs: 2 }]);
+  const a = await claim();
+  assert.equal(a.runId, other);
+  await recordEpoch(db.sql, a, metrics(1), { path: "/ck/o1", epoch: 1 });
+  await recordEpoch(db.sql, a, metrics(2), null);
+  await expire(other!);
+  await reapExpiredRuns(db.sql);
+  await db.sql`update runs set run_after = now() where id = ${other!}`;
+  const b = await claim();
+  assert.deepEqual([b.checkpointEpoch, b.recordedEpoch], [1, 2]);
 });
 
 async function snapshot(runId: string) {

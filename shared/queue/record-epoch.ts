@@ -32,7 +32,6 @@ export async function recordEpoch(
   m: EpochMetrics,
   checkpoint: CheckpointPointer | null,
 ): Promise<number> {
-  const payload = { ...m, attempt: lease.attempt };
   const rows = await sql<{ seq: number }[]>`
     with r as (
       update runs set
@@ -43,7 +42,23 @@ export async function recordEpoch(
       where id = ${lease.runId} and attempt = ${lease.attempt} and lease_token = ${lease.leaseToken}
         and state = 'running'
       returning id, last_seq
-    ), metrics as (
+    )${epochRecordTail(sql, lease, m, sql`r.last_seq`)}
+    select last_seq as seq from r`;
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, `recording epoch ${m.epoch}`);
+  announceRunEvents(sql, [{ runId: lease.runId, seq: Number(row.seq) }]);
+  return Number(row.seq);
+}
+
+/**
+ * The CTEs that record epoch `m` after a fenced UPDATE of `runs` named `r` (returning the run's id): its
+ * metrics row and its `epoch` event at `seq` (an SQL expression over `r`). recordEpoch and, for a final
+ * epoch recorded with the run's end, completeRun share it. Everything reads from `r`, so a fenced-off
+ * worker (no row in `r`) records nothing.
+ */
+export function epochRecordTail(sql: postgres.Sql, lease: Lease, m: EpochMetrics, seq: postgres.Fragment): postgres.Fragment {
+  const payload = { ...m, attempt: lease.attempt };
+  return sql`, epoch_row as (
       insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
       select r.id, ${m.epoch}, ${m.loss}, ${m.acc}, ${m.valLoss}, ${m.valAcc}, ${m.lr}, ${m.wd}, ${m.seconds},
         ${m.imagesPerSec}, ${lease.attempt}
@@ -52,13 +67,8 @@ export async function recordEpoch(
         loss = excluded.loss, acc = excluded.acc, val_loss = excluded.val_loss, val_acc = excluded.val_acc,
         lr = excluded.lr, wd = excluded.wd, seconds = excluded.seconds, images_per_sec = excluded.images_per_sec,
         attempt = excluded.attempt, created_at = now()
-    ), event as (
+    ), epoch_event as (
       insert into run_events (run_id, seq, type, payload)
-      select r.id, r.last_seq, 'epoch', ${sql.json(payload)} from r
-    )
-    select last_seq as seq from r`;
-  const row = rows[0];
-  if (row === undefined) throw new LeaseLostError(lease, `recording epoch ${m.epoch}`);
-  announceRunEvents(sql, [{ runId: lease.runId, seq: Number(row.seq) }]);
-  return Number(row.seq);
+      select r.id, ${seq}, 'epoch', ${sql.json(payload)} from r
+    )`;
 }

@@ -7,7 +7,7 @@ import { endCancelledRun } from "../../shared/queue/end-cancelled-run.ts";
 import { failRun } from "../../shared/queue/fail-run.ts";
 import { findRecordedEpoch } from "../../shared/queue/find-recorded-epoch.ts";
 import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
-import type { ClaimedRun } from "../../shared/queue/queue-types.ts";
+import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
 import { loadRunModel } from "../../shared/queue/load-run-model.ts";
 import { releaseRun } from "../../shared/queue/release-run.ts";
 import { saveRunModel } from "../../shared/queue/save-run-model.ts";
@@ -103,6 +103,30 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       }
     }
   };
+  const commitEpoch = async (m: EpochMetrics, checkpoint: Uint8Array): Promise<void> => {
+    const seq = await fenced(() => checkpoints.commitEpoch(m, checkpoint), async () => {
+      const recorded = await findRecordedEpoch(sql, run, m.epoch);
+      if (recorded !== null) await checkpoints.resync();
+      return recorded;
+    });
+    if (seq !== null) publisher.epochCommitted(seq, m);
+  };
+  // The final epoch (recorded without a checkpoint, run-checkpoints.ts) waits until the end of this turn
+  // of the event loop: a trainer with nothing left to do returns `completed` within it, and the record
+  // then goes with the completion in one statement (one commit and one announcement fewer per run).
+  // Otherwise (the real trainer evaluates the test set next, yielding between batches) it is written
+  // then, as any epoch. Every other write, and every other end, writes it first, so events keep their order.
+  let finalEpoch: EpochMetrics | null = null;
+  let finalWrite: Promise<void> = Promise.resolve();
+  const flushFinal = (): Promise<void> => {
+    const m = finalEpoch;
+    if (m !== null) {
+      finalEpoch = null;
+      finalWrite = commitEpoch(m, new Uint8Array(0));
+      finalWrite.catch(() => {}); // awaited by whoever ends the attempt; handled meanwhile
+    }
+    return finalWrite;
+  };
   let dataEvents: Promise<unknown> = Promise.resolve();
   try {
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
@@ -120,12 +144,14 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
           await keeper.check();
           throw new RunFailure("diverged", `Training diverged: loss ${m.loss}, val_loss ${m.valLoss} at epoch ${m.epoch}`);
         }
-        const seq = await fenced(() => checkpoints.commitEpoch(m, checkpoint), async () => {
-          const recorded = await findRecordedEpoch(sql, run, m.epoch);
-          if (recorded !== null) await checkpoints.resync();
-          return recorded;
-        });
-        if (seq !== null) publisher.epochCommitted(seq, m);
+        await flushFinal();
+        if (checkpoints.isUnrecordedFinal(m)) {
+          await keeper.check();
+          finalEpoch = m;
+          setImmediate(() => void flushFinal());
+          return;
+        }
+        await commitEpoch(m, checkpoint);
       },
       loadCheckpoint: () => checkpoints.load(),
       onProgress: (p) => {
@@ -133,25 +159,37 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
         publisher.progress(p);
         o.onProgress?.(run, p);
       },
-      saveCheckpoint: (bytes, at) => fenced(() => checkpoints.save(bytes, at)),
+      saveCheckpoint: async (bytes, at) => {
+        await flushFinal();
+        await fenced(() => checkpoints.save(bytes, at));
+      },
       onDataEvent: (event) => {
         // Durable (subscribers hear it through NOTIFY and on replay), in order, and never in the way:
         // a lost lease shows at the next fenced hook.
         dataEvents = dataEvents
+          .then(() => flushFinal())
           .then(() => fenced(() => appendEvent(sql, run, "data", event)))
           .then((seq) => publisher.seqCommitted(seq), () => {});
       },
-      saveModel: (model, test) => fenced(() => saveRunModel(sql, run, model, test)),
+      saveModel: async (model, test) => {
+        await flushFinal();
+        await fenced(() => saveRunModel(sql, run, model, test));
+      },
       loadModel: (weights) => loadRunModel(sql, run.runId, weights),
     });
     await dataEvents;
     keeper.stop();
     if (result.status === "completed") {
-      await fenced(() => completeRun(sql, run));
+      const final = finalEpoch;
+      finalEpoch = null;
+      await finalWrite; // a final epoch already on its way lands first
+      const epochSeq = await fenced(() => completeRun(sql, run, final));
+      if (final !== null && epochSeq !== null) publisher.epochCommitted(epochSeq, final);
       log(`${tag}: succeeded`);
       await checkpoints.finish();
       return "succeeded";
     }
+    await flushFinal();
     if (result.status === "cancelled") {
       await fenced(() => endCancelledRun(sql, run));
       log(`${tag}: cancelled`);
@@ -177,6 +215,8 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     const { error, retryable } = classifyError(e);
     log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`);
     try {
+      // A final epoch trained before the failure is reported (if its record fails, so will this one's).
+      await flushFinal().catch(() => {});
       const failed = await failRun(sql, run, error, { retryable });
       if (failed.state !== "queued") await checkpoints.finish();
       return failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed";

@@ -104,9 +104,14 @@ export class RunCheckpoints {
    * The final epoch writes no checkpoint and leaves the pointer where it is (see the class comment):
    * one fsync and one file fewer per run, and a one-epoch run touches the store not at all.
    */
+  /** The run's final epoch, not recorded by any attempt yet: its record needs no checkpoint. */
+  isUnrecordedFinal(m: EpochMetrics): boolean {
+    return m.epoch >= this.run.epochs && m.epoch > this.#recordedThrough;
+  }
+
   async commitEpoch(m: EpochMetrics, bytes: Uint8Array): Promise<number | null> {
     if (m.epoch >= this.run.epochs) {
-      if (m.epoch > this.#recordedThrough) return await recordEpoch(this.sql, this.run, m, null);
+      if (this.isUnrecordedFinal(m)) return await recordEpoch(this.sql, this.run, m, null);
       this.log(`run ${this.run.runId} attempt ${this.run.attempt}: final epoch ${m.epoch} trained again; its first record stands`);
       return null;
     }

@@ -29,7 +29,9 @@ export interface TrainerHooks {
   /**
    * After each epoch, with the checkpoint that holds it (bytes as saved): the checkpoint is made durable
    * first, then the metrics row, the event and the run's pointer are written in one fenced statement.
-   * Throws, and nothing is reported, when the checkpoint cannot be written or the run was lost.
+   * Throws, and nothing is reported, when the checkpoint cannot be written or the run was lost. The
+   * run's final epoch is the exception: no checkpoint is written (nothing resumes past it), and its
+   * record may follow a moment later, with the run's end if the trainer returns at once (execute-run.ts).
    */
   onEpochEnd(metrics: EpochMetrics, checkpoint: Uint8Array): Promise<void>;
   /** The checkpoint this attempt resumes from (bytes as saved), or null for a fresh start. */
