@@ -393,8 +393,10 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     const seconds = (performance.now() - t0) / 1000;
     const wal1 = await walLsn();
     const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
-    // The statistics collector flushes a backend's counts when it goes idle (at most once a second).
-    await new Promise((res) => setTimeout(res, 1500));
+    // A backend reports its counts after it has been idle a while (up to 10 s) or when it exits: stop
+    // the workers first (their drain adds a few transactions each), then read.
+    await stopWorkers(pool);
+    await new Promise((res) => setTimeout(res, 500));
     await admin`select pg_stat_clear_snapshot()`;
     const x1 = await xacts();
     return { jobs: r!.n, seconds, walPerJob: Number(wal1 - wal0) / r!.n, xactsPerJob: (x1 - x0) / r!.n };
