@@ -116,7 +116,7 @@ test("every fenced write of a stale claim is rejected with LeaseLostError and wr
 
 test("completeRun with the final epoch records it and ends the run in one statement: epoch event n + 1, succeeded n + 2; a claim returns the last recorded epoch", async () => {
   await clearQueue();
-  const [id] = await enqueueRuns(db.sql, [{ spec, epochs: 2 }]);
+  const [id] = await enqueueRuns(db.sql, [{ epochs: 2 }]);
   const first = await claim();
   assert.equal(first.recordedEpoch, 0);
   await recordEpoch(db.sql, first, metrics(1), { path: "/ck/1", epoch: 1 });
@@ -138,7 +138,7 @@ test("completeRun with the final epoch records it and ends the run in one statem
   assert.deepEqual({ ...r }, { state: "succeeded", last_seq: seq! + 1, checkpoint_epoch: 1 });
   assert.equal(await completeRun(db.sql, { ...run }).catch((e) => e instanceof LeaseLostError), true, "a finished run cannot be completed again");
   // A claim of a run whose final epoch was recorded without moving the pointer sees that epoch.
-  const [other] = await enqueueRuns(db.sql, [{ spec, epochs: 2 }]);
+  const [other] = await enqueueRuns(db.sql, [{ epochs: 2 }]);
   const a = await claim();
   assert.equal(a.runId, other);
   await recordEpoch(db.sql, a, metrics(1), { path: "/ck/o1", epoch: 1 });
