@@ -15,6 +15,7 @@ import type { Issue } from "./issue.ts";
 import { RUN_STATES, TOKEN_SCOPES } from "./run-states.ts";
 import { epochMetricsSchema } from "./epoch-metrics.ts";
 import { runSpecSchema } from "./run-spec.ts";
+import { SUMMARY_FIGURE_NAMES, SUMMARY_FIGURES, type SummaryFigure } from "./run-summary.ts";
 
 /** Largest page of `GET /v1/runs`. */
 export const MAX_PAGE_SIZE = 1000;
@@ -46,28 +47,13 @@ export const errorBodySchema = z.object({
 
 export const runStateSchema = z.enum(RUN_STATES);
 
-/** The seed's table figures for one run; null until the run has the epochs they need. */
-export const runSummarySchema = z.object({
-  /** First epoch whose val_acc reached the run's threshold (the seed's "epoch" column). */
-  thresholdEpoch: z.int().nullable(),
-  /** val_acc and acc at that epoch (the seed's "acc_val" and "acc"). */
-  accVal: z.number().nullable(),
-  acc: z.number().nullable(),
-  bestEpoch: z.int().nullable(),
-  bestValAcc: z.number().nullable(),
-  finalLoss: z.number().nullable(),
-  finalValLoss: z.number().nullable(),
-  /** Epochs with metrics so far. */
-  epochsDone: z.int().nullable(),
-  /**
-   * On the data set's test images, with the best epoch's and with the final weights: set when a run
-   * that validated on a split of the training set succeeds (null otherwise).
-   */
-  bestTestAcc: z.number().nullable(),
-  bestTestLoss: z.number().nullable(),
-  finalTestAcc: z.number().nullable(),
-  finalTestLoss: z.number().nullable(),
-}).meta({ id: "RunSummary" });
+/** The seed's table figures for one run (shared/run-summary.ts declares them); null until the run has what they need. */
+export const runSummarySchema = z.object(
+  Object.fromEntries(SUMMARY_FIGURE_NAMES.map((k) => {
+    const f = SUMMARY_FIGURES[k];
+    return [k, (f.int ? z.int() : z.number()).nullable().describe(f.doc)];
+  })) as { [K in SummaryFigure]: z.ZodNullable<z.ZodNumber> },
+).meta({ id: "RunSummary" });
 
 export const runViewSchema = z.object({
   id: z.uuid(),

@@ -1,7 +1,7 @@
 /**
  * The seed's per-run figures from a run's epochs, in one place: the worker's CLI table, the dashboard
  * (whole runs and live epochs) and, column for column, the `run_summary` SQL view that the API's
- * report and `/v1/sql` read (test/run-summary-view.test.ts checks the view against this module).
+ * report and `/v1/sql` read (test/migrations.test.ts checks the view against this module).
  *
  * - threshold epoch: the first epoch whose val_acc reaches the run's threshold, with val_acc and acc there;
  * - best: the highest val_acc, the earlier epoch on a tie;
@@ -22,30 +22,62 @@ export interface SummaryEpoch {
   valAcc: number;
 }
 
-/** The summary's figures; named as the API's `summary` and, in snake_case, the view's columns. */
-export interface SeedSummary {
-  thresholdEpoch: number | null;
-  /** val_acc and acc at the threshold epoch. */
-  accVal: number | null;
-  acc: number | null;
-  bestEpoch: number | null;
-  bestValAcc: number | null;
-  finalLoss: number | null;
-  finalValLoss: number | null;
-  /** The highest epoch recorded (null for none, as in the view). */
-  epochsDone: number | null;
+/** One figure of the summary: its column in the `run_summary` view, its type, and what it means. */
+export interface SummaryFigureSpec {
+  column: string;
+  int: boolean;
+  /** Computed from the run's epochs by {@link summarizeEpochs} (else the view reads it from elsewhere). */
+  fromEpochs: boolean;
+  doc: string;
 }
 
-export const EMPTY_SUMMARY: Readonly<SeedSummary> = Object.freeze({
-  thresholdEpoch: null,
-  accVal: null,
-  acc: null,
-  bestEpoch: null,
-  bestValAcc: null,
-  finalLoss: null,
-  finalValLoss: null,
-  epochsDone: null,
-});
+/**
+ * The summary's figures, each declared once: the API's `RunSummary` schema, the drizzle view the API
+ * reads (api/db/run-summary-view.ts) and the runs repo's selection are derived from this list, and the
+ * figures computed from epochs are checked against the SQL view by test/migrations.test.ts. A new
+ * figure is an entry here (and its rule in {@link applyEpoch} when it comes from epochs) plus the
+ * migration that redefines the view.
+ */
+export const SUMMARY_FIGURES = {
+  thresholdEpoch: {
+    column: "threshold_epoch",
+    int: true,
+    fromEpochs: true,
+    doc: "first epoch whose val_acc reached the run's threshold (the seed's \"epoch\" column)",
+  },
+  accVal: { column: "acc_val", int: false, fromEpochs: true, doc: "val_acc at the threshold epoch (the seed's \"acc_val\")" },
+  acc: { column: "acc", int: false, fromEpochs: true, doc: "acc at the threshold epoch (the seed's \"acc\")" },
+  bestEpoch: { column: "best_epoch", int: true, fromEpochs: true, doc: "the epoch of the highest val_acc (the earlier on a tie)" },
+  bestValAcc: { column: "best_val_acc", int: false, fromEpochs: true, doc: "the highest val_acc" },
+  finalLoss: { column: "final_loss", int: false, fromEpochs: true, doc: "loss of the highest epoch recorded" },
+  finalValLoss: { column: "final_val_loss", int: false, fromEpochs: true, doc: "val_loss of the highest epoch recorded" },
+  epochsDone: { column: "epochs_done", int: true, fromEpochs: true, doc: "the highest epoch recorded" },
+  bestTestAcc: {
+    column: "best_test_acc",
+    int: false,
+    fromEpochs: false,
+    doc: "test-set accuracy of the best epoch's weights: set when a run that validated on a split of the training set succeeds",
+  },
+  bestTestLoss: { column: "best_test_loss", int: false, fromEpochs: false, doc: "test-set loss of the best epoch's weights" },
+  finalTestAcc: { column: "final_test_acc", int: false, fromEpochs: false, doc: "test-set accuracy of the final weights" },
+  finalTestLoss: { column: "final_test_loss", int: false, fromEpochs: false, doc: "test-set loss of the final weights" },
+} as const satisfies Record<string, SummaryFigureSpec>;
+
+export type SummaryFigure = keyof typeof SUMMARY_FIGURES;
+/** The figures {@link summarizeEpochs} computes. */
+export type EpochFigure = { [K in SummaryFigure]: (typeof SUMMARY_FIGURES)[K]["fromEpochs"] extends true ? K : never }[SummaryFigure];
+export const SUMMARY_FIGURE_NAMES = Object.keys(SUMMARY_FIGURES) as SummaryFigure[];
+export const EPOCH_FIGURE_NAMES = SUMMARY_FIGURE_NAMES.filter((k) => SUMMARY_FIGURES[k].fromEpochs) as EpochFigure[];
+
+/** Every figure of a run, null until the run has what it needs: the API's `summary`. */
+export type RunSummaryFigures = { [K in SummaryFigure]: number | null };
+
+/** The figures computed from a run's epochs; named as the API's `summary` and, in snake_case, the view's columns. */
+export type SeedSummary = { [K in EpochFigure]: number | null };
+
+export const EMPTY_SUMMARY: Readonly<SeedSummary> = Object.freeze(
+  Object.fromEntries(EPOCH_FIGURE_NAMES.map((k) => [k, null])) as SeedSummary,
+);
 
 /** The summary of all of `epochs`, in any order (a replayed epoch counts once: the same row again). */
 export function summarizeEpochs(epochs: readonly SummaryEpoch[], threshold: number): SeedSummary {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { readFileSync } from "node:fs";
 import { migrateDatabase } from "../service/migrate.ts";
-import { type SummaryEpoch, summarizeEpochs } from "../shared/run-summary.ts";
+import { EPOCH_FIGURE_NAMES, SUMMARY_FIGURE_NAMES, SUMMARY_FIGURES, type SummaryEpoch, summarizeEpochs } from "../shared/run-summary.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
 const journal = JSON.parse(readFileSync(new URL("../migrations/meta/_journal.json", import.meta.url), "utf8")) as {
@@ -138,13 +138,21 @@ test("run_summary equals shared/run-summary.ts's summarizeEpochs for random runs
       await db.sql`insert into epoch_metrics (run_id, epoch, loss, acc, val_loss, val_acc, lr, wd, seconds, images_per_sec, attempt)
         values (${run!.id}, ${m.epoch}, ${m.loss}, ${m.acc}, ${m.valLoss}, ${m.valAcc}, 1e-3, 1.5e-4, 10, 100, 1)`;
     }
-    const [v] = await db.sql`select threshold_epoch, acc_val, acc, best_epoch, best_val_acc, final_loss, final_val_loss,
-      epochs_done from run_summary where run_id = ${run!.id}`;
+    // Every figure the module computes from epochs, by its declared column (a new one is checked too).
+    const [v] = await db.sql`select * from run_summary where run_id = ${run!.id}`;
     const expected = summarizeEpochs([...epochs].reverse(), threshold);
-    assert.deepEqual({
-      thresholdEpoch: v!.threshold_epoch, accVal: v!.acc_val, acc: v!.acc, bestEpoch: v!.best_epoch,
-      bestValAcc: v!.best_val_acc, finalLoss: v!.final_loss, finalValLoss: v!.final_val_loss, epochsDone: v!.epochs_done,
-    }, expected, `run ${r}: ${JSON.stringify(epochs)}`);
+    const fromView = Object.fromEntries(EPOCH_FIGURE_NAMES.map((k) => [k, v![SUMMARY_FIGURES[k].column]]));
+    assert.deepEqual(fromView, expected, `run ${r}: ${JSON.stringify(epochs)}`);
+  }
+});
+
+test("run_summary has a column of the declared type for every figure shared/run-summary.ts declares", async () => {
+  const columns = await db.sql<{ column_name: string; data_type: string }[]>`
+    select column_name, data_type from information_schema.columns where table_name = 'run_summary'`;
+  const types = new Map(columns.map((c) => [c.column_name, c.data_type]));
+  for (const k of SUMMARY_FIGURE_NAMES) {
+    const f = SUMMARY_FIGURES[k];
+    assert.equal(types.get(f.column), f.int ? "integer" : "double precision", `${k}: column ${f.column}`);
   }
 });
 

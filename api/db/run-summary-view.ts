@@ -1,23 +1,26 @@
 /**
  * The `run_summary` view (migrations/0001) as drizzle sees it, so the API can join it with typed
- * columns. `.existing()`: drizzle-kit must not try to create it; the migration owns its definition.
+ * columns. `.existing()`: drizzle-kit must not try to create it; the migrations own its definition. Its
+ * figure columns come from shared/run-summary.ts.
  */
 import { doublePrecision, integer, pgView, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { RUN_STATES } from "../../shared/run-states.ts";
+import { SUMMARY_FIGURE_NAMES, SUMMARY_FIGURES, type SummaryFigure } from "../../shared/run-summary.ts";
+
+type Figures = typeof SUMMARY_FIGURES;
+/** One drizzle column per figure of shared/run-summary.ts, under its view column's name. */
+const figureColumns = Object.fromEntries(SUMMARY_FIGURE_NAMES.map((k) => {
+  const f = SUMMARY_FIGURES[k];
+  return [k, f.int ? integer(f.column) : doublePrecision(f.column)];
+})) as {
+  [K in SummaryFigure]: Figures[K]["int"] extends true ? ReturnType<typeof integer> : ReturnType<typeof doublePrecision>;
+};
 
 export const runSummaryView = pgView("run_summary", {
   runId: uuid("run_id").notNull(),
   name: text("name"),
   sweepId: uuid("sweep_id"),
   state: text("state", { enum: RUN_STATES }).notNull(),
-  thresholdEpoch: integer("threshold_epoch"),
-  accVal: doublePrecision("acc_val"),
-  acc: doublePrecision("acc"),
-  bestEpoch: integer("best_epoch"),
-  bestValAcc: doublePrecision("best_val_acc"),
-  finalLoss: doublePrecision("final_loss"),
-  finalValLoss: doublePrecision("final_val_loss"),
-  epochsDone: integer("epochs_done"),
   shift: doublePrecision("shift"),
   l2: doublePrecision("l2"),
   lambda: doublePrecision("lambda"),
@@ -25,9 +28,5 @@ export const runSummaryView = pgView("run_summary", {
   schedule: text("schedule"),
   wdSchedule: text("wd_schedule"),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
-  // migrations/0008: the test-set figures of the best-epoch and the final weights.
-  bestTestAcc: doublePrecision("best_test_acc"),
-  bestTestLoss: doublePrecision("best_test_loss"),
-  finalTestAcc: doublePrecision("final_test_acc"),
-  finalTestLoss: doublePrecision("final_test_loss"),
+  ...figureColumns,
 }).existing();

@@ -8,6 +8,7 @@ import type postgres from "postgres";
 import type { RunListQuery, RunView } from "../../shared/api-schemas.ts";
 import { epochMetrics, runs } from "../../shared/db/schema.ts";
 import type { RunSpec } from "../../shared/run-spec.ts";
+import { type RunSummaryFigures, SUMMARY_FIGURE_NAMES, type SummaryFigure } from "../../shared/run-summary.ts";
 import { insertRuns } from "../../shared/queue/enqueue-run.ts";
 import { unstorableText } from "../http/storable-input.ts";
 import { AppError } from "../app-error.ts";
@@ -27,39 +28,15 @@ const selection = {
     // First, and never null: drizzle decides whether a left-joined object is null from its first field
     // alone, so a run that has not reached its threshold would otherwise lose its whole summary.
     runId: runSummaryView.runId,
-    thresholdEpoch: runSummaryView.thresholdEpoch,
-    accVal: runSummaryView.accVal,
-    acc: runSummaryView.acc,
-    bestEpoch: runSummaryView.bestEpoch,
-    bestValAcc: runSummaryView.bestValAcc,
-    finalLoss: runSummaryView.finalLoss,
-    finalValLoss: runSummaryView.finalValLoss,
-    epochsDone: runSummaryView.epochsDone,
-    bestTestAcc: runSummaryView.bestTestAcc,
-    bestTestLoss: runSummaryView.bestTestLoss,
-    finalTestAcc: runSummaryView.finalTestAcc,
-    finalTestLoss: runSummaryView.finalTestLoss,
+    ...(Object.fromEntries(SUMMARY_FIGURE_NAMES.map((k) => [k, runSummaryView[k]])) as {
+      [K in SummaryFigure]: (typeof runSummaryView)[K];
+    }),
   },
   /** Full microsecond precision for cursors (a JS Date keeps only milliseconds). */
   createdAtText: sql<string>`${runs.createdAt}::text`,
 };
 
-type SummaryFields = Pick<
-  SummaryRow,
-  | "runId"
-  | "thresholdEpoch"
-  | "accVal"
-  | "acc"
-  | "bestEpoch"
-  | "bestValAcc"
-  | "finalLoss"
-  | "finalValLoss"
-  | "epochsDone"
-  | "bestTestAcc"
-  | "bestTestLoss"
-  | "finalTestAcc"
-  | "finalTestLoss"
->;
+type SummaryFields = Pick<SummaryRow, "runId" | SummaryFigure>;
 
 export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): RunView {
   const { run, summary } = row;
@@ -81,20 +58,7 @@ export function toRunView(row: { run: RunRow; summary: SummaryFields | null }): 
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
     updatedAt: run.updatedAt.toISOString(),
-    summary: {
-      thresholdEpoch: summary?.thresholdEpoch ?? null,
-      accVal: summary?.accVal ?? null,
-      acc: summary?.acc ?? null,
-      bestEpoch: summary?.bestEpoch ?? null,
-      bestValAcc: summary?.bestValAcc ?? null,
-      finalLoss: summary?.finalLoss ?? null,
-      finalValLoss: summary?.finalValLoss ?? null,
-      epochsDone: summary?.epochsDone ?? null,
-      bestTestAcc: summary?.bestTestAcc ?? null,
-      bestTestLoss: summary?.bestTestLoss ?? null,
-      finalTestAcc: summary?.finalTestAcc ?? null,
-      finalTestLoss: summary?.finalTestLoss ?? null,
-    },
+    summary: Object.fromEntries(SUMMARY_FIGURE_NAMES.map((k) => [k, summary?.[k] ?? null])) as RunSummaryFigures,
   };
 }
 
