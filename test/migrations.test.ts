@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { readFileSync } from "node:fs";
 import { migrateDatabase } from "../service/migrate.ts";
+import { parseRunSpec, specEpochs } from "../shared/run-spec.ts";
+import { SEED_SCHEDULES } from "../shared/schedule/seed-schedules.ts";
 import { EPOCH_FIGURE_NAMES, SUMMARY_FIGURE_NAMES, SUMMARY_FIGURES, type SummaryEpoch, summarizeEpochs } from "../shared/run-summary.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
@@ -24,7 +26,7 @@ const spec = (over: Record<string, unknown> = {}) => ({
 
 async function insertRun(name: string): Promise<string> {
   const [row] = await db.sql<{ id: string }[]>`
-    insert into runs (name, spec, epochs) values (${name}, ${db.sql.json(spec())}, 2) returning id`;
+    insert into runs (name, spec) values (${name}, ${db.sql.json(spec())}) returning id`;
   return row!.id;
 }
 
@@ -70,6 +72,22 @@ test("generated columns expose the spec's hyper-parameters", async () => {
   });
 });
 
+test("the generated epochs column is the schedule's last epoch, as specEpochs reads it, for every seed schedule and any whitespace", async () => {
+  const schedules = [
+    ...SEED_SCHEDULES.map((s) => s.schedule),
+    "[1e-3, 0] lin [1e-3, 007]",
+    "[1e-3,0]cos[0,1000]",
+    "\t[1e-3 ,\n0]\r\nlin\t[ 1e-5 , 12 ] \n",
+  ];
+  for (const schedule of schedules) {
+    const parsed = parseRunSpec({ schedule });
+    assert.ok(parsed.ok, schedule);
+    const [row] = await db.sql<{ epochs: number }[]>`
+      insert into runs (spec) values (${db.sql.json(parsed.spec as never)}) returning epochs`;
+    assert.equal(row!.epochs, specEpochs(parsed.spec), JSON.stringify(schedule));
+  }
+});
+
 test("the state rule allows the legal life cycle queued → running → queued → running → succeeded", async () => {
   const id = await insertRun("legal");
   const lease = (s: string) => db.sql`
@@ -94,7 +112,7 @@ test("the state rule rejects illegal moves: a finished run cannot be resurrected
 
 test("the state rule rejects a run inserted in any state but queued", async () => {
   await assert.rejects(
-    db.sql`insert into runs (spec, epochs, state) values (${db.sql.json(spec())}, 2, 'succeeded')`,
+    db.sql`insert into runs (spec, state) values (${db.sql.json(spec())}, 'succeeded')`,
     /a new run must start queued/,
   );
 });
@@ -128,7 +146,7 @@ test("run_summary equals shared/run-summary.ts's summarizeEpochs for random runs
   for (let r = 0; r < 25; r++) {
     const threshold = pick([0.5, 0.9, 0.92]);
     const [run] = await db.sql<{ id: string }[]>`
-      insert into runs (name, spec, epochs) values (${`random ${r}`}, ${db.sql.json(spec({ threshold }))}, 12) returning id`;
+      insert into runs (name, spec) values (${`random ${r}`}, ${db.sql.json(spec({ threshold }))}) returning id`;
     const epochs: SummaryEpoch[] = [];
     for (let epoch = 1; epoch <= 12; epoch++) {
       if (rand() < 0.4) continue; // gaps: a run's rows need not be 1..n

@@ -20,9 +20,9 @@ before(async () => {
   // Every run is inserted queued (the state trigger's rule) and the history moves through running to
   // succeeded like real runs, so the table holds the dead tuples and index entries a real one would.
   await db.sql`
-    insert into runs (name, spec, epochs, priority)
+    insert into runs (name, spec, priority)
     select 'run ' || i, jsonb_build_object('schedule', '[1e-3, 0]lin[1e-3, 2]', 'optimizer', jsonb_build_object('alpha', 1e-3)),
-      2, i % 3
+      i % 3
     from generate_series(1, ${FINISHED + QUEUED}::int) i`;
   await db.sql`
     update runs set state = 'running', attempt = 1, lease_token = gen_random_uuid(), worker_id = 'old',

@@ -100,8 +100,12 @@ export const runs = pgTable(
     batchSize: integer("batch_size").generatedAlwaysAs(sql`((spec ->> 'batchSize')::integer)`),
     depth: integer("depth").generatedAlwaysAs(sql`((spec #>> '{model,depth}')::integer)`),
     schedule: text("schedule").generatedAlwaysAs(sql`(spec ->> 'schedule')`),
-    /** The schedule's last epoch, computed by the API from the parsed schedule. */
-    epochs: integer("epochs").notNull(),
+    /**
+     * The schedule's last epoch (the run's length): the number in its last knot `[value, epoch]`, which
+     * ends the text (shared/schedule/parse-schedule.ts's grammar; test/migrations.test.ts holds it
+     * equal to specEpochs for the seed's schedules).
+     */
+    epochs: integer("epochs").notNull().generatedAlwaysAs(sql`((regexp_match(spec ->> 'schedule', ',\\s*(\\d+)\\s*\\]\\s*$'))[1]::integer)`),
   },
   (t) => [
     check("runs_state_check", sql`${t.state} in ('queued','running','succeeded','failed','cancelled')`),

@@ -16,7 +16,8 @@ export interface NewRun {
 /**
  * The one insert of runs: the API's POST /v1/runs (with its idempotency key), a sweep's runs, a retry,
  * and the queue's tests and benchmarks all come through here, so every stored spec is a parsed RunSpec
- * and every derived column is computed one way. One statement whatever the count (the rows travel as
+ * and every derived column is computed one way (the spec's numbers and `epochs` by Postgres, generated
+ * columns; name, priority, tags and attempts from the spec here). One statement whatever the count (the rows travel as
  * one JSON text parameter, so a 1,000-run sweep stays far from Postgres's 65,535 bind parameters; typed
  * text, because the API's client has drizzle's serializers, which sql.json does not survive, while a plain
  * client would encode a string sent as jsonb once more); run i is
@@ -38,7 +39,6 @@ export async function insertRuns(sql: postgres.Sql, runs: readonly NewRun[]): Pr
     i,
     name: r.spec.name ?? null,
     spec: r.spec,
-    epochs: specEpochs(r.spec),
     priority: r.spec.priority,
     max_attempts: r.spec.maxAttempts,
     tags: r.spec.tags,
@@ -47,11 +47,11 @@ export async function insertRuns(sql: postgres.Sql, runs: readonly NewRun[]): Pr
     request_hash: r.idempotency?.requestHash ?? null,
   }));
   const inserted = await sql<{ id: string; idempotency_key: string | null }[]>`
-    insert into runs (name, spec, epochs, priority, max_attempts, tags, sweep_id, idempotency_key, request_hash, created_at)
-    select x.name, x.spec, x.epochs, x.priority, x.max_attempts, array(select jsonb_array_elements_text(x.tags)),
+    insert into runs (name, spec, priority, max_attempts, tags, sweep_id, idempotency_key, request_hash, created_at)
+    select x.name, x.spec, x.priority, x.max_attempts, array(select jsonb_array_elements_text(x.tags)),
       x.sweep_id, x.idempotency_key, x.request_hash, now() + make_interval(secs => x.i / 1e6)
     from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-      as x(i int, name text, spec jsonb, epochs int, priority int, max_attempts int, tags jsonb, sweep_id uuid,
+      as x(i int, name text, spec jsonb, priority int, max_attempts int, tags jsonb, sweep_id uuid,
         idempotency_key text, request_hash text)
     order by x.i
     on conflict (idempotency_key) do nothing
