@@ -138,7 +138,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // --- live streams (api/streams/README.md): WebSocket + SSE endpoints, own auth before the upgrade ---
   if (deps.streams !== undefined) {
     const { hub, allowedOrigins = [] } = deps.streams;
-    app.route("/v1", createStreamRoutes({ sql: deps.sql, hub, allowedOrigins, log }));
+    app.route("/", createStreamRoutes({ sql: deps.sql, hub, allowedOrigins, log }));
     for (const route of STREAM_ROUTE_DOCS) router.describe(route);
   }
   // --- end live streams ---

@@ -85,7 +85,7 @@ test("refusals happen before the upgrade: 401, 403, 404, 400 with the API's erro
   const runId = await insertRun(db.sql);
   const hub = new StreamHub({ sql: db.sql });
   const app = new Hono().route(
-    "/v1",
+    "/",
     createStreamRoutes({ sql: db.sql, hub, allowedOrigins: ["https://dash.example"] }),
   );
   const expired = await createToken(db.sql, ["read"], new Date(Date.now() - 1000));

@@ -15,7 +15,7 @@
  * ```ts
  * const hub = new StreamHub({ sql, log });
  * await hub.start();
- * app.route("/v1", createStreamRoutes({ sql, hub, allowedOrigins: config.ALLOWED_ORIGINS, log }));
+ * app.route("/", createStreamRoutes({ sql, hub, allowedOrigins: config.ALLOWED_ORIGINS, log }));
  * ```
  */
 import { Hono } from "hono";
@@ -33,6 +33,7 @@ import type { StreamHub } from "./stream-hub.ts";
 import { type StreamLimits, streamLimits } from "./stream-limits.ts";
 import { TokenWatch } from "./token-watch.ts";
 import { CLOSE, sseTransport, webSocketTransport } from "./stream-transport.ts";
+import { STREAM_PATHS } from "./stream-route-docs.ts";
 
 export interface StreamRoutesDeps {
   sql: postgres.Sql;
@@ -113,7 +114,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     }
   };
 
-  app.get("/runs/:id/stream", async (c) => {
+  app.get(STREAM_PATHS.run, async (c) => {
     const req = c.req.raw;
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.query("after"), "after");
@@ -130,7 +131,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     return response;
   });
 
-  app.get("/runs/:id/events", async (c) => {
+  app.get(STREAM_PATHS.runEvents, async (c) => {
     const req = c.req.raw;
     const runId = runIdParam(c.req.param("id"));
     const after = afterParam(c.req.header("last-event-id") ?? c.req.query("after"), "Last-Event-ID / after");
@@ -167,7 +168,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     });
   });
 
-  app.get("/stream", async (c) => {
+  app.get(STREAM_PATHS.runs, async (c) => {
     const req = c.req.raw;
     const sweep = c.req.query("sweep");
     let sweepId: string | null = null;
@@ -191,7 +192,7 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     return response;
   });
 
-  app.get("/workers/stream", async (c) => {
+  app.get(STREAM_PATHS.worker, async (c) => {
     const req = c.req.raw;
     requireUpgrade(req);
     const { protocol, tokenHash } = await admit(req, "worker");

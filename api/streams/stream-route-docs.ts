@@ -8,6 +8,14 @@ import { z } from "zod";
 import { STREAM_PROTOCOL, streamMessageSchema, workerMessageSchema } from "../../shared/stream-messages.ts";
 import type { AnyRouteSpec } from "../http/router.ts";
 
+/** Where each stream is served: create-stream-routes.ts serves these paths and the docs below name them. */
+export const STREAM_PATHS = {
+  run: "/v1/runs/:id/stream",
+  runEvents: "/v1/runs/:id/events",
+  runs: "/v1/stream",
+  worker: "/v1/workers/stream",
+} as const;
+
 const after = z.object({
   after: z.coerce.number().int().min(0).optional()
     .describe("replay stored events with a seq above this one first (default 0: all of them)"),
@@ -19,7 +27,7 @@ const refusals = { 404: { description: "No such run or sweep" }, 503: { descript
 export const STREAM_ROUTE_DOCS: readonly AnyRouteSpec[] = [
   {
     method: "get",
-    path: "/v1/runs/:id/stream",
+    path: STREAM_PATHS.run,
     operationId: "streamRun",
     summary: "Follow one run live (WebSocket)",
     description: "Replays the run's stored events after `after`, then goes live with no gap or duplicate; " +
@@ -31,7 +39,7 @@ export const STREAM_ROUTE_DOCS: readonly AnyRouteSpec[] = [
   },
   {
     method: "get",
-    path: "/v1/runs/:id/events",
+    path: STREAM_PATHS.runEvents,
     operationId: "streamRunEvents",
     summary: "Follow one run live (Server-Sent Events)",
     description: "Resumes from `Last-Event-ID` (or `after`); each event's data is one JSON message as on the WebSocket.",
@@ -47,7 +55,7 @@ export const STREAM_ROUTE_DOCS: readonly AnyRouteSpec[] = [
   },
   {
     method: "get",
-    path: "/v1/stream",
+    path: STREAM_PATHS.runs,
     operationId: "streamRuns",
     summary: "Follow every run, or a sweep's runs, live (WebSocket)",
     tag: "streams",
@@ -57,7 +65,7 @@ export const STREAM_ROUTE_DOCS: readonly AnyRouteSpec[] = [
   },
   {
     method: "get",
-    path: "/v1/workers/stream",
+    path: STREAM_PATHS.worker,
     operationId: "workerStream",
     summary: "A worker's socket: it pushes committed events and progress (WebSocket)",
     tag: "streams",

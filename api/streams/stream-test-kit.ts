@@ -49,7 +49,7 @@ export async function startStreamServer(
   await hub.start();
   const app = new Hono();
   app.route(
-    "/v1",
+    "/",
     createStreamRoutes({ sql, hub, limits: opts.limits ?? {}, allowedOrigins: opts.allowedOrigins ?? [] }),
   );
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
