@@ -1,5 +1,5 @@
 // `npm run bench:learn [-- --epochs 30] [--train-size N] [--validation-size N] [--depth 20] [--batch 64]
-//   [--backends wasm,cpu] [--torch auto|on|off] [--torch-threads 1] [--out FILE.json]`
+//   [--backends native,wasm,cpu] [--threads 1] [--torch auto|on|off] [--torch-threads 1] [--out FILE.json]`
 //
 // Real learning, measured: ResNet20v2 (depth 20) on Fashion-MNIST (all 60000 training images by
 // default, 10000 of them held out for validation, stratified) with a seed-shaped schedule — the
@@ -42,6 +42,8 @@ const { values: args } = parseArgs({
     backends: { type: "string", default: "wasm" },
     torch: { type: "string", default: "auto" },
     "torch-threads": { type: "string", default: "1" },
+    /** Threads of the native backend (ours runs beside the anchor: one core each by default). */
+    threads: { type: "string", default: "1" },
     out: { type: "string" },
   },
   strict: true,
@@ -93,7 +95,7 @@ const torchRun = torchWanted ? startTorch(data) : null;
 if (!torchWanted) console.log("bench:learn: no PyTorch anchor (/usr/bin/python3 cannot import torch: apt-get install python3-torch)");
 
 for (const name of args.backends.split(",").map((s) => s.trim()).filter(Boolean)) {
-  const backend = await selectBackend(parseBackendChoice(name), { log: () => {} });
+  const backend = await selectBackend(parseBackendChoice(name), { log: () => {}, threads: Number(args.threads) });
   const started = performance.now();
   await trainRun(backend.tf, spec, {
     data,
