@@ -137,7 +137,7 @@ function onSignal(signal: string): void {
   log(`${signal}: draining (signal again to exit at once)`);
   loop.drain();
   setTimeout(() => {
-    log(`drain took longer than ${DRAIN_LIMIT_MS / 1000} s: exiting; the run's lease will expire`);
+    log(`drain took longer than ${DRAIN_LIMIT_MS / 1000} s: exiting; the run's lease will expire`, "warn");
     process.exit(1);
   }, DRAIN_LIMIT_MS).unref();
 }

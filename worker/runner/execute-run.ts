@@ -19,6 +19,7 @@ import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import { LeaseKeeper } from "./lease-keeper.ts";
 import { RunCheckpoints } from "./run-checkpoints.ts";
 import type { Trainer, TrainerProgress } from "./trainer.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export type RunOutcome = "succeeded" | "cancelled" | "released" | "failed" | "retry" | "abandoned";
 
@@ -35,7 +36,7 @@ export interface ExecuteRunOptions {
   checkpoints: CheckpointStore;
   /** True once the worker drains: the trainer is asked to stop at the next batch boundary. */
   draining: () => boolean;
-  log: (line: string) => void;
+  log: LineLog;
   /** Local monotonic ms when the claim was sent (the lease's earliest possible start). */
   claimSentAt: number;
   /** Live progress between epochs (not durable): the hook for the worker → API stream. */
@@ -96,7 +97,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
         if (!isDatabaseUnreachable(e) || o.draining()) throw e;
         if (outageSince === null) {
           outageSince = Date.now();
-          log(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`);
+          log(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`, "warn");
         }
         // The clients' own reconnect schedule (50 ms, growing to 2 s): back soon after the database is.
         await new Promise((r) => setTimeout(r, reconnectBackoffS(retries) * 1000));
@@ -203,17 +204,17 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     keeper.stop();
     const lost = e instanceof LeaseLostError ? e : keeper.lost;
     if (lost) {
-      log(`${tag}: abandoned, lease lost: ${lost.message}`);
+      log(`${tag}: abandoned, lease lost: ${lost.message}`, "warn");
       return "abandoned";
     }
     if (isDatabaseUnreachable(e)) {
       // Only while draining (otherwise fenced() waits the outage out): the run stays ours until its lease
       // runs out, then the reaper hands it on and it resumes from its last checkpoint.
-      log(`${tag}: stopping while the database cannot be reached (${(e as Error).message}); the reaper will take the run back`);
+      log(`${tag}: stopping while the database cannot be reached (${(e as Error).message}); the reaper will take the run back`, "warn");
       return "abandoned";
     }
     const { error, retryable } = classifyError(e);
-    log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`);
+    log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`, "warn");
     try {
       // A final epoch trained before the failure is reported (if its record fails, so will this one's).
       await flushFinal().catch(() => {});
@@ -222,11 +223,11 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       return failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed";
     } catch (e2) {
       if (e2 instanceof LeaseLostError) {
-        log(`${tag}: abandoned, lease lost before the failure could be recorded`);
+        log(`${tag}: abandoned, lease lost before the failure could be recorded`, "warn");
         return "abandoned";
       }
       // The database is unreachable: the lease will expire and the reaper will retry the run.
-      log(`${tag}: could not record the failure (${(e2 as Error).message}); the reaper will take the run back`);
+      log(`${tag}: could not record the failure (${(e2 as Error).message}); the reaper will take the run back`, "error");
       return "abandoned";
     }
   } finally {

@@ -8,6 +8,7 @@
  * worker's lifetime: BigInt64 [ALIVE_AT] (monotonic ms when the main thread's event loop last turned).
  */
 import type { Lease } from "../../shared/queue/queue-types.ts";
+import type { LogLevel } from "../../shared/logger.ts";
 
 export const FLAGS = 0;
 export const FLAG_LOST = 1;
@@ -47,7 +48,7 @@ export type ToThread =
 
 export type FromThread =
   | { type: "ready" }
-  | { type: "log"; line: string }
+  | { type: "log"; line: string; level?: LogLevel }
   | { type: "lost"; runId: string; attempt: number; message: string }
   | { type: "beaten"; id: number; outcome: BeatOutcome }
   | { type: "closed" };

@@ -27,11 +27,12 @@ import {
   monotonicMs,
   type ToThread,
 } from "./heartbeat-shared.ts";
+import type { LogLevel } from "../../shared/logger.ts";
 
 const data = workerData as HeartbeatThreadData;
 const port = parentPort!;
 const post = (m: FromThread) => port.postMessage(m);
-const log = (line: string) => post({ type: "log", line });
+const log = (line: string, level?: LogLevel) => post({ type: "log", line, ...(level ? { level } : {}) });
 
 const sql = postgres(data.url, {
   max: 1,
@@ -105,7 +106,7 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
   if (!askedByMain && stalledMs > data.stallMs) {
     if (!stallLogged) {
       log(`run ${run.lease.runId}: the main thread has not run for ${Math.round(stalledMs / 1000)} s; ` +
-        `no more renewals until it does (the lease will expire and the run go to another worker)`);
+        `no more renewals until it does (the lease will expire and the run go to another worker)`, "warn");
     }
     stallLogged = true;
     return "skipped";
@@ -117,7 +118,7 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
   try {
     const answer = await Promise.race([heartbeatRun(sql, run.lease, data.leaseS), timedOut]);
     if (answer === "timeout") {
-      log(`run ${run.lease.runId}: heartbeat got no answer within ${data.heartbeatS} s`);
+      log(`run ${run.lease.runId}: heartbeat got no answer within ${data.heartbeatS} s`, "warn");
       return "unreachable";
     }
     if (unreachableSince !== null) {
@@ -138,11 +139,11 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
       return "lost";
     }
     if (!isDatabaseUnreachable(e)) {
-      log(`run ${run.lease.runId}: heartbeat failed: ${(e as Error).message}`);
+      log(`run ${run.lease.runId}: heartbeat failed: ${(e as Error).message}`, "warn");
     } else if (unreachableSince === null) {
       // postgres.js opens a new connection for the next renewal: nothing to do but try again.
       unreachableSince = monotonicMs();
-      log(`run ${run.lease.runId}: heartbeat cannot reach the database (${(e as Error).message}); retrying every ${data.heartbeatS} s`);
+      log(`run ${run.lease.runId}: heartbeat cannot reach the database (${(e as Error).message}); retrying every ${data.heartbeatS} s`, "warn");
     }
     return "unreachable";
   } finally {

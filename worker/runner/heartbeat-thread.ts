@@ -22,13 +22,14 @@ import {
   monotonicMs,
   type ToThread,
 } from "./heartbeat-shared.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export interface HeartbeatThreadOptions {
   url: string;
   applicationName: string;
   leaseS: number;
   heartbeatS: number;
-  log: (line: string) => void;
+  log: LineLog;
   /**
    * Renew only while the main thread's event loop turned within this many ms (default the larger of
    * 10 minutes and 4 leases: a training step blocks for seconds, not minutes; a wedged process
@@ -126,7 +127,7 @@ export class HeartbeatThread {
   #onMessage(m: FromThread): void {
     switch (m.type) {
       case "log":
-        this.o.log(m.line);
+        this.o.log(m.line, m.level);
         break;
       case "beaten":
         this.#beats.get(m.id)?.(m.outcome);
@@ -134,7 +135,7 @@ export class HeartbeatThread {
         break;
       case "lost":
         // The shared flag is set already; the trainer sees it at its next batch. Say so now.
-        this.o.log(`run ${m.runId} attempt ${m.attempt}: heartbeat rejected: ${m.message}`);
+        this.o.log(`run ${m.runId} attempt ${m.attempt}: heartbeat rejected: ${m.message}`, "warn");
         break;
       case "ready":
       case "closed":
@@ -148,7 +149,7 @@ export class HeartbeatThread {
     clearInterval(this.#aliveTimer);
     for (const resolve of this.#beats.values()) resolve("skipped");
     this.#beats.clear();
-    this.o.log(`heartbeat thread failed: ${e.message}`);
+    this.o.log(`heartbeat thread failed: ${e.message}`, "error");
     this.o.onFailure?.(e);
   }
 }

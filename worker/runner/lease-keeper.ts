@@ -2,11 +2,12 @@ import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
 import type { Lease } from "../../shared/queue/queue-types.ts";
 import { type BeatOutcome, DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export interface LeaseKeeperOptions {
   leaseS: number;
   heartbeatS: number;
-  log: (line: string) => void;
+  log: LineLog;
   /**
    * Stop waiting for an unreachable database (the worker is draining: a shutdown must not wait for an
    * outage to end); default never.
@@ -99,7 +100,7 @@ export class LeaseKeeper {
         if (pausedAt === null) {
           pausedAt = monotonicMs();
           this.opts.log(`run ${this.lease.runId}: lease not renewed for LEASE_S (${this.opts.leaseS} s) and the database ` +
-            `cannot be reached: pausing until it answers whether the run is still ours`);
+            `cannot be reached: pausing until it answers whether the run is still ours`, "warn");
         }
         await new Promise((r) => setTimeout(r, Math.min(1000, this.opts.heartbeatS * 500)));
         continue;

@@ -7,6 +7,7 @@ import { setCheckpoint } from "../../shared/queue/set-checkpoint.ts";
 import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "./checkpoint-seal.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { CheckpointPosition } from "./trainer.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 /**
  * One attempt's view of its run's checkpoints. The database's fenced pointer (`runs.checkpoint_path`)
@@ -42,7 +43,7 @@ export class RunCheckpoints {
     private readonly sql: postgres.Sql,
     private readonly run: ClaimedRun,
     private readonly store: CheckpointStore,
-    private readonly log: (line: string) => void,
+    private readonly log: LineLog,
   ) {
     this.#current = run.checkpointPath;
     if (run.checkpointPath !== null) this.#held.add(run.checkpointPath);
@@ -153,7 +154,7 @@ export class RunCheckpoints {
     if (this.run.attempt === 1 && !this.#wrote && this.#held.size === 0) return;
     const keep = this.store.kind === "dir" ? [this.#current] : [];
     await this.store.collect(this.run.runId, this.run.attempt, keep, [...this.#held]).catch((e) =>
-      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
+      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`, "warn")
     );
   }
 
@@ -162,7 +163,7 @@ export class RunCheckpoints {
     this.#current = ref;
     this.#held.add(ref);
     await this.store.collect(this.run.runId, this.run.attempt, [ref, previous], [...this.#held]).catch((e) =>
-      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`)
+      this.log(`run ${this.run.runId}: could not delete old checkpoints (${(e as Error).message}); the next collection will`, "warn")
     );
   }
 
@@ -171,7 +172,7 @@ export class RunCheckpoints {
       ? "no good checkpoint is left: starting over from epoch 1"
       : `falling back to the previous checkpoint ${resumedFrom} (epoch ${resumedEpoch})`;
     const message = `damaged checkpoint: ${damaged.map((d) => d.problem).join("; ")}; ${what}`;
-    this.log(`run ${this.run.runId} attempt ${this.run.attempt}: ${message}`);
+    this.log(`run ${this.run.runId} attempt ${this.run.attempt}: ${message}`, "warn");
     await noteDamagedCheckpoint(this.sql, this.run, { attempt: this.run.attempt, damaged, resumedFrom, resumedEpoch }, {
       code: "checkpoint_damaged",
       message,

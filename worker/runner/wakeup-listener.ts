@@ -1,5 +1,6 @@
 import postgres from "postgres";
 import { CHANNELS } from "../../shared/queue/channels.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export interface WakeupHandlers {
   /** A run became claimable. */
@@ -18,7 +19,7 @@ export interface WakeupListenerOptions {
   /** Seconds between health checks (a `select 1` on the listening connection). */
   checkS: number;
   applicationName: string;
-  log: (line: string) => void;
+  log: LineLog;
 }
 
 const LISTEN = `listen ${CHANNELS.runsQueued}; listen ${CHANNELS.runCancel}`;
@@ -153,7 +154,7 @@ export class WakeupListener {
       this.#listening = false;
       if (this.#lostSince === null) {
         this.#lostSince = Date.now();
-        this.opts.log(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`);
+        this.opts.log(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`, "warn");
       }
       await this.#teardown();
       const delay = this.#retryMs;

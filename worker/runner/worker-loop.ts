@@ -13,6 +13,7 @@ import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
 import type { Trainer } from "./trainer.ts";
 import { WakeupListener } from "./wakeup-listener.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export interface WorkerLoopOptions {
   sql: postgres.Sql;
@@ -28,7 +29,7 @@ export interface WorkerLoopOptions {
   heartbeatS: number;
   pollMs: number;
   checkpoints: CheckpointStore;
-  log: (line: string) => void;
+  log: LineLog;
   /** Seconds between reaper passes (default HEARTBEAT_S); jittered so workers do not reap in step. */
   reapS?: number;
   /** false: no LISTEN connection, wake up by polling only. */
@@ -205,10 +206,10 @@ export class WorkerLoop {
    */
   #failed(what: string, e: unknown): void {
     if (!isDatabaseUnreachable(e)) {
-      this.o.log(`${what} failed: ${(e as Error).message}`);
+      this.o.log(`${what} failed: ${(e as Error).message}`, "warn");
     } else if (this.#unreachableSince === null) {
       this.#unreachableSince = Date.now();
-      this.o.log(`the database cannot be reached (${(e as Error).message}); retrying until it answers`);
+      this.o.log(`the database cannot be reached (${(e as Error).message}); retrying until it answers`, "warn");
     }
   }
 

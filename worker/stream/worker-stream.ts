@@ -19,6 +19,7 @@
  */
 import WebSocket from "ws";
 import { eventMessage, type ProgressMessage, type StoredRunEvent } from "../../shared/stream-messages.ts";
+import type { LineLog } from "../../shared/logger.ts";
 
 export interface WorkerStreamOptions {
   /** The API's base URL (http:// or https://); the socket goes to /v1/workers/stream on it. */
@@ -49,7 +50,7 @@ export const WORKER_STREAM_PATH = "/v1/workers/stream";
 export class WorkerStream {
   readonly #url: string;
   readonly #token: string;
-  readonly #log: (line: string) => void;
+  readonly #log: LineLog;
   readonly #minBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #pingMs: number;
@@ -160,7 +161,7 @@ export class WorkerStream {
     });
     socket.on("error", (e: Error) => {
       // Say it once per kind of failure, not once per retry.
-      if (e.message !== this.#lastError) this.#log(`worker stream: ${e.message}; reconnecting with backoff`);
+      if (e.message !== this.#lastError) this.#log(`worker stream: ${e.message}; reconnecting with backoff`, "warn");
       this.#lastError = e.message;
     });
     socket.on("close", () => {
@@ -189,7 +190,7 @@ export class WorkerStream {
     socket.on("pong", () => (alive = true));
     this.#pingTimer = setInterval(() => {
       if (!alive) {
-        this.#log("worker stream: no pong from the API; reconnecting");
+        this.#log("worker stream: no pong from the API; reconnecting", "warn");
         socket.terminate();
         return;
       }
