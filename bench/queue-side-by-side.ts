@@ -12,9 +12,11 @@
 // What it measures, each at 4 and 20 workers:
 //   - jobs/s draining a backlog of `--jobs` one-step jobs:
 //       ours, SQL: N connections looping claimRun → recordEpoch → completeRun (every fenced write of a
-//         one-epoch run, no process around them), with Lock:object waits (pg_stat_activity sampled
-//         every 5 ms) and WAL bytes per run (pg_current_wal_lsn before/after);
-//       ours, processes: N worker processes (TRAINER=fake, one 0 ms batch, checkpoint file fsynced);
+//         one-epoch run whose trainer works after its last epoch, no process around them), with
+//         Lock:object waits (pg_stat_activity sampled every 5 ms) and WAL bytes per run
+//         (pg_current_wal_lsn before/after); and claimRun → completeRun with the final epoch (a fake run's);
+//       ours, processes: N worker processes (TRAINER=fake, one 0 ms batch; the final epoch writes no
+//         checkpoint, so a one-epoch run writes none);
 //       graphile-worker: one process, concurrency N, a no-op task; pg-boss: N work() loops, batch 1,
 //         polling 0.5 s (its floor), a no-op handler (fewer jobs: it drains at its polling rate);
 //   - pickup: one job at a time into 4 idle workers, from the client's clock before the insert to the
@@ -150,6 +152,7 @@ try {
         continue;
       }
       record(`ours-sql-${n}`, await oursSql(n));
+      record(`ours-sql-merged-${n}`, await oursSql(n, { merged: true }));
       record(`ours-sql-trigger-${n}`, await oursSql(n, { oldTrigger: true }));
       record(`ours-proc-${n}`, await oursProcesses(n));
       if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
@@ -238,6 +241,9 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
     "| --- | --- | --- | --- |",
     `| this project, worker processes (TRAINER=fake) | ${lat("ours")} | ${f0(rate("ours-proc-4"))} | ${f0(rate("ours-proc-20"))} |`,
     `| this project, claimRun + recordEpoch + completeRun only | – | ${f0(rate("ours-sql-4"))} | ${f0(rate("ours-sql-20"))} |`,
+    `| this project, claimRun + completeRun with the final epoch (a one-epoch fake run's statements) | – | ` +
+    `${f0(rate("ours-sql-merged-4"))} (${ratio(rate("ours-sql-merged-4"), rate("graphile-4"))}) | ` +
+    `${f0(rate("ours-sql-merged-20"))} (${ratio(rate("ours-sql-merged-20"), rate("graphile-20"))}) |`,
     `| graphile-worker (1 process × N) | ${lat("graphile")} | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} |`,
     `| pg-boss (polling 0.5 s, batch 1) | ${lat("pgboss")} | ${f0(rate("pgboss-4"))} | ${f0(rate("pgboss-20"))} |`,
     "",
@@ -308,7 +314,12 @@ async function walLsn(): Promise<bigint> {
   return BigInt(r!.b);
 }
 
-async function oursSql(n: number, opts: { oldTrigger?: boolean } = {}): Promise<Throughput> {
+/**
+ * `merged`: the final epoch recorded by the completion's statement, as a worker does when its trainer
+ * returns right after the last epoch (execute-run.ts); else a separate recordEpoch, as after the real
+ * trainer's test evaluation.
+ */
+async function oursSql(n: number, opts: { oldTrigger?: boolean; merged?: boolean } = {}): Promise<Throughput> {
   const { name, url } = await freshDb("ours_sql", TEMPLATE);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   if (opts.oldTrigger) await sql.unsafe(OLD_EVENT_TRIGGER);
@@ -328,8 +339,12 @@ async function oursSql(n: number, opts: { oldTrigger?: boolean } = {}): Promise<
       for (;;) {
         const run = await claimRun(c, { workerId: `sql-${i}`, leaseS: 30 });
         if (run === null) return k;
-        await recordEpoch(c, run, metrics, null);
-        await completeRun(c, run);
+        if (opts.merged) {
+          await completeRun(c, run, metrics);
+        } else {
+          await recordEpoch(c, run, metrics, null);
+          await completeRun(c, run);
+        }
         k++;
       }
     }));
