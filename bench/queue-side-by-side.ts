@@ -28,7 +28,7 @@
 // checkout DIR (e.g. `git worktree add /tmp/before main`, with node_modules linked) in every round,
 // interleaved with this one and the anchor: what a change buys, under the same load.
 // Prints a Markdown section for bench/results-queue.md.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -113,6 +113,8 @@ const dir = await mkdtemp(path.join(tmpdir(), "bench-side-"));
 const port = await freePort();
 const pg = await startSizedPostgres(dir, port, 200);
 const admin = postgres(pg.url, { max: 2, onnotice: () => {} });
+/** The embedded server's postmaster: its processes' CPU is Postgres's (Linux /proc). */
+const postmasterPid = Number((await readFile(path.join(dir, "pg", "postmaster.pid"), "utf8")).split("\n")[0]);
 const say = (l: string) => console.error(l);
 const TEMPLATE = "bench_ours_template";
 await migrateDatabase(await ensureDatabase(pg.url, TEMPLATE));
@@ -125,6 +127,9 @@ interface Throughput {
   walPerJob?: number;
   /** Committed transactions in the database per job: every autocommit statement is one. */
   xactsPerJob?: number;
+  /** CPU milliseconds per job of the worker processes (all their threads) and of Postgres (all its processes). */
+  workerCpuMs?: number;
+  postgresCpuMs?: number;
 }
 const results = new Map<string, Throughput[]>();
 const latencies = new Map<string, number[]>();
@@ -133,7 +138,8 @@ const record = (key: string, t: Throughput) => {
   say(`${key}: ${t.jobs} in ${t.seconds.toFixed(2)} s = ${(t.jobs / t.seconds).toFixed(0)}/s` +
     (t.lockObjectShare !== undefined ? `, Lock:object ${(t.lockObjectShare * 100).toFixed(0)} %` : "") +
     (t.walPerJob !== undefined ? `, WAL ${t.walPerJob.toFixed(0)} B/job` : "") +
-    (t.xactsPerJob !== undefined ? `, ${t.xactsPerJob.toFixed(1)} transactions/job` : ""));
+    (t.xactsPerJob !== undefined ? `, ${t.xactsPerJob.toFixed(1)} transactions/job` : "") +
+    (t.workerCpuMs !== undefined ? `, CPU ${t.workerCpuMs.toFixed(2)} ms workers + ${t.postgresCpuMs!.toFixed(2)} ms Postgres per job` : ""));
 };
 
 try {
@@ -180,7 +186,7 @@ function rate(key: string): number {
   const rates = ts.map((t) => t.jobs / t.seconds).sort((a, b) => a - b);
   return rates[Math.floor(rates.length / 2)]!;
 }
-function avg(key: string, field: "lockObjectShare" | "walPerJob" | "xactsPerJob"): number {
+function avg(key: string, field: "lockObjectShare" | "walPerJob" | "xactsPerJob" | "workerCpuMs" | "postgresCpuMs"): number {
   const xs = (results.get(key) ?? []).map((t) => t[field]).filter((x): x is number => x !== undefined);
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -201,6 +207,12 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
       `${drain.large.toFixed(0)} runs/s with 20,000 queued (${(drain.large / drain.small).toFixed(2)}×), two fake workers on each, both at once.`);
     return;
   }
+  const procRow = (label: string, key: string) => {
+    const cpu = (n: number) => `${avg(`${key}-${n}`, "workerCpuMs").toFixed(2)} + ${avg(`${key}-${n}`, "postgresCpuMs").toFixed(2)}`;
+    return `| ${label} | ${f0(rate(`${key}-4`))} (${ratio(rate(`${key}-4`), rate("graphile-4"))}) | ` +
+      `${f0(rate(`${key}-20`))} (${ratio(rate(`${key}-20`), rate("graphile-20"))}) | ` +
+      `${avg(`${key}-4`, "xactsPerJob").toFixed(1)} / ${f0(avg(`${key}-4`, "walPerJob"))} B | ${cpu(4)} / ${cpu(20)} |`;
+  };
   if (args["procs-only"]) {
     console.log([
       `## ${new Date().toISOString().slice(0, 16)}Z — worker processes (--procs-only), ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
@@ -208,20 +220,14 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
       `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS}` +
       `${VARIANTS.map((v) => ` --variant ${v.label}=${v.root}`).join("")}\` (median of ${ROUNDS} alternating rounds)`,
       "",
-      "| | jobs/s, 4 workers | jobs/s, 20 workers | transactions / WAL per run |",
-      "| --- | --- | --- | --- |",
-      `| this project, worker processes (TRAINER=fake) | ${f0(rate("ours-proc-4"))} (${ratio(rate("ours-proc-4"), rate("graphile-4"))}) | ` +
-      `${f0(rate("ours-proc-20"))} (${ratio(rate("ours-proc-20"), rate("graphile-20"))}) | ` +
-      `${avg("ours-proc-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-4", "walPerJob"))} B |`,
-      `| the same, LISTEN=off (POLL_MS 100) | ${f0(rate("ours-proc-nolisten-4"))} (${ratio(rate("ours-proc-nolisten-4"), rate("graphile-4"))}) | ` +
-      `${f0(rate("ours-proc-nolisten-20"))} (${ratio(rate("ours-proc-nolisten-20"), rate("graphile-20"))}) | ` +
-      `${avg("ours-proc-nolisten-4", "xactsPerJob").toFixed(1)} / ${f0(avg("ours-proc-nolisten-4", "walPerJob"))} B |`,
-      ...VARIANTS.map((v) =>
-        `| ${v.label} (${v.root}), worker processes | ${f0(rate(`variant-${v.label}-4`))} (${ratio(rate(`variant-${v.label}-4`), rate("graphile-4"))}) | ` +
-        `${f0(rate(`variant-${v.label}-20`))} (${ratio(rate(`variant-${v.label}-20`), rate("graphile-20"))}) | ` +
-        `${avg(`variant-${v.label}-4`, "xactsPerJob").toFixed(1)} / ${f0(avg(`variant-${v.label}-4`, "walPerJob"))} B |`
-      ),
-      `| graphile-worker (1 process × N) | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} | – / ${f0(avg("graphile-4", "walPerJob"))} B |`,
+      "| | jobs/s, 4 workers | jobs/s, 20 workers | transactions / WAL per run (4 workers) | CPU ms per run, workers + Postgres, 4 / 20 workers |",
+      "| --- | --- | --- | --- | --- |",
+      procRow("this project, worker processes (TRAINER=fake)", "ours-proc"),
+      procRow("the same, LISTEN=off (POLL_MS 100)", "ours-proc-nolisten"),
+      ...VARIANTS.map((v) => procRow(`${v.label} (${v.root}), worker processes`, `variant-${v.label}`)),
+      `| graphile-worker (1 process × N) | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} | – / ${f0(avg("graphile-4", "walPerJob"))} B | ` +
+      `${avg("graphile-4", "workerCpuMs").toFixed(2)} + ${avg("graphile-4", "postgresCpuMs").toFixed(2)} / ` +
+      `${avg("graphile-20", "workerCpuMs").toFixed(2)} + ${avg("graphile-20", "postgresCpuMs").toFixed(2)} |`,
       "",
       `Transactions per run at 20 workers: ${avg("ours-proc-20", "xactsPerJob").toFixed(1)} with LISTEN, ` +
       `${avg("ours-proc-nolisten-20", "xactsPerJob").toFixed(1)} without (each woken listener reads the notification queue in a transaction)` +
@@ -307,6 +313,24 @@ function lockSampler(db: string): { stop(): Promise<number> } {
       return seen === 0 ? 0 : waiting / seen;
     },
   };
+}
+
+/** CPU seconds (user + system, all threads) of the processes `pids` and of all their descendants. */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  const stats = new Map<number, { ppid: number; cpu: number }>();
+  for (const entry of await readdir("/proc").catch(() => [])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => null);
+    if (stat === null) continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after "pid (comm) ": state ppid ... utime stime
+    stats.set(Number(entry), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 });
+  }
+  const tree = new Set(pids);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, s] of stats) if (!tree.has(pid) && tree.has(s.ppid)) (tree.add(pid), grew = true);
+  }
+  return [...tree].reduce((sum, pid) => sum + (stats.get(pid)?.cpu ?? 0), 0);
 }
 
 async function walLsn(): Promise<bigint> {
@@ -402,10 +426,13 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     await admin`select pg_stat_clear_snapshot()`;
     const x0 = await xacts();
     const wal0 = await walLsn();
+    const workerPids = pool.map((w) => w.child.pid!);
+    const cpu0 = [await cpuSeconds(workerPids), await cpuSeconds([postmasterPid])];
     const t0 = performance.now();
     await enqueueRuns(sql, Array.from({ length: JOBS }, () => ({ spec, epochs: 1 })));
     await waitUntilDone(sql);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = [await cpuSeconds(workerPids), await cpuSeconds([postmasterPid])];
     const wal1 = await walLsn();
     const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
     // A backend reports its counts after it has been idle a while (up to 10 s) or when it exits: stop
@@ -414,7 +441,10 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     await new Promise((res) => setTimeout(res, 500));
     await admin`select pg_stat_clear_snapshot()`;
     const x1 = await xacts();
-    return { jobs: r!.n, seconds, walPerJob: Number(wal1 - wal0) / r!.n, xactsPerJob: (x1 - x0) / r!.n };
+    return {
+      jobs: r!.n, seconds, walPerJob: Number(wal1 - wal0) / r!.n, xactsPerJob: (x1 - x0) / r!.n,
+      workerCpuMs: (1000 * (cpu1[0]! - cpu0[0]!)) / r!.n, postgresCpuMs: (1000 * (cpu1[1]! - cpu0[1]!)) / r!.n,
+    };
   } finally {
     await stopWorkers(pool);
     await sql.end();
@@ -437,12 +467,19 @@ async function graphileThroughput(n: number): Promise<Throughput> {
   try {
     await sql`checkpoint`;
     const wal0 = await walLsn();
+    // graphile-worker runs in this process: its CPU is this process's (the bench's own share is idle waiting).
+    const cpu0 = [process.cpuUsage(), await cpuSeconds([postmasterPid])] as const;
     const t0 = performance.now();
     await sql`select graphile_worker.add_job('job', json_build_object('i', i)) from generate_series(1, ${JOBS}::int) i`;
     await all;
     const seconds = (performance.now() - t0) / 1000;
+    const mine = process.cpuUsage(cpu0[0]);
+    const pgCpu = await cpuSeconds([postmasterPid]) - cpu0[1];
     const wal1 = await walLsn();
-    return { jobs: done, seconds, walPerJob: Number(wal1 - wal0) / done };
+    return {
+      jobs: done, seconds, walPerJob: Number(wal1 - wal0) / done,
+      workerCpuMs: (mine.user + mine.system) / 1000 / done, postgresCpuMs: (1000 * pgCpu) / done,
+    };
   } finally {
     await runner.stop();
     await pool.end();
