@@ -135,7 +135,9 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
   } catch (e) {
     if (e instanceof LeaseLostError) {
       Atomics.or(run.flags, FLAGS, FLAG_LOST);
-      post({ type: "lost", runId: run.lease.runId, attempt: run.lease.attempt, message: e.message });
+      // A timer's renewal of a run released meanwhile raced the run's own end (released just before its
+      // last write, which committed first): nothing was lost, so nothing is said.
+      if (askedByMain || held === run) post({ type: "lost", runId: run.lease.runId, attempt: run.lease.attempt, message: e.message });
       return "lost";
     }
     if (!isDatabaseUnreachable(e)) {
