@@ -67,7 +67,8 @@ export function fakeTrainer(options: FakeTrainerOptions): Trainer {
             await save();
             return { status: stop === "cancel" ? "cancelled" : "drained" };
           }
-          await new Promise((r) => setTimeout(r, batchMs));
+          // A 0 ms batch only yields (setTimeout would wait its 1 ms floor: a run's worth of queue work).
+          await new Promise((r) => (batchMs > 0 ? setTimeout(r, batchMs) : setImmediate(r)));
           if (blockMs > 0) busyWait(blockMs);
           const loss = fakeLoss(epoch, b, alpha);
           if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch, b + 1, (epoch - 1) * batchesPerEpoch + b, loss);
