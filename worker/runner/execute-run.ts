@@ -20,6 +20,7 @@ import { LeaseKeeper } from "./lease-keeper.ts";
 import { RunCheckpoints } from "./run-checkpoints.ts";
 import type { Trainer, TrainerProgress } from "./trainer.ts";
 import type { LineLog } from "../../shared/logger.ts";
+import { OutageLog } from "../../shared/outage-log.ts";
 
 export type RunOutcome = "succeeded" | "cancelled" | "released" | "failed" | "retry" | "abandoned";
 
@@ -84,21 +85,18 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   // committed unseen, so `landed` (if given) first looks whether it did: nothing is written twice. While
   // draining, a shutdown does not wait for an outage: the error goes up, the reaper takes the run back.
   const fenced = async <T>(write: () => Promise<T>, landed?: () => Promise<T | null>): Promise<T> => {
-    let outageSince: number | null = null;
+    const outage = new OutageLog(log);
     for (let retries = 0; ; retries++) {
       await keeper.check();
       try {
-        const done = outageSince !== null && landed ? await landed() : null;
+        const done = outage.ongoing && landed ? await landed() : null;
         const result = done ?? await write();
-        if (outageSince !== null) log(`${tag}: the database answers again; the write went through after ${((Date.now() - outageSince) / 1000).toFixed(1)} s`);
+        outage.up((s) => `${tag}: the database answers again; the write went through after ${s} s`);
         return result;
       } catch (e) {
         if (e instanceof LeaseLostError) keeper.markLost(e);
         if (!isDatabaseUnreachable(e) || o.draining()) throw e;
-        if (outageSince === null) {
-          outageSince = Date.now();
-          log(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`, "warn");
-        }
+        outage.down(`${tag}: the database cannot be reached (${(e as Error).message}); retrying until it answers`);
         // The clients' own reconnect schedule (50 ms, growing to 2 s): back soon after the database is.
         await new Promise((r) => setTimeout(r, reconnectBackoffS(retries) * 1000));
       }

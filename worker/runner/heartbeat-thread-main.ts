@@ -28,6 +28,7 @@ import {
   type ToThread,
 } from "./heartbeat-shared.ts";
 import type { LogLevel } from "../../shared/logger.ts";
+import { OutageLog } from "../../shared/outage-log.ts";
 
 const data = workerData as HeartbeatThreadData;
 const port = parentPort!;
@@ -56,7 +57,7 @@ let held: Held | null = null;
 const inFlight = new Map<string, Promise<BeatOutcome>>();
 let stallLogged = false;
 /** When renewals started failing to reach the database (null: they reach it): one line per outage. */
-let unreachableSince: number | null = null;
+const outage = new OutageLog(log, monotonicMs);
 
 const timer = setInterval(() => void beat(), data.heartbeatS * 1000);
 
@@ -121,10 +122,7 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
       log(`run ${run.lease.runId}: heartbeat got no answer within ${data.heartbeatS} s`, "warn");
       return "unreachable";
     }
-    if (unreachableSince !== null) {
-      log(`run ${run.lease.runId}: heartbeats reach the database again (after ${((monotonicMs() - unreachableSince) / 1000).toFixed(1)} s)`);
-      unreachableSince = null;
-    }
+    outage.up((s) => `run ${run.lease.runId}: heartbeats reach the database again (after ${s} s)`);
     // The server computed the new expiry from an instant after sentAt: the lease surely lasts this long.
     const deadline = BigInt(Math.floor(sentAt + data.leaseS * 1000));
     if (deadline > Atomics.load(run.times, DEADLINE)) Atomics.store(run.times, DEADLINE, deadline);
@@ -142,10 +140,9 @@ async function renew(run: Held, askedByMain: boolean): Promise<BeatOutcome> {
     }
     if (!isDatabaseUnreachable(e)) {
       log(`run ${run.lease.runId}: heartbeat failed: ${(e as Error).message}`, "warn");
-    } else if (unreachableSince === null) {
+    } else {
       // postgres.js opens a new connection for the next renewal: nothing to do but try again.
-      unreachableSince = monotonicMs();
-      log(`run ${run.lease.runId}: heartbeat cannot reach the database (${(e as Error).message}); retrying every ${data.heartbeatS} s`, "warn");
+      outage.down(`run ${run.lease.runId}: heartbeat cannot reach the database (${(e as Error).message}); retrying every ${data.heartbeatS} s`);
     }
     return "unreachable";
   } finally {

@@ -3,6 +3,7 @@ import type { Lease } from "../../shared/queue/queue-types.ts";
 import { type BeatOutcome, DEADLINE, FLAG_CANCEL, FLAG_LOST, FLAGS, monotonicMs, RUN_BYTES } from "./heartbeat-shared.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import type { LineLog } from "../../shared/logger.ts";
+import { OutageLog } from "../../shared/outage-log.ts";
 
 export interface LeaseKeeperOptions {
   leaseS: number;
@@ -91,17 +92,14 @@ export class LeaseKeeper {
    */
   async check(): Promise<void> {
     if (this.lost) throw this.#lost!;
-    let pausedAt: number | null = null;
+    const pause = new OutageLog(this.opts.log, monotonicMs);
     while (monotonicMs() > this.#deadline()) {
       const outcome = await this.beat();
       if (this.lost) throw this.#lost!;
       if (monotonicMs() <= this.#deadline()) break;
       if (outcome === "unreachable" && !this.opts.giveUp?.()) {
-        if (pausedAt === null) {
-          pausedAt = monotonicMs();
-          this.opts.log(`run ${this.lease.runId}: lease not renewed for LEASE_S (${this.opts.leaseS} s) and the database ` +
-            `cannot be reached: pausing until it answers whether the run is still ours`, "warn");
-        }
+        pause.down(`run ${this.lease.runId}: lease not renewed for LEASE_S (${this.opts.leaseS} s) and the database ` +
+          `cannot be reached: pausing until it answers whether the run is still ours`);
         await new Promise((r) => setTimeout(r, Math.min(1000, this.opts.heartbeatS * 500)));
         continue;
       }
@@ -111,9 +109,7 @@ export class LeaseKeeper {
           `, so another worker may own the run now`));
       throw this.#lost!;
     }
-    if (pausedAt !== null) {
-      this.opts.log(`run ${this.lease.runId}: the database answered after ${((monotonicMs() - pausedAt) / 1000).toFixed(1)} s; the lease is still ours, going on`);
-    }
+    pause.up((s) => `run ${this.lease.runId}: the database answered after ${s} s; the lease is still ours, going on`);
   }
 
   /** Records that a fenced write found the run gone; no more renewals. */

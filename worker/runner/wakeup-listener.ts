@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import { CHANNELS } from "../../shared/queue/channels.ts";
 import type { LineLog } from "../../shared/logger.ts";
+import { OutageLog } from "../../shared/outage-log.ts";
 
 export interface WakeupHandlers {
   /** A run became claimable. */
@@ -52,9 +53,11 @@ export class WakeupListener {
   #retryMs = 100;
   #reconnecting = false;
   /** When the connection was lost (null: listening, or never lost): one line per outage, not per retry. */
-  #lostSince: number | null = null;
+  readonly #outage: OutageLog;
 
-  constructor(private readonly opts: WakeupListenerOptions, private readonly handlers: WakeupHandlers) {}
+  constructor(private readonly opts: WakeupListenerOptions, private readonly handlers: WakeupHandlers) {
+    this.#outage = new OutageLog(opts.log);
+  }
 
   get listening(): boolean {
     return this.#listening;
@@ -135,10 +138,7 @@ export class WakeupListener {
       this.#sent = listen;
       this.#listening = listen;
       this.#retryMs = 100;
-      if (this.#lostSince !== null) {
-        this.opts.log(`LISTEN connection back (after ${((Date.now() - this.#lostSince) / 1000).toFixed(1)} s)`);
-        this.#lostSince = null;
-      }
+      this.#outage.up((s) => `LISTEN connection back (after ${s} s)`);
       if (listen) this.handlers.onListening();
       // The wish may have changed while this connected.
       await this.#apply();
@@ -152,10 +152,7 @@ export class WakeupListener {
     this.#reconnecting = true;
     try {
       this.#listening = false;
-      if (this.#lostSince === null) {
-        this.#lostSince = Date.now();
-        this.opts.log(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`, "warn");
-      }
+      this.#outage.down(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`);
       await this.#teardown();
       const delay = this.#retryMs;
       this.#retryMs = Math.min(5000, this.#retryMs * 2);

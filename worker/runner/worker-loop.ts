@@ -14,6 +14,7 @@ import type { LeaseKeeper } from "./lease-keeper.ts";
 import type { Trainer } from "./trainer.ts";
 import { WakeupListener } from "./wakeup-listener.ts";
 import type { LineLog } from "../../shared/logger.ts";
+import { OutageLog } from "../../shared/outage-log.ts";
 
 export interface WorkerLoopOptions {
   sql: postgres.Sql;
@@ -68,9 +69,10 @@ export class WorkerLoop {
   #listener: WakeupListener;
   #runs = 0;
   /** When the database stopped answering the loop's own statements (null: it answers). */
-  #unreachableSince: number | null = null;
+  readonly #outage: OutageLog;
 
   constructor(private readonly o: WorkerLoopOptions) {
+    this.#outage = new OutageLog(o.log);
     this.#listener = new WakeupListener(
       { url: o.url, checkS: o.heartbeatS, applicationName: `worker ${o.info.id} listen`, log: o.log },
       {
@@ -207,16 +209,13 @@ export class WorkerLoop {
   #failed(what: string, e: unknown): void {
     if (!isDatabaseUnreachable(e)) {
       this.o.log(`${what} failed: ${(e as Error).message}`, "warn");
-    } else if (this.#unreachableSince === null) {
-      this.#unreachableSince = Date.now();
-      this.o.log(`the database cannot be reached (${(e as Error).message}); retrying until it answers`, "warn");
+    } else {
+      this.#outage.down(`the database cannot be reached (${(e as Error).message}); retrying until it answers`);
     }
   }
 
   #answered(): void {
-    if (this.#unreachableSince === null) return;
-    this.o.log(`the database answers again (after ${((Date.now() - this.#unreachableSince) / 1000).toFixed(1)} s)`);
-    this.#unreachableSince = null;
+    this.#outage.up((s) => `the database answers again (after ${s} s)`);
   }
 
   async #reap(): Promise<void> {
