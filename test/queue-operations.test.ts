@@ -8,7 +8,8 @@ import { cancelRun } from "../shared/queue/cancel-run.ts";
 import { claimRun } from "../shared/queue/claim-run.ts";
 import { completeRun } from "../shared/queue/complete-run.ts";
 import { endCancelledRun } from "../shared/queue/end-cancelled-run.ts";
-import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { enqueueRuns, insertRuns } from "../shared/queue/enqueue-run.ts";
+import { parseRunSpec } from "../shared/run-spec.ts";
 import { failRun } from "../shared/queue/fail-run.ts";
 import { heartbeatRun } from "../shared/queue/heartbeat-run.ts";
 import { LeaseLostError } from "../shared/queue/lease-lost-error.ts";
@@ -71,6 +72,29 @@ test("claimRun takes the highest priority first, then the oldest, and logs the c
   ]);
   const [w] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
   assert.equal(w!.state, "busy");
+});
+
+test("insertRuns: ids in order, columns from the spec, created in the given order; a taken idempotency key inserts nothing and comes back null", async () => {
+  const spec = (name: string, priority = 0) => {
+    const parsed = parseRunSpec({ name, priority, tags: ["t"], maxAttempts: 2, schedule: "[1e-3, 0]lin[1e-3, 3]" });
+    assert.ok(parsed.ok);
+    return parsed.spec;
+  };
+  const [held] = await insertRuns(db.sql, [{ spec: spec("held"), idempotency: { key: "ins-A", requestHash: "h" } }]);
+  const ids = await insertRuns(db.sql, [
+    { spec: spec("again"), idempotency: { key: "ins-A", requestHash: "h" } },
+    { spec: spec("plain", 7) },
+    { spec: spec("keyed"), idempotency: { key: "ins-B", requestHash: "h" } },
+  ]);
+  assert.equal(ids[0], null, "the taken key inserted nothing");
+  const rows = await db.sql`select id, name, priority, tags, max_attempts, epochs, idempotency_key from runs
+    where id = any(${[held!, ids[1]!, ids[2]!]}::uuid[]) order by created_at, submit_seq`;
+  assert.deepEqual(rows.map((r) => ({ ...r })), [
+    { id: held, name: "held", priority: 0, tags: ["t"], max_attempts: 2, epochs: 3, idempotency_key: "ins-A" },
+    { id: ids[1], name: "plain", priority: 7, tags: ["t"], max_attempts: 2, epochs: 3, idempotency_key: null },
+    { id: ids[2], name: "keyed", priority: 0, tags: ["t"], max_attempts: 2, epochs: 3, idempotency_key: "ins-B" },
+  ]);
+  await db.sql`delete from runs where id = any(${[held!, ids[1]!, ids[2]!]}::uuid[])`;
 });
 
 test("claimRun skips runs whose retry backoff has not elapsed", async () => {

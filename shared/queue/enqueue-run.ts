@@ -57,9 +57,12 @@ export async function insertRuns(sql: postgres.Sql, runs: readonly NewRun[]): Pr
     on conflict (idempotency_key) do nothing
     returning id, idempotency_key`;
   if (inserted.length === runs.length) return inserted.map((r) => r.id);
-  // Some keys were taken: match the inserted rows back by key (only keyed runs can be missing).
-  const byKey = new Map(inserted.map((r) => [r.idempotency_key, r.id]));
-  return runs.map((r) => (r.idempotency === undefined ? null : byKey.get(r.idempotency.key) ?? null));
+  // Some keys were taken. RETURNING gives the inserted rows in insertion order (the ORDER BY's), so walk
+  // the runs in order: a keyed run whose key is not among the inserted ones was skipped, every other
+  // run takes the next inserted row (a run without a key never conflicts).
+  const insertedKeys = new Set(inserted.map((r) => r.idempotency_key));
+  let next = 0;
+  return runs.map((r) => (r.idempotency !== undefined && !insertedKeys.has(r.idempotency.key) ? null : inserted[next++]!.id));
 }
 
 /** A run for the queue's tests and benchmarks: a partial spec (defaults filled in), or just its length. */
