@@ -31,4 +31,9 @@ test("childLine(): a child's JSON line gains its process name; any other line be
   assert.equal(stack.process, "worker-1");
   assert.equal(stack.msg, "    at main (worker/main.ts:1:1)");
   assert.match(childLine("text", "worker-1", "run r started"), /^\S+Z \[worker-1\] run r started$/);
+  assert.equal(
+    childLine("text", "worker-1", "2026-11-30T08:58:42.282Z worker=w1 run r started"),
+    "2026-11-30T08:58:42.282Z [worker-1] worker=w1 run r started",
+    "one timestamp, the child's",
+  );
 });

@@ -51,7 +51,8 @@ export class LineSplitter {
 }
 
 /**
- * A child's line as the service writes it. Text: time, then the child's name in brackets. JSON: a
+ * A child's line as the service writes it. Text: time (the child's own when its line starts with one),
+ * then the child's name in brackets. JSON: a
  * child's JSON line gets a `process` field (no re-parse: its first brace is widened), anything else
  * (a crash's stack on stderr) becomes a JSON line of its own, so a log shipper reads every line.
  *
@@ -62,7 +63,11 @@ export class LineSplitter {
  * ```
  */
 export function childLine(format: LogFormat, child: string, line: string): string {
-  if (format === "text") return `${new Date().toISOString()} [${child}] ${line}`;
+  if (format === "text") {
+    // A child's text line starts with its own time: keep that one rather than print two.
+    const own = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)$/s.exec(line);
+    return own ? `${own[1]} [${child}] ${own[2]}` : `${new Date().toISOString()} [${child}] ${line}`;
+  }
   if (line.startsWith("{\"") && line.endsWith("}")) return `{"process":${JSON.stringify(child)},${line.slice(1)}`;
   return JSON.stringify({ time: new Date().toISOString(), level: "info", process: child, msg: line });
 }
