@@ -5,6 +5,7 @@
  * they receive against them (api/testing/test-api.ts), so the document cannot promise what the code
  * does not send.
  */
+import { z } from "zod";
 import { errorBodySchema } from "../../shared/api-schemas.ts";
 import type { AnyRouteSpec, ResponseDoc } from "./router.ts";
 
@@ -76,11 +77,63 @@ export async function responseBreaches(
   }
   const schema = doc.schema ?? (res.status >= 400 ? errorBodySchema : undefined);
   if (schema === undefined) return [];
-  const parsed = schema.safeParse(await res.clone().json());
-  if (parsed.success) return [];
-  return parsed.error.issues.slice(0, 5).map((i) =>
-    `${where} ${res.status} body at ${i.path.map(String).join(".") || "(root)"}: ${i.message}`
+  const body = await res.clone().json();
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    return parsed.error.issues.slice(0, 5).map((i) =>
+      `${where} ${res.status} body at ${i.path.map(String).join(".") || "(root)"}: ${i.message}`
+    );
+  }
+  // zod strips keys an object does not declare, so a field the code sends but the document does not
+  // name would pass the parse: look for them in the body itself.
+  return undeclaredFields(outputJsonSchema(schema), body, "").slice(0, 5).map((path) =>
+    `${where} ${res.status} body has ${path}, which its schema does not declare`
   );
+}
+
+type Json = { [key: string]: unknown };
+const jsonSchemas = new WeakMap<z.ZodType, Json>();
+
+function outputJsonSchema(schema: z.ZodType): Json {
+  let json = jsonSchemas.get(schema);
+  if (json === undefined) {
+    jsonSchemas.set(schema, json = z.toJSONSchema(schema, { io: "output", unrepresentable: "any" }) as Json);
+  }
+  return json;
+}
+
+/**
+ * The paths in `value` that `schema` (JSON Schema, as zod writes it) does not declare: keys of an object
+ * whose schema lists `properties` and allows nothing else. Records (`additionalProperties`), unknowns
+ * (`{}`) and anything else are open. A union is satisfied by its best branch.
+ */
+function undeclaredFields(schema: Json, value: unknown, path: string, root: Json = schema): string[] {
+  const ref = schema.$ref;
+  if (typeof ref === "string" && ref.startsWith("#/$defs/")) {
+    const target = (root.$defs as Record<string, Json> | undefined)?.[ref.slice("#/$defs/".length)];
+    return target === undefined ? [] : undeclaredFields(target, value, path, root);
+  }
+  const branches = (schema.anyOf ?? schema.oneOf) as Json[] | undefined;
+  if (branches !== undefined) {
+    const found = branches.map((b) => undeclaredFields(b, value, path, root));
+    return found.reduce((best, f) => (f.length < best.length ? f : best), found[0] ?? []);
+  }
+  if (Array.isArray(value)) {
+    const items = schema.items as Json | undefined;
+    return items === undefined ? [] : value.flatMap((v, i) => undeclaredFields(items, v, `${path}[${i}]`, root));
+  }
+  if (value === null || typeof value !== "object") return [];
+  const properties = schema.properties as Record<string, Json> | undefined;
+  const extra = schema.additionalProperties;
+  const out: string[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    const at = path === "" ? key : `${path}.${key}`;
+    const declared = properties?.[key];
+    if (declared !== undefined) out.push(...undeclaredFields(declared, v, at, root));
+    else if (extra !== undefined && extra !== false) out.push(...(typeof extra === "object" ? undeclaredFields(extra as Json, v, at, root) : []));
+    else if (properties !== undefined) out.push(at);
+  }
+  return out;
 }
 
 const patterns = new Map<string, RegExp>();

@@ -103,7 +103,7 @@ for (const [operationId, example] of Object.entries(EXAMPLES)) {
   });
 }
 
-dbTest("the walk's checker fails undocumented statuses, wrong media types, bad bodies and shapeless errors", async () => {
+dbTest("the walk's checker fails undocumented statuses, wrong media types, bad bodies, undeclared fields and shapeless errors", async () => {
   const route: AnyRouteSpec = {
     method: "get",
     path: "/v1/things/:id",
@@ -122,5 +122,13 @@ dbTest("the walk's checker fails undocumented statuses, wrong media types, bad b
   assert.match((await check(Response.json({ n: "1" })))[0] ?? "", /200 body at n:/);
   assert.match((await check(Response.json({ oops: true }, { status: 404 })))[0] ?? "", /404|does not document/);
   assert.match((await check(Response.json({ oops: true }, { status: 401 })))[0] ?? "", /401 body at error/);
+  assert.match((await check(Response.json({ n: 1, secret: "x" })))[0] ?? "", /200 body has secret, which its schema does not declare/);
+  const listRoute: AnyRouteSpec = {
+    ...route,
+    responses: { 200: { description: "ok", schema: z.object({ items: z.array(z.object({ n: z.number() })), meta: z.record(z.string(), z.unknown()) }) } },
+  };
+  const list = (body: unknown) => responseBreaches([listRoute], "GET", "/v1/things/7", Response.json(body));
+  assert.deepEqual(await list({ items: [{ n: 1 }], meta: { anything: { goes: 1 } } }), [], "a record's keys are open");
+  assert.match((await list({ items: [{ n: 1 }, { n: 2, x: 0 }], meta: {} }))[0] ?? "", /body has items\[1\]\.x/);
   assert.deepEqual(await responseBreaches([route], "GET", "/v1/other", Response.json({})), [], "not a declared route");
 });
