@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * const app = createApp({ sql, readerSql, log: jsonLogger("info", console.log) });
+ * const app = createApp({ sql, readerSql, log: createLogger({ level: "info", format: "json", write: console.log }) });
  * Deno.serve({ port: 8000 }, app.fetch);
  * ```
  */

@@ -3,6 +3,7 @@ import postgres from "postgres";
 import type { Config } from "../shared/config.ts";
 import { type RunningPostgres, startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { migrateDatabase } from "./migrate.ts";
+import type { LineLog } from "../shared/logger.ts";
 
 export interface Database {
   /** URL of the application database, migrated and ready. */
@@ -20,7 +21,7 @@ export const APP_DATABASE = "resnet_jobs";
  * Opens the service's database: the server at DATABASE_URL, or else an embedded Postgres kept in
  * DATA_DIR/postgres; then applies pending migrations (under an advisory lock).
  */
-export async function openDatabase(config: Config, log: (line: string) => void): Promise<Database> {
+export async function openDatabase(config: Config, log: LineLog): Promise<Database> {
   if (config.DATABASE_URL !== undefined) {
     await migrateDatabase(config.DATABASE_URL);
     return { url: config.DATABASE_URL, embedded: false, server: null, close: async () => {} };
@@ -57,10 +58,11 @@ export async function ensureDatabase(serverUrl: string, name: string): Promise<s
  * during a supervised restart (their connections cut, refused while it recovers) is expected: the
  * supervisor's own line says it once.
  */
-function quietLog(log: (line: string) => void): (line: string) => void {
+function quietLog(log: LineLog): (line: string) => void {
   const expected = /unexpected postmaster exit|the database system is (starting up|shutting down|in recovery mode|not yet accepting)/;
   return (line) => {
     if (expected.test(line)) return;
-    if (/removing stale|cluster lives in|rotated the public|copying the Postgres|ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`);
+    if (/ERROR|FATAL|PANIC/.test(line)) log(`postgres: ${line}`, "warn");
+    else if (/removing stale|cluster lives in|rotated the public|copying the Postgres/.test(line)) log(`postgres: ${line}`);
   };
 }

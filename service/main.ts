@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { createApiToken, ensureAdminToken } from "../shared/api-tokens.ts";
 import { checkWorkerTimings, ConfigError, loadConfig } from "../shared/config.ts";
-import { createLogger, type LineLog } from "../shared/logger.ts";
+import { createLogger, lineLog } from "../shared/logger.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { DENO_BINARY } from "./deno-binary.ts";
@@ -23,7 +23,7 @@ try {
 }
 const format = config.LOG_FORMAT ?? "text";
 const logger = createLogger({ level: config.LOG_LEVEL, format, write: (line) => console.log(line) });
-const log: LineLog = (line, level = "info") => logger(level, line);
+const log = lineLog(logger);
 /** The service URL and the admin token: what `npm start` is run to learn, printed at any LOG_LEVEL. */
 const announce = createLogger({ level: "debug", format, write: (line) => console.log(line) });
 

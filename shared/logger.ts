@@ -43,16 +43,9 @@ export function createLogger(o: LoggerOptions): Logger {
   };
 }
 
-/**
- * @example
- * ```ts
- * const log = jsonLogger("info", (line) => console.log(line));
- * log("info", "listening", { url: "http://127.0.0.1:8000" });
- * // {"time":"…","level":"info","msg":"listening","url":"http://127.0.0.1:8000"}
- * ```
- */
-export function jsonLogger(minLevel: LogLevel, write: (line: string) => void): Logger {
-  return createLogger({ level: minLevel, format: "json", write });
+/** A {@link Logger} as a {@link LineLog}: plain lines, info unless a level is given. */
+export function lineLog(logger: Logger): LineLog {
+  return (line, level = "info") => logger(level, line);
 }
 
 /** ` key=value` pairs; values that are not plain words are JSON-quoted so a line stays one line. */

@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { checkpointStoreKind, checkWorkerTimings, ConfigError, loadConfig } from "../shared/config.ts";
-import { createLogger, type LogLevel } from "../shared/logger.ts";
+import { createLogger, lineLog } from "../shared/logger.ts";
 import { reconnectBackoffS } from "../shared/db/database-unreachable.ts";
 import { throughTransactionPooler, transactionPoolerOptions } from "../shared/db/transaction-pooler.ts";
 import { stopsWithParent, watchParent } from "../shared/watch-parent.ts";
@@ -46,7 +46,7 @@ const logger = createLogger({
   write: (line) => console.log(line),
 });
 /** The runner's lines: a level when it is not info (a warning survives LOG_LEVEL=warn). */
-const log = (line: string, level: LogLevel = "info") => logger(level, line);
+const log = lineLog(logger);
 
 const trainer: Trainer = options.TRAINER === "fake"
   ? fakeTrainer({

@@ -47,7 +47,7 @@ export class RunCheckpoints {
   ) {
     this.#current = run.checkpointPath;
     if (run.checkpointPath !== null) this.#held.add(run.checkpointPath);
-    this.#recordedThrough = Math.max(run.recordedEpoch, run.checkpointEpoch ?? 0);
+    this.#recordedThrough = run.recordedEpoch; // the claim takes the pointer's epoch into account too
   }
 
   /** The verified bytes to resume from, or null to start from scratch. */
@@ -96,6 +96,11 @@ export class RunCheckpoints {
     await this.#moved(ref, previous);
   }
 
+  /** The run's final epoch, not recorded by any attempt yet: its record needs no checkpoint. */
+  isUnrecordedFinal(m: EpochMetrics): boolean {
+    return m.epoch >= this.run.epochs && m.epoch > this.#recordedThrough;
+  }
+
   /**
    * "Epoch done" as one durable step: the epoch's checkpoint is written and synced, then one fenced
    * statement records the metrics, the `epoch` event and the pointer together. Returns the event's seq,
@@ -105,11 +110,6 @@ export class RunCheckpoints {
    * The final epoch writes no checkpoint and leaves the pointer where it is (see the class comment):
    * one fsync and one file fewer per run, and a one-epoch run touches the store not at all.
    */
-  /** The run's final epoch, not recorded by any attempt yet: its record needs no checkpoint. */
-  isUnrecordedFinal(m: EpochMetrics): boolean {
-    return m.epoch >= this.run.epochs && m.epoch > this.#recordedThrough;
-  }
-
   async commitEpoch(m: EpochMetrics, bytes: Uint8Array): Promise<number | null> {
     if (m.epoch >= this.run.epochs) {
       if (this.isUnrecordedFinal(m)) return await recordEpoch(this.sql, this.run, m, null);
