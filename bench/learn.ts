@@ -21,6 +21,7 @@ import { dataSourcesFromConfig, loadRawDataset } from "../worker/data/load-datas
 import { prepareData, type PreparedData } from "../worker/data/prepare-data.ts";
 import { parseBackendChoice, selectBackend } from "../worker/tf/select-backend.ts";
 import { trainRun } from "../worker/train/train-run.ts";
+import { formatIssues } from "../shared/issue.ts";
 
 interface EpochRow {
   backend: string;
@@ -69,7 +70,7 @@ const parsed = parseRunSpec({
   batchSize: Number(args.batch),
   schedule: seedShapedSchedule(epochs),
 });
-if (!parsed.ok) throw new RangeError(parsed.issues.map((i) => `${i.path}: ${i.message}`).join("; "));
+if (!parsed.ok) throw new RangeError(formatIssues(parsed.issues));
 const spec = parsed.spec;
 const config = loadConfig(process.env);
 const data = prepareData(await loadRawDataset(spec.data, dataSourcesFromConfig(config)), spec.data);

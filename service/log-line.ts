@@ -52,9 +52,9 @@ export class LineSplitter {
 
 /**
  * A child's line as the service writes it. Text: time (the child's own when its line starts with one),
- * then the child's name in brackets. JSON: a
- * child's JSON line gets a `process` field (no re-parse: its first brace is widened), anything else
- * (a crash's stack on stderr) becomes a JSON line of its own, so a log shipper reads every line.
+ * then the child's name in brackets. JSON: a child's JSON line gets a `process` field (no re-parse: its
+ * first brace is widened), anything else (a crash's stack on stderr) becomes a JSON line of its own, so
+ * a log shipper reads every line.
  *
  * @example
  * ```ts

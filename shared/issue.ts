@@ -7,3 +7,16 @@ export interface Issue {
   path: string;
   message: string;
 }
+
+/**
+ * Issues as one line of text, each as `path: message` (`(spec)` for the whole value), for errors and
+ * logs that are not the API's structured `issues`.
+ *
+ * @example
+ * ```ts
+ * formatIssues([{ path: "optimizer.lambda", message: "must be ≥ 0" }]); // "optimizer.lambda: must be ≥ 0"
+ * ```
+ */
+export function formatIssues(issues: readonly Issue[], separator = "; "): string {
+  return issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join(separator);
+}

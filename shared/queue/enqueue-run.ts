@@ -1,5 +1,6 @@
 import type postgres from "postgres";
 import { parseRunSpec, type RunSpec, type RunSpecInput, specEpochs } from "../run-spec.ts";
+import { formatIssues } from "../issue.ts";
 
 /** A run to insert: every column comes from its spec, plus where it belongs. */
 export interface NewRun {
@@ -94,7 +95,7 @@ export async function enqueueRuns(sql: postgres.Sql, runs: readonly TestRun[]): 
       ...(r.maxAttempts === undefined ? {} : { maxAttempts: r.maxAttempts }),
     };
     const parsed = parseRunSpec(input);
-    if (!parsed.ok) throw new TypeError(`enqueueRuns: invalid spec: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    if (!parsed.ok) throw new TypeError(`enqueueRuns: invalid spec: ${formatIssues(parsed.issues)}`);
     if (r.epochs !== undefined && specEpochs(parsed.spec) !== r.epochs) {
       throw new RangeError(`enqueueRuns: epochs ${r.epochs} disagrees with the schedule's ${specEpochs(parsed.spec)}`);
     }

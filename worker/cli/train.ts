@@ -32,6 +32,7 @@ import {
 import { specFingerprint } from "../train/train-spec.ts";
 import type { StopRequest } from "../runner/trainer.ts";
 import { trainRun } from "../train/train-run.ts";
+import { formatIssues } from "../../shared/issue.ts";
 
 const USAGE = `usage: npm run train -- --spec spec.json [--out metrics.csv] [--backend auto|tensorflow|webgpu|native|wasm|cpu]
                       [--checkpoint-dir DIR] [--fresh] [--progress-every N] [--label NAME]`;
@@ -78,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parseRunSpec(JSON.parse(await readFile(args.spec, "utf8")));
     if (!parsed.ok) {
-      process.stderr.write(`train: invalid spec ${args.spec}:\n${parsed.issues.map((i) => `  ${i.path || "(spec)"}: ${i.message}`).join("\n")}\n`);
+      process.stderr.write(`train: invalid spec ${args.spec}:\n  ${formatIssues(parsed.issues, "\n  ")}\n`);
       return 2;
     }
     spec = parsed.spec;

@@ -21,6 +21,7 @@ import { RunCheckpoints } from "./run-checkpoints.ts";
 import type { Trainer, TrainerProgress } from "./trainer.ts";
 import type { LineLog } from "../../shared/logger.ts";
 import { OutageLog } from "../../shared/outage-log.ts";
+import { formatIssues } from "../../shared/issue.ts";
 
 export type RunOutcome = "succeeded" | "cancelled" | "released" | "failed" | "retry" | "abandoned";
 
@@ -130,7 +131,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
   try {
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
     if (!parsed.ok) {
-      throw new RunFailure("invalid_spec", `Invalid run spec: ${parsed.issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`);
+      throw new RunFailure("invalid_spec", `Invalid run spec: ${formatIssues(parsed.issues)}`);
     }
     const result = await o.trainer.train(run, parsed.spec, {
       shouldStop: async () => {

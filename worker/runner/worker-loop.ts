@@ -57,9 +57,10 @@ const BUSY_LISTEN_AFTER_MS = 1000;
 /**
  * One worker: registers, then loops claim → train → record until drained. Idle, it waits for a
  * `runs_queued` NOTIFY or POLL_MS, whichever comes first, so a lost notification costs at most one poll
- * interval. It listens only while idle and once a run has lasted BUSY_LISTEN_AFTER_MS. It heartbeats its worker row, and reaps expired leases, stale workers and ended runs'
- * checkpoint rows every HEARTBEAT_S (every worker does: the reaper is single-winner by SKIP LOCKED, and
- * any live worker rescues a dead one's run).
+ * interval. It listens only while idle and once a run has lasted BUSY_LISTEN_AFTER_MS. It heartbeats
+ * its worker row, and reaps expired leases, stale workers and ended runs' checkpoint rows every
+ * HEARTBEAT_S (every worker does: the reaper is single-winner by SKIP LOCKED, and any live worker
+ * rescues a dead one's run).
  */
 export class WorkerLoop {
   #draining = false;

@@ -13,6 +13,7 @@ import { LiveStream } from "../live-stream.ts";
 import { summarizeMetrics, upsertEpoch } from "../run-summary.ts";
 import { markRendered } from "../render-mark.ts";
 import { progressBar, stateBadge } from "./run-columns.ts";
+import { formatIssues } from "../../../shared/issue.ts";
 
 /**
  * One run: live loss/val_loss and acc/val_acc per epoch (threshold line, first passing epoch marked),
@@ -110,7 +111,7 @@ export const runView: View = (root, ctx, _params, id) => {
     if (!run) return;
     const parsed = parseRunSpec(run.spec);
     if (!parsed.ok) {
-      lrBox.replaceChildren(h("p", { class: "error" }, `Cannot draw the schedule: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`));
+      lrBox.replaceChildren(h("p", { class: "error" }, `Cannot draw the schedule: ${formatIssues(parsed.issues)}`));
       return;
     }
     const spec = parsed.spec;
