@@ -1,4 +1,4 @@
-// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--no-drain] [--procs-only]
+// `node --import tsx bench/queue-side-by-side.ts [--anchors DIR] [--rounds N] [--jobs N] [--samples N] [--warmup N] [--no-drain] [--procs-only]
 //   [--variant LABEL=DIR ...]`
 //
 // This project's queue against graphile-worker and pg-boss, on one fresh embedded Postgres (fsync on),
@@ -24,6 +24,10 @@
 //   - drain rate with 2,000 vs 20,000 queued runs, two fake-trainer worker processes on each database,
 //     both at once (the same machine load for both): runs/s over the first 1,000 completions, from the
 //     database's claim/end times. `--drain-only` measures just this.
+// `--warmup N` (default 25): before each throughput measurement of worker processes or of graphile-worker,
+// N jobs per worker are drained unmeasured. Workers are long-lived: a fresh process's first runs are
+// paid for by lazy compilation and unoptimized code (and graphile-worker's process, this one, is warm
+// after the first measurement anyway). `--warmup 0` measures cold processes.
 // `--variant LABEL=DIR` (with --procs-only, repeatable) also runs the worker processes of another
 // checkout DIR (e.g. `git worktree add /tmp/before main`, with node_modules linked) in every round,
 // interleaved with this one and the anchor: what a change buys, under the same load.
@@ -56,6 +60,7 @@ const { values: args } = parseArgs({
     "drain-only": { type: "boolean", default: false },
     "procs-only": { type: "boolean", default: false },
     variant: { type: "string", multiple: true, default: [] },
+    warmup: { type: "string", default: "25" },
   },
 });
 const VARIANTS = args.variant.map((v) => {
@@ -63,6 +68,8 @@ const VARIANTS = args.variant.map((v) => {
   if (eq < 1) throw new Error(`--variant must be LABEL=DIR, got ${JSON.stringify(v)}`);
   return { label: v.slice(0, eq), root: path.resolve(v.slice(eq + 1)) };
 });
+/** Jobs per worker drained before each throughput measurement (ours and graphile-worker's). */
+const WARMUP = Number(args.warmup);
 const ROUNDS = Number(args.rounds);
 const JOBS = Number(args.jobs);
 const SAMPLES = Number(args.samples);
@@ -424,9 +431,17 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     const xacts = async () => Number((await admin<{ n: string }[]>`
       select xact_commit::text as n from pg_stat_database where datname = ${name}`)[0]!.n);
     await admin`select pg_stat_clear_snapshot()`;
-    const x0 = await xacts();
-    const wal0 = await walLsn();
+    let x0 = await xacts();
+    let wal0 = await walLsn();
     const workerPids = pool.map((w) => w.child.pid!);
+    // Long-lived workers run warm code: a warm-up backlog first, as graphile-worker gets (below).
+    if (WARMUP > 0) {
+      await enqueueRuns(sql, Array.from({ length: WARMUP * n }, () => ({ spec, epochs: 1 })));
+      await waitUntilDone(sql);
+      await admin`select pg_stat_clear_snapshot()`;
+      x0 = await xacts();
+      wal0 = await walLsn();
+    }
     const cpu0 = [await cpuSeconds(workerPids), await cpuSeconds([postmasterPid])];
     const t0 = performance.now();
     await enqueueRuns(sql, Array.from({ length: JOBS }, () => ({ spec, epochs: 1 })));
@@ -434,7 +449,7 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = [await cpuSeconds(workerPids), await cpuSeconds([postmasterPid])];
     const wal1 = await walLsn();
-    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from runs where state = 'succeeded'`;
+    const [r] = await sql<{ n: number }[]>`select (count(*) - ${WARMUP * n})::int as n from runs where state = 'succeeded'`;
     // A backend reports its counts after it has been idle a while (up to 10 s) or when it exits: stop
     // the workers first (their drain adds a few transactions each), then read.
     await stopWorkers(pool);
@@ -456,15 +471,24 @@ async function graphileThroughput(n: number): Promise<Throughput> {
   const { name, url } = await freshDb("graphile", null);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   let done = 0;
+  let target = WARMUP * n;
   let finished: () => void = () => {};
-  const all = new Promise<void>((r) => (finished = r));
+  let all = new Promise<void>((r) => (finished = r));
   const pool = graphilePool(url, n + 2);
   const runner = await graphile.run({
     pgPool: pool, concurrency: n, noHandleSignals: true, pollInterval: 2000,
     logger: new graphile.Logger(() => () => {}),
-    taskList: { job: async () => { if (++done === JOBS) finished(); } },
+    taskList: { job: async () => { if (++done === target) finished(); } },
   });
   try {
+    // The same warm-up backlog as our worker processes get.
+    if (target > 0) {
+      await sql`select graphile_worker.add_job('job', json_build_object('i', i)) from generate_series(1, ${target}::int) i`;
+      await all;
+      done = 0;
+      all = new Promise<void>((r) => (finished = r));
+    }
+    target = JOBS;
     await sql`checkpoint`;
     const wal0 = await walLsn();
     // graphile-worker runs in this process: its CPU is this process's (the bench's own share is idle waiting).

@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { appendEvent } from "../shared/queue/append-event.ts";
 import { cancelRun } from "../shared/queue/cancel-run.ts";
 import { claimRun } from "../shared/queue/claim-run.ts";
-import { completeRun } from "../shared/queue/complete-run.ts";
+import { completeRun, completeRunAndClaim } from "../shared/queue/complete-run.ts";
 import { endCancelledRun } from "../shared/queue/end-cancelled-run.ts";
 import { enqueueRuns, insertRuns } from "../shared/queue/enqueue-run.ts";
 import { parseRunSpec } from "../shared/run-spec.ts";
@@ -372,3 +372,67 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test("completeRunAndClaim ends the run and claims the worker's next one in one transaction: attempt rows, events, the worker row busy with the next run; none left, the worker idles", async () => {
+  await clearQueue();
+  const [a, b] = await enqueueRuns(db.sql, [{ name: "a", epochs: 1 }, { name: "b", epochs: 1 }]);
+  const first = await claim("w1");
+  assert.equal(first.runId, a);
+  const xmins = async () => (await db.sql<{ x: string }[]>`
+    select xmin::text as x from runs where id = ${a!} union all select xmin::text from runs where id = ${b!}`).map((r) => r.x);
+  const { epochSeq, next } = await completeRunAndClaim(db.sql, first, metrics(1), { workerId: "w1", leaseS: 30 });
+  assert.ok(next, "the next run was claimed");
+  assert.equal(next.runId, b);
+  assert.deepEqual([next.attempt, next.workerId, next.lastSeq, next.recordedEpoch, next.epochs], [1, "w1", 1, 0, 1]);
+  assert.ok(next.leaseExpiresAt.getTime() > Date.now() + 25_000);
+  const [x1, x2] = await xmins();
+  assert.equal(x1, x2, "one transaction wrote both runs");
+  const rows = await db.sql`select id, state, last_seq::int from runs where id = any(${[a!, b!]}::uuid[]) order by name`;
+  assert.deepEqual(rows.map((r) => ({ ...r })), [
+    { id: a, state: "succeeded", last_seq: epochSeq! + 1 },
+    { id: b, state: "running", last_seq: 1 },
+  ]);
+  const attempts = await db.sql`select run_id, outcome, lease_token = ${next.leaseToken}::uuid as next_token from run_attempts
+    where run_id = any(${[a!, b!]}::uuid[]) order by claimed_at, run_id = ${b!}`;
+  assert.deepEqual(attempts.map((r) => ({ ...r })), [
+    { run_id: a, outcome: "succeeded", next_token: false },
+    { run_id: b, outcome: null, next_token: true },
+  ]);
+  const events = await db.sql`select run_id, seq::int, type, payload->>'state' as state from run_events
+    where run_id = any(${[a!, b!]}::uuid[]) order by run_id = ${b!}, seq`;
+  assert.deepEqual(events.map((e) => ({ ...e })), [
+    { run_id: a, seq: 1, type: "state", state: "running" },
+    { run_id: a, seq: 2, type: "epoch", state: null },
+    { run_id: a, seq: 3, type: "state", state: "succeeded" },
+    { run_id: b, seq: 1, type: "state", state: "running" },
+  ]);
+  let [w] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
+  assert.deepEqual({ ...w }, { state: "busy", current_run_id: b });
+  // The queue is empty: the completion claims nothing and frees the worker.
+  const last = await completeRunAndClaim(db.sql, next, null, { workerId: "w1", leaseS: 30 });
+  assert.deepEqual(last, { epochSeq: null, next: null });
+  [w] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
+  assert.deepEqual({ ...w }, { state: "idle", current_run_id: null });
+});
+
+test("completeRunAndClaim of a fenced-off claim writes nothing and claims nothing; it claims only for its own worker", async () => {
+  await clearQueue();
+  await enqueueRuns(db.sql, [{ name: "stale", epochs: 1 }]);
+  const stale = await claim("w1");
+  await expire(stale.runId);
+  await reapExpiredRuns(db.sql);
+  await db.sql`update runs set run_after = now() where id = ${stale.runId}`;
+  const [waiting] = await enqueueRuns(db.sql, [{ name: "waiting", epochs: 1 }]);
+  const [w0] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
+  await assert.rejects(completeRunAndClaim(db.sql, stale, metrics(1), { workerId: "w1", leaseS: 30 }), LeaseLostError);
+  const rows = await db.sql`select name, state, attempt from runs order by name`;
+  assert.deepEqual(rows.map((r) => ({ ...r })), [
+    { name: "stale", state: "queued", attempt: 1 },
+    { name: "waiting", state: "queued", attempt: 0 },
+  ]);
+  assert.equal((await db.sql`select count(*)::int as n from run_attempts where run_id = ${waiting!}`)[0]!.n, 0);
+  const [w1] = await db.sql`select state, current_run_id from workers where id = 'w1'`;
+  assert.deepEqual({ ...w1 }, { ...w0 }, "the worker row is untouched");
+  const fresh = await claim("w1");
+  await assert.rejects(completeRunAndClaim(db.sql, fresh, null, { workerId: "w2", leaseS: 30 }), /its own worker/);
+});

@@ -8,9 +8,12 @@ export interface AttemptEndTail {
   error?: RunError;
   /** The `state` event's payload (an SQL expression over `r`). */
   payload: postgres.Fragment;
-  /** The worker that held the attempt, and the state it is in afterwards. */
+  /**
+   * The worker that held the attempt, and the state it is in afterwards; null: the caller updates the
+   * worker row itself (a completion that claims the worker's next run in the same statement).
+   */
   workerId: string;
-  workerState: "idle" | "draining";
+  workerState: "idle" | "draining" | null;
 }
 
 /**
@@ -35,8 +38,8 @@ export function attemptEndTail(sql: postgres.Sql, o: AttemptEndTail): postgres.F
       insert into run_events (run_id, seq, type, payload)
       select id, last_seq, 'state', ${o.payload}
       from r
-    ), idle as (
+    )${o.workerState === null ? sql`` : sql`, idle as (
       update workers set state = ${o.workerState}, current_run_id = null, last_seen_at = now()
       where id = ${o.workerId} and exists (select 1 from r)
-    )`;
+    )`}`;
 }

@@ -44,9 +44,24 @@ export async function claimRun(sql: postgres.Sql, opts: ClaimOptions): Promise<C
  */
 export function claimRunStatement(sql: postgres.Sql, opts: ClaimOptions): postgres.PendingQuery<ClaimedRun[]> {
   return sql<ClaimedRun[]>`
-    with next as (
+    with ${claimCtes(sql, opts)}, busy as (
+      update workers set state = 'busy', current_run_id = claimed.id, last_seen_at = now()
+      from claimed where workers.id = ${opts.workerId}
+    )
+    select ${claimedColumns(sql)} from claimed`;
+}
+
+/**
+ * The claim's common table expressions, for {@link claimRunStatement} and for a completion that claims
+ * the worker's next run in its own statement (complete-run.ts): `next_run` (the pick), `claimed` (the
+ * run's new row), `claim_logged` (its run_attempts row) and `claim_event` (its `running` event). The
+ * worker row is the caller's to update (a statement may update it once). `onlyIf` (SQL, e.g.
+ * `exists (select 1 from r)`) gates the pick: false, nothing is claimed.
+ */
+export function claimCtes(sql: postgres.Sql, opts: ClaimOptions, onlyIf: postgres.Fragment = sql`true`): postgres.Fragment {
+  return sql`next_run as (
       select id from runs
-      where state = 'queued' and run_after <= now()
+      where state = 'queued' and run_after <= now() and ${onlyIf}
       order by priority desc nulls last, submit_seq
       limit 1
       for update skip locked
@@ -59,23 +74,25 @@ export function claimRunStatement(sql: postgres.Sql, opts: ClaimOptions): postgr
         lease_expires_at = now() + make_interval(secs => ${opts.leaseS}::double precision),
         started_at = coalesce(r.started_at, now()),
         last_seq = r.last_seq + 1
-      from next where r.id = next.id
+      from next_run where r.id = next_run.id
       returning r.*
-    ), logged as (
+    ), claim_logged as (
       insert into run_attempts (run_id, attempt, worker_id, lease_token, claimed_at)
       select id, attempt, worker_id, lease_token, now() from claimed
-    ), event as (
+    ), claim_event as (
       insert into run_events (run_id, seq, type, payload)
       select id, last_seq, 'state', jsonb_build_object('state', 'running', 'attempt', attempt, 'workerId', worker_id)
       from claimed
-    ), busy as (
-      update workers set state = 'busy', current_run_id = claimed.id, last_seen_at = now()
-      from claimed where workers.id = ${opts.workerId}
-    )
-    select id as "runId", attempt, lease_token as "leaseToken", worker_id as "workerId", name, spec, epochs,
-      max_attempts as "maxAttempts", releases, lease_expires_at as "leaseExpiresAt",
-      checkpoint_path as "checkpointPath", checkpoint_epoch as "checkpointEpoch", last_seq::float8 as "lastSeq",
-      greatest(checkpoint_epoch, (select max(m.epoch) from epoch_metrics m where m.run_id = claimed.id), 0)
-        as "recordedEpoch"
-    from claimed`;
+    )`;
+}
+
+/** The {@link ClaimedRun} read from the `claimed` CTE's row. */
+export function claimedColumns(sql: postgres.Sql): postgres.Fragment {
+  return sql`claimed.id as "runId", claimed.attempt, claimed.lease_token as "leaseToken",
+      claimed.worker_id as "workerId", claimed.name, claimed.spec, claimed.epochs,
+      claimed.max_attempts as "maxAttempts", claimed.releases, claimed.lease_expires_at as "leaseExpiresAt",
+      claimed.checkpoint_path as "checkpointPath", claimed.checkpoint_epoch as "checkpointEpoch",
+      claimed.last_seq::float8 as "lastSeq",
+      greatest(claimed.checkpoint_epoch, (select max(m.epoch) from epoch_metrics m where m.run_id = claimed.id), 0)
+        as "recordedEpoch"`;
 }

@@ -2,7 +2,8 @@ import type postgres from "postgres";
 import { parseRunSpec } from "../../shared/run-spec.ts";
 import { isDatabaseUnreachable, reconnectBackoffS } from "../../shared/db/database-unreachable.ts";
 import { appendEvent } from "../../shared/queue/append-event.ts";
-import { completeRun } from "../../shared/queue/complete-run.ts";
+import { completeRunAndClaim } from "../../shared/queue/complete-run.ts";
+import type { ClaimOptions } from "../../shared/queue/claim-run.ts";
 import { endCancelledRun } from "../../shared/queue/end-cancelled-run.ts";
 import { failRun } from "../../shared/queue/fail-run.ts";
 import { findRecordedEpoch } from "../../shared/queue/find-recorded-epoch.ts";
@@ -45,6 +46,23 @@ export interface ExecuteRunOptions {
   onProgress?: (run: ClaimedRun, progress: TrainerProgress) => void;
   /** Called with the keeper so the worker can route cancel NOTIFYs and reconnects to it. */
   onKeeper?: (keeper: LeaseKeeper | null) => void;
+  /**
+   * Asked when the run succeeded: the claim of the worker's next run to make in the completion's own
+   * statement (complete-run.ts), or null for none (draining, or the worker's last run).
+   */
+  claimNext?: () => ClaimOptions | null;
+}
+
+/** A run claimed by the completion of the one before, and when that claim was sent (local monotonic ms). */
+export interface HandedOffRun {
+  run: ClaimedRun;
+  claimSentAt: number;
+}
+
+export interface RunEnd {
+  outcome: RunOutcome;
+  /** The worker's next run, claimed with this one's completion (null: none). */
+  next: HandedOffRun | null;
 }
 
 /**
@@ -52,7 +70,7 @@ export interface ExecuteRunOptions {
  * moment any fenced write matches nothing, or the lease could not be renewed for LEASE_S, the run is
  * abandoned: the trainer is stopped at its next hook call and nothing more is written for it.
  */
-export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise<RunOutcome> {
+export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise<RunEnd> {
   const { sql, log } = o;
   const tag = `run ${run.runId} attempt ${run.attempt}`;
   const keeper = new LeaseKeeper(o.heartbeats, run, {
@@ -127,6 +145,25 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     }
     return finalWrite;
   };
+  // The completion claims the worker's next run on its first try only: a try that may have committed
+  // unseen (an outage) is followed by a plain completion, so no claim is left with no one to run it.
+  // A completion whose claim part fails otherwise (nothing of it committed) completes without it.
+  const complete = async (final: EpochMetrics | null): Promise<{ epochSeq: number | null; next: HandedOffRun | null }> => {
+    let claim = o.claimNext?.() ?? null;
+    const claimSentAt = performance.now();
+    const write = () => {
+      const c = claim;
+      claim = null;
+      return completeRunAndClaim(sql, run, final, c);
+    };
+    const asked = claim !== null;
+    const done = await fenced(write).catch((e) => {
+      if (!asked || e instanceof LeaseLostError || isDatabaseUnreachable(e)) throw e;
+      log(`${tag}: completing with the next claim failed (${(e as Error).message}); completing alone`, "warn");
+      return fenced(write);
+    });
+    return { epochSeq: done.epochSeq, next: done.next === null ? null : { run: done.next, claimSentAt } };
+  };
   let dataEvents: Promise<unknown> = Promise.resolve();
   try {
     log(`${tag}: started${run.checkpointPath ? ` from checkpoint ${run.checkpointPath}` : ""}`);
@@ -183,34 +220,34 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       const final = finalEpoch;
       finalEpoch = null;
       await finalWrite; // a final epoch already on its way lands first
-      const epochSeq = await fenced(() => completeRun(sql, run, final));
+      const { epochSeq, next } = await complete(final);
       if (final !== null && epochSeq !== null) publisher.epochCommitted(epochSeq, final);
       log(`${tag}: succeeded`);
       await checkpoints.finish();
-      return "succeeded";
+      return { outcome: "succeeded", next };
     }
     await flushFinal();
     if (result.status === "cancelled") {
       await fenced(() => endCancelledRun(sql, run));
       log(`${tag}: cancelled`);
       await checkpoints.finish();
-      return "cancelled";
+      return end("cancelled");
     }
     const released = await fenced(() => releaseRun(sql, run));
     log(`${tag}: ${released.state === "queued" ? "released to the queue (attempt not spent)" : "cancelled"}`);
-    return released.state === "queued" ? "released" : "cancelled";
+    return end(released.state === "queued" ? "released" : "cancelled");
   } catch (e) {
     keeper.stop();
     const lost = e instanceof LeaseLostError ? e : keeper.lost;
     if (lost) {
       log(`${tag}: abandoned, lease lost: ${lost.message}`, "warn");
-      return "abandoned";
+      return end("abandoned");
     }
     if (isDatabaseUnreachable(e)) {
       // Only while draining (otherwise fenced() waits the outage out): the run stays ours until its lease
       // runs out, then the reaper hands it on and it resumes from its last checkpoint.
       log(`${tag}: stopping while the database cannot be reached (${(e as Error).message}); the reaper will take the run back`, "warn");
-      return "abandoned";
+      return end("abandoned");
     }
     const { error, retryable } = classifyError(e);
     log(`${tag}: failed (${error.code}${retryable ? ", retryable" : ""}): ${error.message}`, "warn");
@@ -219,18 +256,22 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       await flushFinal().catch(() => {});
       const failed = await failRun(sql, run, error, { retryable });
       if (failed.state !== "queued") await checkpoints.finish();
-      return failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed";
+      return end(failed.state === "queued" ? "retry" : failed.state === "cancelled" ? "cancelled" : "failed");
     } catch (e2) {
       if (e2 instanceof LeaseLostError) {
         log(`${tag}: abandoned, lease lost before the failure could be recorded`, "warn");
-        return "abandoned";
+        return end("abandoned");
       }
       // The database is unreachable: the lease will expire and the reaper will retry the run.
       log(`${tag}: could not record the failure (${(e2 as Error).message}); the reaper will take the run back`, "error");
-      return "abandoned";
+      return end("abandoned");
     }
   } finally {
     keeper.stop();
     o.onKeeper?.(null);
   }
+}
+
+function end(outcome: RunOutcome): RunEnd {
+  return { outcome, next: null };
 }

@@ -8,7 +8,9 @@ import { reapGoneWorkers } from "../../shared/queue/reap-gone-workers.ts";
 import { registerWorker, type WorkerInfo } from "../../shared/queue/register-worker.ts";
 import { retireWorker } from "../../shared/queue/retire-worker.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
-import { executeRun, type ExecuteRunOptions, type RunOutcome } from "./execute-run.ts";
+import { executeRun, type ExecuteRunOptions, type HandedOffRun, type RunOutcome } from "./execute-run.ts";
+import { releaseRun } from "../../shared/queue/release-run.ts";
+import type { ClaimedRun } from "../../shared/queue/queue-types.ts";
 import type { HeartbeatThread } from "./heartbeat-thread.ts";
 import type { LeaseKeeper } from "./lease-keeper.ts";
 import type { Trainer } from "./trainer.ts";
@@ -132,29 +134,41 @@ export class WorkerLoop {
     });
     log(`worker ${info.id} ready (trainer ${this.o.trainer.backend}, lease ${this.o.leaseS} s, heartbeat ${this.o.heartbeatS} s, poll ${this.o.pollMs} ms)`);
     try {
-      while (!this.#draining && (this.o.maxRuns === undefined || this.#runs < this.o.maxRuns)) {
-        const claimSentAt = performance.now();
-        let run;
-        try {
-          run = await claimRun(sql, { workerId: info.id, leaseS: this.o.leaseS });
-        } catch (e) {
-          this.#failed("claim", e);
-          await this.#idle();
-          continue;
-        }
-        this.#answered();
-        if (run === null) {
-          // Just started listening: look once more, as a run queued since the claim was announced to no one.
-          if (await this.#listenWhileIdle()) continue;
-          await this.#idle();
-          continue;
+      let next: HandedOffRun | null = null;
+      while (next !== null || (!this.#draining && !this.#ranAll())) {
+        let run: ClaimedRun | null;
+        let claimSentAt: number;
+        if (next !== null) {
+          ({ run, claimSentAt } = next);
+          next = null;
+          // Claimed by the last completion as a drain began: back to the queue, the attempt not spent.
+          if (this.#draining) {
+            await this.#handBack(run);
+            continue;
+          }
+        } else {
+          claimSentAt = performance.now();
+          try {
+            run = await claimRun(sql, { workerId: info.id, leaseS: this.o.leaseS });
+          } catch (e) {
+            this.#failed("claim", e);
+            await this.#idle();
+            continue;
+          }
+          this.#answered();
+          if (run === null) {
+            // Just started listening: look once more, as a run queued since the claim was announced to no one.
+            if (await this.#listenWhileIdle()) continue;
+            await this.#idle();
+            continue;
+          }
         }
         this.#runs++;
         // A busy worker does not listen at first (see BUSY_LISTEN_AFTER_MS): through a backlog of short
         // runs it never does, and no NOTIFY anywhere wakes it.
         void this.#listener.want(false);
         const listenAgain = this.o.listen === false ? null : setTimeout(() => void this.#listener.want(true), BUSY_LISTEN_AFTER_MS);
-        const outcome = await executeRun(run, {
+        const ended = await executeRun(run, {
           sql,
           heartbeats: this.o.heartbeats,
           stream: this.o.stream ?? null,
@@ -166,15 +180,33 @@ export class WorkerLoop {
           log,
           claimSentAt,
           onKeeper: (k) => (this.#keeper = k),
+          // Through a backlog, each completion claims the next run: one round trip and commit fewer per run.
+          claimNext: () => this.#draining || this.#ranAll() ? null : { workerId: info.id, leaseS: this.o.leaseS },
           ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
         });
         if (listenAgain) clearTimeout(listenAgain);
-        this.o.onRunEnd?.(run.runId, outcome);
+        next = ended.next;
+        this.o.onRunEnd?.(run.runId, ended.outcome);
       }
     } finally {
       for (const t of this.#timers) clearTimeout(t);
       await this.#listener.close();
       await retireWorker(sql, info.id).catch(() => {});
+    }
+  }
+
+  #ranAll(): boolean {
+    return this.o.maxRuns !== undefined && this.#runs >= this.o.maxRuns;
+  }
+
+  /** Releases a run the worker claimed but will not start (it began draining meanwhile). */
+  async #handBack(run: ClaimedRun): Promise<void> {
+    try {
+      const released = await releaseRun(this.o.sql, run);
+      this.o.log(`run ${run.runId} attempt ${run.attempt}: claimed as the worker began draining; ${released.state === "queued" ? "released to the queue (attempt not spent)" : "cancelled"}`);
+    } catch (e) {
+      // Its lease runs out and the reaper hands it on.
+      this.o.log(`run ${run.runId} attempt ${run.attempt}: could not release the run claimed as the worker began draining (${(e as Error).message})`, "warn");
     }
   }
 

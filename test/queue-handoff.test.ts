@@ -1,0 +1,89 @@
+// A worker working through a backlog completes each run and claims its next one in one statement
+// (shared/queue/complete-run.ts completeRunAndClaim, worker/runner/worker-loop.ts). Real worker
+// processes (TRAINER=fake), real Postgres:
+// - the commits per run halve: what the database counts, not what the code says it sends;
+// - SIGTERM in the middle of a backlog (the worker is nearly always inside a completion that claims):
+//   it exits 0 and leaves no run running and no attempt open; a run claimed as the drain began goes
+//   back to the queue with its attempt not spent.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { queueFixture } from "./helpers/queue-fixture.ts";
+import type { TestDatabase } from "./helpers/test-database.ts";
+import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
+
+const fx = queueFixture("queue-handoff");
+let db: TestDatabase;
+before(async () => {
+  await fx.ready;
+  ({ db } = fx);
+});
+
+const SHORT = { TRAINER: "fake", FAKE_BATCH_MS: "0", FAKE_BATCHES: "1", POLL_MS: "5000" };
+
+function worker(id: string): WorkerProcess {
+  const w = startWorker({ DATABASE_URL: db.url, CHECKPOINT_DIR: fx.dir, ...SHORT }, id);
+  fx.workers.push(w);
+  return w;
+}
+
+async function enqueue(n: number): Promise<void> {
+  await enqueueRuns(db.sql, Array.from({ length: n }, () => ({ spec: { schedule: "[1e-3, 0]lin[1e-3, 1]" }, epochs: 1 })));
+}
+
+async function count(where: "queued or running" | "succeeded"): Promise<number> {
+  const [r] = where === "succeeded"
+    ? await db.sql`select count(*)::int as n from runs where state = 'succeeded'`
+    : await db.sql`select count(*)::int as n from runs where state in ('queued', 'running')`;
+  return r!.n as number;
+}
+
+test("one worker through 300 one-epoch runs: 2 commits per run (completion + next claim, its announcement), not 4", { timeout: 90_000 }, async () => {
+  await db.sql`delete from runs`;
+  const RUNS = 300;
+  const w = worker("handoff-count");
+  await w.waitFor(/ready/, 60_000);
+  const dbName = new URL(db.url).pathname.slice(1);
+  const xacts = async () => {
+    await db.sql`select pg_stat_clear_snapshot()`;
+    const [r] = await db.sql`select xact_commit::float8 as n from pg_stat_database where datname = ${dbName}`;
+    return r!.n as number;
+  };
+  const x0 = await xacts();
+  await enqueue(RUNS);
+  await eventually("the backlog drained", async () => (await count("queued or running")) === 0, 60_000);
+  // A backend reports its counts when idle a while or when it exits: stop the worker, then read.
+  await stopWorkers([w]);
+  await new Promise((r) => setTimeout(r, 500));
+  const perRun = ((await xacts()) - x0) / RUNS;
+  assert.equal(await count("succeeded"), RUNS);
+  // Claim, its announcement, completion, its announcement: 4 per run when each run is claimed alone.
+  // This test's own polling and the worker's start and drain add a few dozen in all.
+  assert.ok(perRun < 3, `${perRun.toFixed(2)} transactions per run: completions do not claim the next run`);
+  console.log(`# one worker, ${RUNS} one-epoch runs: ${perRun.toFixed(2)} transactions per run`);
+});
+
+test("SIGTERM in the middle of a backlog: exit 0, no run left running, no attempt left open, handed-off runs back in the queue unspent", { timeout: 120_000 }, async () => {
+  let handedBack = 0;
+  for (let round = 1; round <= 3; round++) {
+    await db.sql`delete from runs`;
+    await enqueue(400);
+    const w = worker(`handoff-term-${round}`);
+    await eventually("50 runs done", async () => (await count("succeeded")) >= 50, 60_000);
+    w.child.kill("SIGTERM");
+    assert.deepEqual(await w.exited, { code: 0, signal: null }, w.output());
+    const states = await db.sql`select state, count(*)::int as n from runs group by state order by state`;
+    assert.deepEqual(states.map((r) => r.state).filter((s) => s !== "succeeded" && s !== "queued"), [], JSON.stringify(states));
+    const [open] = await db.sql`select count(*)::int as n from run_attempts where ended_at is null`;
+    assert.equal(open!.n, 0, "every attempt ended");
+    // A queued run that was claimed has had its attempt handed back: released, not spent.
+    const queuedClaimed = await db.sql`
+      select r.attempt, r.releases, a.outcome from runs r join run_attempts a on a.run_id = r.id
+      where r.state = 'queued'`;
+    for (const r of queuedClaimed) assert.deepEqual({ ...r }, { attempt: 1, releases: 1, outcome: "released" });
+    const [row] = await db.sql`select state, current_run_id from workers where id = ${`handoff-term-${round}`}`;
+    assert.deepEqual({ ...row }, { state: "gone", current_run_id: null });
+    if (/claimed as the worker began draining/.test(w.output())) handedBack++;
+  }
+  console.log(`# SIGTERM mid-backlog: ${handedBack} of 3 drains began while a completion was claiming the next run`);
+});
