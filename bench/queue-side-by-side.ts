@@ -14,9 +14,11 @@
 //       ours, SQL: N connections looping claimRun → recordEpoch → completeRun (every fenced write of a
 //         one-epoch run whose trainer works after its last epoch, no process around them), with
 //         Lock:object waits (pg_stat_activity sampled every 5 ms) and WAL bytes per run
-//         (pg_current_wal_lsn before/after); and claimRun → completeRun with the final epoch (a fake run's);
+//         (pg_current_wal_lsn before/after); claimRun → completeRun with the final epoch (a fake run's);
+//         and completeRunAndClaim with the final epoch, each completion claiming the next run (a worker's
+//         statements through a backlog);
 //       ours, processes: N worker processes (TRAINER=fake, one 0 ms batch; the final epoch writes no
-//         checkpoint, so a one-epoch run writes none);
+//         checkpoint, so a one-epoch run writes none; through the backlog each completion claims the next);
 //       graphile-worker: one process, concurrency N, a no-op task; pg-boss: N work() loops, batch 1,
 //         polling 0.5 s (its floor), a no-op handler (fewer jobs: it drains at its polling rate);
 //   - pickup: one job at a time into 4 idle workers, from the client's clock before the insert to the
@@ -45,7 +47,7 @@ import { freePort } from "../test/helpers/free-port.ts";
 import { startSizedPostgres } from "../test/helpers/start-sized-postgres.ts";
 import { startWorker, stopWorkers, type WorkerProcess } from "../test/helpers/worker-process.ts";
 import { claimRun } from "../shared/queue/claim-run.ts";
-import { completeRun } from "../shared/queue/complete-run.ts";
+import { completeRun, completeRunAndClaim } from "../shared/queue/complete-run.ts";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { recordEpoch } from "../shared/queue/record-epoch.ts";
 import { registerWorker } from "../shared/queue/register-worker.ts";
@@ -166,6 +168,7 @@ try {
       }
       record(`ours-sql-${n}`, await oursSql(n));
       record(`ours-sql-merged-${n}`, await oursSql(n, { merged: true }));
+      record(`ours-sql-handoff-${n}`, await oursSql(n, { handoff: true }));
       record(`ours-sql-trigger-${n}`, await oursSql(n, { oldTrigger: true }));
       record(`ours-proc-${n}`, await oursProcesses(n));
       if (graphile) record(`graphile-${n}`, await graphileThroughput(n));
@@ -252,11 +255,15 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
     "",
     "| | pickup p50 / p99 (samples) | jobs/s, 4 workers | jobs/s, 20 workers |",
     "| --- | --- | --- | --- |",
-    `| this project, worker processes (TRAINER=fake) | ${lat("ours")} | ${f0(rate("ours-proc-4"))} | ${f0(rate("ours-proc-20"))} |`,
+    `| this project, worker processes (TRAINER=fake) | ${lat("ours")} | ${f0(rate("ours-proc-4"))} (${ratio(rate("ours-proc-4"), rate("graphile-4"))}) | ` +
+    `${f0(rate("ours-proc-20"))} (${ratio(rate("ours-proc-20"), rate("graphile-20"))}) |`,
     `| this project, claimRun + recordEpoch + completeRun only | – | ${f0(rate("ours-sql-4"))} | ${f0(rate("ours-sql-20"))} |`,
     `| this project, claimRun + completeRun with the final epoch (a one-epoch fake run's statements) | – | ` +
     `${f0(rate("ours-sql-merged-4"))} (${ratio(rate("ours-sql-merged-4"), rate("graphile-4"))}) | ` +
     `${f0(rate("ours-sql-merged-20"))} (${ratio(rate("ours-sql-merged-20"), rate("graphile-20"))}) |`,
+    `| this project, completeRunAndClaim with the final epoch (a worker's statements through a backlog) | – | ` +
+    `${f0(rate("ours-sql-handoff-4"))} (${ratio(rate("ours-sql-handoff-4"), rate("graphile-4"))}) | ` +
+    `${f0(rate("ours-sql-handoff-20"))} (${ratio(rate("ours-sql-handoff-20"), rate("graphile-20"))}) |`,
     `| graphile-worker (1 process × N) | ${lat("graphile")} | ${f0(rate("graphile-4"))} | ${f0(rate("graphile-20"))} |`,
     `| pg-boss (polling 0.5 s, batch 1) | ${lat("pgboss")} | ${f0(rate("pgboss-4"))} | ${f0(rate("pgboss-20"))} |`,
     "",
@@ -348,9 +355,10 @@ async function walLsn(): Promise<bigint> {
 /**
  * `merged`: the final epoch recorded by the completion's statement, as a worker does when its trainer
  * returns right after the last epoch (execute-run.ts); else a separate recordEpoch, as after the real
- * trainer's test evaluation.
+ * trainer's test evaluation. `handoff`: merged, and each completion claims the connection's next run
+ * (completeRunAndClaim), as a worker does through a backlog.
  */
-async function oursSql(n: number, opts: { oldTrigger?: boolean; merged?: boolean } = {}): Promise<Throughput> {
+async function oursSql(n: number, opts: { oldTrigger?: boolean; merged?: boolean; handoff?: boolean } = {}): Promise<Throughput> {
   const { name, url } = await freshDb("ours_sql", TEMPLATE);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   if (opts.oldTrigger) await sql.unsafe(OLD_EVENT_TRIGGER);
@@ -367,8 +375,13 @@ async function oursSql(n: number, opts: { oldTrigger?: boolean; merged?: boolean
     const t0 = performance.now();
     const counts = await Promise.all(clients.map(async (c, i) => {
       let k = 0;
+      const claim = { workerId: `sql-${i}`, leaseS: 30 };
+      if (opts.handoff) {
+        for (let run = await claimRun(c, claim); run !== null; k++) run = (await completeRunAndClaim(c, run, metrics, claim)).next;
+        return k;
+      }
       for (;;) {
-        const run = await claimRun(c, { workerId: `sql-${i}`, leaseS: 30 });
+        const run = await claimRun(c, claim);
         if (run === null) return k;
         if (opts.merged) {
           await completeRun(c, run, metrics);
