@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { committedTransactions } from "./helpers/committed-transactions.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
@@ -43,12 +44,7 @@ test("one worker through 300 one-epoch runs: 2 commits per run (completion + nex
   const RUNS = 300;
   const w = worker("handoff-count");
   await w.waitFor(/ready/, 60_000);
-  const dbName = new URL(db.url).pathname.slice(1);
-  const xacts = async () => {
-    await db.sql`select pg_stat_clear_snapshot()`;
-    const [r] = await db.sql`select xact_commit::float8 as n from pg_stat_database where datname = ${dbName}`;
-    return r!.n as number;
-  };
+  const xacts = () => committedTransactions(db);
   const x0 = await xacts();
   await enqueue(RUNS);
   await eventually("the backlog drained", async () => (await count("queued or running")) === 0, 60_000);

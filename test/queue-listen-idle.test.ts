@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { cancelRun } from "../shared/queue/cancel-run.ts";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
+import { committedTransactions } from "./helpers/committed-transactions.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
@@ -40,12 +41,7 @@ test("12 workers draining 300 short runs: busy workers do not listen, so transac
   const RUNS = 300;
   const pool = Array.from({ length: N }, (_, i) => worker(`fan-${i}`, { FAKE_BATCH_MS: "0", FAKE_BATCHES: "1", POLL_MS: "5000" }));
   await Promise.all(pool.map((w) => w.waitFor(/ready/, 60_000)));
-  const dbName = new URL(db.url).pathname.slice(1);
-  const xacts = async () => {
-    await db.sql`select pg_stat_clear_snapshot()`;
-    const [r] = await db.sql`select xact_commit::float8 as n from pg_stat_database where datname = ${dbName}`;
-    return r!.n as number;
-  };
+  const xacts = () => committedTransactions(db);
   // Counts the workers' start-up reported late are taken as from the drain: a few per worker at most.
   const x0 = await xacts();
   await enqueueRuns(db.sql, Array.from({ length: RUNS }, () => ({ spec: { schedule: "[1e-3, 0]lin[1e-3, 1]" }, epochs: 1 })));
