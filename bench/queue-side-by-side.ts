@@ -227,7 +227,7 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
     console.log([
       `## ${new Date().toISOString().slice(0, 16)}Z — worker processes (--procs-only), ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
       "",
-      `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS}` +
+      `Command: \`node --import tsx bench/queue-side-by-side.ts --procs-only --rounds ${ROUNDS} --jobs ${JOBS} --warmup ${WARMUP}` +
       `${VARIANTS.map((v) => ` --variant ${v.label}=${v.root}`).join("")}\` (median of ${ROUNDS} alternating rounds)`,
       "",
       "| | jobs/s, 4 workers | jobs/s, 20 workers | transactions / WAL per run (4 workers) | CPU ms per run, workers + Postgres, 4 / 20 workers |",
@@ -249,7 +249,7 @@ function print(load0: string, load1: string, pgVersion: string, drain: { small: 
   const lines = [
     `## ${new Date().toISOString().slice(0, 16)}Z — side by side, ${cpus().length} × ${cpus()[0]?.model.trim()}, load average ${load0} → ${load1}`,
     "",
-    `Command: \`node --import tsx bench/queue-side-by-side.ts --rounds ${ROUNDS} --jobs ${JOBS} --samples ${SAMPLES}\``,
+    `Command: \`node --import tsx bench/queue-side-by-side.ts --rounds ${ROUNDS} --jobs ${JOBS} --samples ${SAMPLES} --warmup ${WARMUP}\``,
     `(Node ${process.version}, ${pgVersion}, embedded, fsync on; graphile-worker ${anchorVersion("graphile-worker")}, ` +
     `pg-boss ${anchorVersion("pg-boss")}; median of ${ROUNDS} alternating rounds.)`,
     "",
@@ -451,6 +451,8 @@ async function oursProcesses(n: number, env: Record<string, string> = {}, root?:
     if (WARMUP > 0) {
       await enqueueRuns(sql, Array.from({ length: WARMUP * n }, () => ({ spec, epochs: 1 })));
       await waitUntilDone(sql);
+      // The workers' backends report the warm-up's counts once idle (after up to 10 s): wait for them.
+      await new Promise((res) => setTimeout(res, 10_500));
       await admin`select pg_stat_clear_snapshot()`;
       x0 = await xacts();
       wal0 = await walLsn();
