@@ -26,10 +26,12 @@
 //   - drain rate with 2,000 vs 20,000 queued runs, two fake-trainer worker processes on each database,
 //     both at once (the same machine load for both): runs/s over the first 1,000 completions, from the
 //     database's claim/end times. `--drain-only` measures just this.
-// `--warmup N` (default 25): before each throughput measurement of worker processes or of graphile-worker,
-// N jobs per worker are drained unmeasured. Workers are long-lived: a fresh process's first runs are
-// paid for by lazy compilation and unoptimized code (and graphile-worker's process, this one, is warm
-// after the first measurement anyway). `--warmup 0` measures cold processes.
+// `--warmup N` (default 1000): before each throughput measurement of worker processes or of
+// graphile-worker, N jobs per worker are drained unmeasured: the steady state of long-lived workers.
+// A fresh process runs its first hundreds of runs in V8's unoptimized tiers while it compiles (at 20
+// workers on 2 cores: 0.4 ms of V8 background CPU per run after 50 runs each, 0.08 ms after 3,000), and
+// graphile-worker's process, this one, is warm after its first measurement anyway. `--warmup 0`
+// measures fresh processes.
 // `--variant LABEL=DIR` (with --procs-only, repeatable) also runs the worker processes of another
 // checkout DIR (e.g. `git worktree add /tmp/before main`, with node_modules linked) in every round,
 // interleaved with this one and the anchor: what a change buys, under the same load.
@@ -62,7 +64,7 @@ const { values: args } = parseArgs({
     "drain-only": { type: "boolean", default: false },
     "procs-only": { type: "boolean", default: false },
     variant: { type: "string", multiple: true, default: [] },
-    warmup: { type: "string", default: "25" },
+    warmup: { type: "string", default: "1000" },
   },
 });
 const VARIANTS = args.variant.map((v) => {
