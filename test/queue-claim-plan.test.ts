@@ -1,11 +1,13 @@
 // Issue 19: the claim's cost must not grow with the backlog or the history. On a table with 100,000
 // finished and 20,000 queued runs the claim is one probe of runs_claimable_idx: no Sort, no scan of the
-// queued rows; and its writes touch a few dozen pages, not one per earlier run (the hash index on
+// queued rows (alone, and inside a completion that claims the worker's next run); and its writes touch a few dozen pages, not one per earlier run (the hash index on
 // schedule made every claim walk a bucket chain as long as the history). Its execution time is printed
 // as a benchmark figure (bench/results-queue.md), not asserted: the machine's load moves it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { claimRun, claimRunStatement } from "../shared/queue/claim-run.ts";
+import { completionStatement } from "../shared/queue/complete-run.ts";
+import type { EpochMetrics } from "../shared/queue/queue-types.ts";
 import { registerWorker } from "../shared/queue/register-worker.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.ts";
 
@@ -113,4 +115,41 @@ test("the claim reads runs_claimable_idx in its own order: no Sort and no scan o
   const [expected] = await db.sql<{ id: string }[]>`
     select id from runs where state = 'queued' or id = ${run!.runId} order by priority desc, submit_seq limit 1`;
   assert.equal(run!.runId, expected!.id);
+});
+
+test("a completion that claims the next run (a worker through a backlog) picks it the same way: one probe of runs_claimable_idx, no Sort", async () => {
+  const metrics: EpochMetrics = { epoch: 2, loss: 1, acc: 0.5, valLoss: 1, valAcc: 0.5, lr: 1e-3, wd: 1e-4, seconds: 1, imagesPerSec: 10 };
+  const claim = { workerId: "w1", leaseS: 30 };
+  const run = await claimRun(db.sql, claim);
+  assert.ok(run);
+  const [explained] = await db.sql<{ "QUERY PLAN": { Plan: PlanNode }[] }[]>`
+    explain (format json) ${completionStatement(db.sql, run, metrics, claim)}`;
+  const all = nodes(explained!["QUERY PLAN"][0]!.Plan);
+  const types = all.map((n) => n["Node Type"] + (n["Index Name"] ? ` on ${n["Index Name"]}` : ""));
+  assert.ok(all.some((n) => n["Index Name"] === "runs_claimable_idx"), `the pick should read runs_claimable_idx; plan: ${types.join(" > ")}`);
+  assert.ok(!all.some((n) => n["Node Type"] === "Sort" || n["Node Type"] === "Incremental Sort"), `no sort expected; plan: ${types.join(" > ")}`);
+  assert.ok(!all.some((n) => n["Relation Name"] === "runs" && /Seq Scan|Bitmap/.test(n["Node Type"])), `plan: ${types.join(" > ")}`);
+
+  // Executed on a warm connection: each completes a claimed run and claims the next (left running).
+  const conn = await db.sql.reserve();
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const held = await claimRun(conn, claim);
+      assert.ok(held);
+      const [row] = await conn<{ "QUERY PLAN": { Plan: PlanNode; "Execution Time": number }[] }[]>`
+        explain (analyze, format json) ${completionStatement(conn, held, metrics, claim)}`;
+      const top = row!["QUERY PLAN"][0]!;
+      const pick = nodes(top.Plan).find((n) => n["Index Name"] === "runs_claimable_idx");
+      assert.equal(pick?.["Actual Rows"], 1, "the pick stops at the first claimable row");
+      times.push(top["Execution Time"]);
+    }
+    const warm = times.slice(2).sort((a, b) => a - b);
+    console.log(
+      `# warm connection, median of ${warm.length}: the completion that records the final epoch and claims the next run ` +
+        `${warm[Math.floor(warm.length / 2)]!.toFixed(3)} ms at ${QUEUED} queued + ${FINISHED} finished`,
+    );
+  } finally {
+    conn.release();
+  }
 });

@@ -52,8 +52,31 @@ export async function completeRunAndClaim(
   finalEpoch: EpochMetrics | null,
   claim: ClaimOptions | null,
 ): Promise<Completion> {
+  const rows = await completionStatement(sql, lease, finalEpoch, claim);
+  const row = rows[0];
+  if (row === undefined) throw new LeaseLostError(lease, "completing the run");
+  const next = row.runId == null ? null : claimedRun(row);
+  const events = finalEpoch === null
+    ? [{ runId: lease.runId, seq: row.seq }]
+    : [{ runId: lease.runId, seq: row.seq - 1 }, { runId: lease.runId, seq: row.seq }];
+  if (next !== null) events.push({ runId: next.runId, seq: next.lastSeq });
+  announceRunEvents(sql, events);
+  return { epochSeq: finalEpoch === null ? null : row.seq - 1, next };
+}
+
+/**
+ * The completion as an unexecuted statement, so that a test can EXPLAIN exactly what
+ * {@link completeRunAndClaim} sends: a row with the run's last `seq`, and with `claim` the next run's
+ * {@link ClaimedRun} columns (null when none was claimed); no row when the completion was fenced off.
+ */
+export function completionStatement(
+  sql: postgres.Sql,
+  lease: Lease,
+  finalEpoch: EpochMetrics | null,
+  claim: ClaimOptions | null,
+): postgres.PendingQuery<({ seq: number } & Partial<ClaimedRun>)[]> {
   if (claim !== null && claim.workerId !== lease.workerId) throw new Error("a completion claims for its own worker only");
-  const rows = await sql<({ seq: number } & Partial<ClaimedRun>)[]>`
+  return sql<({ seq: number } & Partial<ClaimedRun>)[]>`
     with r as (
       update runs set state = 'succeeded', finished_at = now(), error = null, lease_token = null,
         lease_expires_at = null, last_seq = last_seq + ${finalEpoch === null ? 1 : 2}
@@ -73,15 +96,6 @@ export async function completeRunAndClaim(
       where workers.id = ${lease.workerId}
     )
     select r.last_seq::float8 as seq, ${claimedColumns(sql)} from r left join claimed on true`}`;
-  const row = rows[0];
-  if (row === undefined) throw new LeaseLostError(lease, "completing the run");
-  const next = row.runId == null ? null : claimedRun(row);
-  const events = finalEpoch === null
-    ? [{ runId: lease.runId, seq: row.seq }]
-    : [{ runId: lease.runId, seq: row.seq - 1 }, { runId: lease.runId, seq: row.seq }];
-  if (next !== null) events.push({ runId: next.runId, seq: next.lastSeq });
-  announceRunEvents(sql, events);
-  return { epochSeq: finalEpoch === null ? null : row.seq - 1, next };
 }
 
 /** The claimed run's fields of a completion's row (without the completion's own `seq`). */
