@@ -14,6 +14,13 @@
  *
  * Running out of descriptors anyway (other files) never ends the accept loop: it frees the quietest
  * connection and waits a moment.
+ *
+ * A WebSocket client's messages are measured frame by frame (Deno takes up to 64 MiB whole into memory),
+ * which needs the upgrade to be recognized: the guard reads each connection's first request head before
+ * it connects it, and hands a connection that opens with an upgrade to a second Deno.serve socket. The
+ * HTTP socket refuses upgrades (an upgrade after another request on a keep-alive connection would not be
+ * measured), and a connection whose upgrade was refused (a 401) ends with that answer, so it cannot stay
+ * a keep-alive connection that upgrades later. Browsers and `ws` open a connection per WebSocket.
  */
 export interface ConnectionGuardOptions {
   hostname: string;
@@ -60,13 +67,19 @@ export async function serveGuarded(
   handler: Deno.ServeHandler,
 ): Promise<GuardedServer> {
   const dir = await Deno.makeTempDir({ prefix: "resnet-jobs-api-" }); // 0700
-  const socketPath = `${dir}/http.sock`;
-  const inner = Deno.serve({ path: socketPath, onListen: () => {} }, handler);
-  inner.finished.catch((e) => {
-    // Should the server behind us fail after all, say so and exit: the supervisor starts a fresh one.
-    opts.log?.("warn", "HTTP server failed", { error: (e as Error).message });
-    Deno.exit(1);
-  });
+  const httpSocket = `${dir}/http.sock`;
+  const webSocketSocket = `${dir}/ws.sock`;
+  const inners = [
+    Deno.serve({ path: httpSocket, onListen: () => {} }, refusingUpgrades(handler)),
+    Deno.serve({ path: webSocketSocket, onListen: () => {} }, handler),
+  ];
+  for (const inner of inners) {
+    inner.finished.catch((e) => {
+      // Should a server behind us fail after all, say so and exit: the supervisor starts a fresh one.
+      opts.log?.("warn", "HTTP server failed", { error: (e as Error).message });
+      Deno.exit(1);
+    });
+  }
   const fdLimit = await openFileLimit();
   const maxConnections = Math.max(1, Math.min(opts.maxConnections, Math.floor((fdLimit - FD_RESERVE) / FDS_PER_CONNECTION)));
   const listener = Deno.listen({ hostname: opts.hostname, port: opts.port });
@@ -108,41 +121,19 @@ export async function serveGuarded(
 
   /**
    * Copies one direction; at its end passes the half-close on, so a response in flight still arrives.
-   * From the client it also watches the first request's head (the header timeout) and, when that is a
-   * WebSocket upgrade, the frames after it: Deno accepts messages up to 64 MiB and holds each whole in
-   * memory, so a message over the path's limit closes the connection before its payload is passed on.
+   * `frames` (client to server on a WebSocket) closes the connection at a message over its path's limit,
+   * before that message's payload is passed on.
    */
-  const pipe = async (t: Tracked, from: Deno.Conn, to: Deno.Conn, fromClient: boolean) => {
+  const pipe = async (t: Tracked, from: Deno.Conn, to: Deno.Conn, frames: FrameLimiter | null) => {
     const buf = new Uint8Array(16 * 1024);
-    let head = new Uint8Array(0);
-    let frames: FrameLimiter | null = null;
     try {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
         t.lastIo = Date.now();
         const chunk = buf.subarray(0, n);
-        if (fromClient && !t.headersDone) {
-          const seen = new Uint8Array(head.length + n);
-          seen.set(head);
-          seen.set(chunk, head.length);
-          const end = headerEnd(seen);
-          if (end < 0) {
-            if (seen.length > MAX_HEAD) break;
-            head = seen;
-          } else {
-            t.headersDone = true;
-            const limit = webSocketLimit(new TextDecoder().decode(seen.subarray(0, end)));
-            if (limit !== null) {
-              frames = new FrameLimiter(limit);
-              // Frames sent right behind the upgrade request are in this same read.
-              if (!frames.accept(seen.subarray(end))) break;
-            }
-          }
-        } else if (frames !== null && !frames.accept(chunk)) {
-          break;
-        }
-        for (let off = 0; off < n;) off += await to.write(chunk.subarray(off));
+        if (frames !== null && !frames.accept(chunk)) break;
+        await writeAll(to, chunk);
       }
       if (frames?.over) {
         warn("closed a WebSocket that sent a message over its size limit", { limit: frames.limit });
@@ -155,12 +146,41 @@ export async function serveGuarded(
     }
   };
 
+  /** The first message head read from `from` (and what came with it), or null when none came. */
+  const readHead = async (t: Tracked, from: Deno.Conn): Promise<{ bytes: Uint8Array; end: number } | null> => {
+    const buf = new Uint8Array(16 * 1024);
+    let seen = new Uint8Array(0);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) return null;
+        t.lastIo = Date.now();
+        const next = new Uint8Array(seen.length + n);
+        next.set(seen);
+        next.set(buf.subarray(0, n), seen.length);
+        seen = next;
+        const end = headerEnd(seen);
+        if (end >= 0) return { bytes: seen, end };
+        if (seen.length > MAX_HEAD) return null;
+      }
+    } catch {
+      return null; // swept by the header timeout, or reset
+    }
+  };
+
   const handle = async (client: Deno.Conn) => {
     const now = Date.now();
     const t: Tracked = { client, upstream: null, openedAt: now, lastIo: now, headersDone: false, closed: false };
     live.add(t);
+    const head = await readHead(t, client);
+    if (head === null || t.closed) {
+      close(t);
+      return;
+    }
+    t.headersDone = true;
+    const limit = webSocketLimit(new TextDecoder().decode(head.bytes.subarray(0, head.end)));
     try {
-      t.upstream = await Deno.connect({ transport: "unix", path: socketPath });
+      t.upstream = await Deno.connect({ transport: "unix", path: limit === null ? httpSocket : webSocketSocket });
     } catch (e) {
       warn("cannot reach the HTTP server", { error: (e as Error).message });
       close(t);
@@ -173,8 +193,56 @@ export async function serveGuarded(
       } catch { /* already closed */ }
       return;
     }
-    await Promise.all([pipe(t, client, t.upstream, true), pipe(t, t.upstream, client, false)]);
+    const frames = limit === null ? null : new FrameLimiter(limit);
+    // Frames sent right behind the upgrade request came with its head.
+    if (frames !== null && !frames.accept(head.bytes.subarray(head.end))) {
+      warn("closed a WebSocket that sent a message over its size limit", { limit: frames.limit });
+      close(t);
+      return;
+    }
+    try {
+      await writeAll(t.upstream, head.bytes);
+    } catch {
+      close(t);
+      return;
+    }
+    if (frames !== null && !(await switchedProtocols(t, t.upstream))) {
+      close(t);
+      return;
+    }
+    await Promise.all([pipe(t, client, t.upstream, frames), pipe(t, t.upstream, client, null)]);
     close(t);
+  };
+
+  /**
+   * Relays the answer to a connection's upgrade request and says whether it is a 101. Any other answer
+   * (a 401, a 404) is the connection's last: relayed whole (Content-Length or chunked), and nothing more
+   * the client sends is passed on, so the connection cannot go on as a keep-alive that upgrades later
+   * unmeasured. (Deno.serve does not close a connection for a `Connection: close` response header.)
+   */
+  const switchedProtocols = async (t: Tracked, upstream: Deno.Conn): Promise<boolean> => {
+    const answer = await readHead(t, upstream);
+    if (answer === null) return false;
+    const head = new TextDecoder().decode(answer.bytes.subarray(0, answer.end));
+    const switched = /^HTTP\/1\.1 101 /.test(head);
+    try {
+      await writeAll(t.client, answer.bytes);
+      if (switched) return true;
+      const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
+      const chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(head);
+      let body = answer.bytes.subarray(answer.end);
+      let left = length === null ? 0 : Number(length[1]) - body.length;
+      const buf = new Uint8Array(16 * 1024);
+      while (length !== null ? left > 0 : chunked && !endsChunked(body)) {
+        const n = await upstream.read(buf);
+        if (n === null) break;
+        t.lastIo = Date.now();
+        await writeAll(t.client, buf.subarray(0, n));
+        left -= n;
+        if (chunked) body = concatTail(body, buf.subarray(0, n));
+      }
+    } catch { /* the client went away: the connection is closed either way */ }
+    return false;
   };
 
   // Counting /proc/self/fd is O(descriptors): done at most every FD_COUNT_MS while accepting (not per
@@ -229,13 +297,48 @@ export async function serveGuarded(
         listener.close();
       } catch { /* closed */ }
       await accepting;
-      await inner.shutdown();
+      await Promise.all(inners.map((inner) => inner.shutdown()));
       // Deno.serve has answered and closed its ends; give the last responses a moment to get through.
       for (let i = 0; i < 100 && live.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
       clearInterval(sweep);
       for (const t of [...live]) close(t);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
+  };
+}
+
+async function writeAll(to: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await to.write(bytes.subarray(off));
+}
+
+/** True when a chunked body ends in `bytes` (its last chunk, with no trailers). */
+function endsChunked(bytes: Uint8Array): boolean {
+  return new TextDecoder().decode(bytes.subarray(Math.max(0, bytes.length - 5))) === "0\r\n\r\n";
+}
+
+/** The last few bytes of `a` then `b`: enough to see a chunked body's end across reads. */
+function concatTail(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  return both.subarray(Math.max(0, both.length - 16));
+}
+
+/** True when the request asks to become a WebSocket. */
+function isUpgrade(req: Request): boolean {
+  return (req.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+}
+
+/** The handler behind the HTTP socket: a connection that did not open with an upgrade cannot upgrade. */
+function refusingUpgrades(handler: Deno.ServeHandler): Deno.ServeHandler {
+  return (req, info) => {
+    if (!isUpgrade(req)) return handler(req, info);
+    return Response.json({
+      error: {
+        code: "bad_request",
+        message: "A WebSocket upgrade must be the first request on its connection: open a new connection for it",
+      },
+    }, { status: 400 });
   };
 }
 
