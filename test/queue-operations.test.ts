@@ -11,6 +11,7 @@ import { endCancelledRun } from "../shared/queue/end-cancelled-run.ts";
 import { enqueueRuns, insertRuns } from "../shared/queue/enqueue-run.ts";
 import { parseRunSpec } from "../shared/run-spec.ts";
 import { failRun } from "../shared/queue/fail-run.ts";
+import { findCompletion } from "../shared/queue/find-completion.ts";
 import { heartbeatRun } from "../shared/queue/heartbeat-run.ts";
 import { LeaseLostError } from "../shared/queue/lease-lost-error.ts";
 import type { ClaimedRun, EpochMetrics } from "../shared/queue/queue-types.ts";
@@ -435,4 +436,20 @@ test("completeRunAndClaim of a fenced-off claim writes nothing and claims nothin
   assert.deepEqual({ ...w1 }, { ...w0 }, "the worker row is untouched");
   const fresh = await claim("w1");
   await assert.rejects(completeRunAndClaim(db.sql, fresh, null, { workerId: "w2", leaseS: 30 }), /its own worker/);
+});
+
+test("findCompletion rebuilds a completion's answer from the database (a worker whose reply was lost), and is null until this attempt completed", async () => {
+  await clearQueue();
+  const [a, b] = await enqueueRuns(db.sql, [{ name: "a", epochs: 1 }, { name: "b", epochs: 1 }]);
+  const first = await claim("w1");
+  assert.equal(first.runId, a);
+  assert.equal(await findCompletion(db.sql, first, true, "w1"), null, "running: not completed");
+  const answered = await completeRunAndClaim(db.sql, first, metrics(1), { workerId: "w1", leaseS: 30 });
+  assert.equal(answered.next?.runId, b);
+  assert.deepEqual(await findCompletion(db.sql, first, true, "w1"), answered);
+  assert.equal(await findCompletion(db.sql, { ...first, attempt: 2 }, true, "w1"), null, "another attempt's completion is not this one's");
+  // A plain completion (no claim asked for): nothing claimed, no final epoch in it.
+  const done = await completeRunAndClaim(db.sql, answered.next!, null, null);
+  assert.deepEqual(await findCompletion(db.sql, answered.next!, false, null), done);
+  assert.deepEqual(done, { epochSeq: null, next: null });
 });

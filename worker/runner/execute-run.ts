@@ -6,6 +6,7 @@ import { completeRunAndClaim } from "../../shared/queue/complete-run.ts";
 import type { ClaimOptions } from "../../shared/queue/claim-run.ts";
 import { endCancelledRun } from "../../shared/queue/end-cancelled-run.ts";
 import { failRun } from "../../shared/queue/fail-run.ts";
+import { findCompletion } from "../../shared/queue/find-completion.ts";
 import { findRecordedEpoch } from "../../shared/queue/find-recorded-epoch.ts";
 import { LeaseLostError } from "../../shared/queue/lease-lost-error.ts";
 import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
@@ -145,9 +146,10 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
     }
     return finalWrite;
   };
-  // The completion claims the worker's next run on its first try only: a try that may have committed
-  // unseen (an outage) is followed by a plain completion, so no claim is left with no one to run it.
-  // A completion whose claim part fails otherwise (nothing of it committed) completes without it.
+  // The completion claims the worker's next run on its first try only. A try that may have committed
+  // unseen (an outage) is looked up before the next (find-completion.ts): if it landed, its answer is
+  // rebuilt, the next run it claimed included; if not, the run is completed without a claim. A
+  // completion whose claim part fails otherwise (nothing of it committed) completes without it.
   const complete = async (final: EpochMetrics | null): Promise<{ epochSeq: number | null; next: HandedOffRun | null }> => {
     let claim = o.claimNext?.() ?? null;
     const claimSentAt = performance.now();
@@ -157,10 +159,11 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       return completeRunAndClaim(sql, run, final, c);
     };
     const asked = claim !== null;
-    const done = await fenced(write).catch((e) => {
+    const landed = () => findCompletion(sql, run, final !== null, asked ? run.workerId : null);
+    const done = await fenced(write, landed).catch((e) => {
       if (!asked || e instanceof LeaseLostError || isDatabaseUnreachable(e)) throw e;
       log(`${tag}: completing with the next claim failed (${(e as Error).message}); completing alone`, "warn");
-      return fenced(write);
+      return fenced(write, landed);
     });
     return { epochSeq: done.epochSeq, next: done.next === null ? null : { run: done.next, claimSentAt } };
   };
