@@ -4,7 +4,7 @@
 // shell it ran the script with; the scripts `exec` the program so that shell is the program.)
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, test } from "node:test";
 import { parseRunSpec } from "../shared/run-spec.ts";
@@ -76,7 +76,7 @@ test("SIGTERM to the `npm run worker` process: drains, exits 0, no orphan, the r
   console.log(`# npm run worker: SIGTERM to npm → drained and exited 0 in ${ms} ms`);
 });
 
-test("SIGTERM to the `npm run train` process: stops after a checkpoint, exits 0, no orphan; the same command resumes", {
+test("SIGTERM to the `npm run train` process: stops after a checkpoint, exits 0, no orphan; the same command resumes, from the checkpoint before when the newest is damaged", {
   skip: npmMissing, timeout: 120_000,
 }, async () => {
   const parsed = parseRunSpec({
@@ -101,4 +101,17 @@ test("SIGTERM to the `npm run train` process: stops after a checkpoint, exits 0,
   const files = existsSync(ckDir) ? await readdir(ckDir) : [];
   assert.equal(files.filter((f) => f.endsWith(".ckpt")).length, 1, files.join(", "));
   console.log(`# npm run train: SIGTERM to npm → checkpointed and exited 0 in ${ms} ms`);
+
+  // The newest checkpoint damaged on disk (one flipped byte): the same command says so and resumes
+  // from the one before it (the checkpoints are sealed), instead of training from damaged weights.
+  const newest = path.join(ckDir, files.find((f) => f.endsWith(".ckpt"))!);
+  const bytes = new Uint8Array(await readFile(newest));
+  bytes[bytes.length - 9]! ^= 0x40;
+  await writeFile(newest, bytes);
+  const again = startNpm(args, {});
+  await eventually("the resume", async () => /resuming from the checkpoint before it/.test(again.output()), 90_000)
+    .catch((e) => assert.fail(`${(e as Error).message}\n${again.output()}`));
+  assert.match(again.output(), /checkpoint damaged: .*\.ckpt: checksum mismatch/);
+  const resumed = await sigtermNpm(again);
+  assert.equal(resumed.code, 0, again.output());
 });

@@ -92,8 +92,12 @@ async function main(argv: string[]): Promise<number> {
     { webgpuDriver: config.WEBGPU_DRIVER, threads: cpuThreads(config, availableParallelism()) });
   const label = args.label ?? spec.name ?? "run";
   const checkpointDir = args["checkpoint-dir"] ?? config.CHECKPOINT_DIR;
-  const store = checkpointDir ? fileCheckpointStore(join(checkpointDir, `train-${specFingerprint(spec)}.ckpt`)) : undefined;
-  if (store && args.fresh) await import("node:fs/promises").then((fs) => fs.rm(store.path, { force: true }));
+  const store = checkpointDir
+    ? fileCheckpointStore(join(checkpointDir, `train-${specFingerprint(spec)}.ckpt`), {
+      onDamaged: (message) => process.stderr.write(`checkpoint damaged: ${message}\n`),
+    })
+    : undefined;
+  if (store && args.fresh) await store.clear();
 
   let stop: StopRequest | false = false;
   let stopAt = 0;

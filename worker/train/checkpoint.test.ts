@@ -36,19 +36,57 @@ test("decodeCheckpoint() rejects truncated or foreign bytes", () => {
   assert.throws(() => decodeCheckpoint(new TextEncoder().encode("hello world, not a checkpoint")), CheckpointFormatError);
 });
 
-test("fileCheckpointStore() saves atomically (no temp files left) and loads null when absent", async () => {
+test("fileCheckpointStore() saves sealed files atomically (no temp files left), keeps the one before, and loads null when absent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "ckpt-"));
   try {
     const store = fileCheckpointStore(join(dir, "sub", "run.ckpt"));
     assert.equal(await store.load(), null);
-    await store.save(sample());
+    const first = sample();
+    await store.save(first);
     const second = { ...sample(), epochsDone: 3 };
     await store.save(second);
-    assert.deepEqual(await readdir(join(dir, "sub")), ["run.ckpt"]);
+    assert.deepEqual((await readdir(join(dir, "sub"))).sort(), ["run.ckpt", "run.ckpt.prev"]);
     assert.deepEqual(await store.load(), second);
-    const bytes = await readFile(store.path);
-    await writeFile(store.path, bytes.subarray(0, 100));
-    await assert.rejects(store.load(), /run\.ckpt: (expected|truncated)/);
+    assert.equal(new TextDecoder().decode((await readFile(store.path)).subarray(0, 8)), "RJSEAL01", "sealed");
+    await store.clear();
+    assert.equal(await store.load(), null, "cleared: nothing to resume from, the one before included");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("fileCheckpointStore(): a damaged newest checkpoint (one flipped byte, or truncated) falls back to the one before, saying so; both damaged start over", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "ckpt-"));
+  try {
+    const said: string[] = [];
+    const store = fileCheckpointStore(join(dir, "run.ckpt"), { onDamaged: (m) => said.push(m) });
+    const first = sample();
+    await store.save(first);
+    await store.save({ ...sample(), epochsDone: 3 });
+    // One flipped bit in the weights: the encoding still decodes, only the seal sees it.
+    const bytes = new Uint8Array(await readFile(store.path));
+    bytes[bytes.length - 5]! ^= 0x10;
+    await writeFile(store.path, bytes);
+    assert.deepEqual(await store.load(), first);
+    assert.match(said[0]!, /run\.ckpt: checksum mismatch/);
+    assert.match(said[1]!, /resuming from the checkpoint before it, .*run\.ckpt\.prev/);
+    said.length = 0;
+    await writeFile(`${store.path}.prev`, (await readFile(`${store.path}.prev`)).subarray(0, 100));
+    assert.equal(await store.load(), null);
+    assert.equal(said.length, 3, said.join("\n"));
+    assert.match(said[1]!, /run\.ckpt\.prev: checksum mismatch over \d+ bytes/);
+    assert.match(said[2]!, /starting over/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("fileCheckpointStore() loads a checkpoint written before checkpoints were sealed", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "ckpt-"));
+  try {
+    const path = join(dir, "old.ckpt");
+    await writeFile(path, encodeCheckpoint(sample()));
+    assert.deepEqual(await fileCheckpointStore(path).load(), sample());
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

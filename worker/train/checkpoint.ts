@@ -3,9 +3,9 @@
  * optimizer moments and step count, the augmentation RNG, the epoch/batch position, the partial
  * epoch's sums and the metrics history), a compact binary encoding, and where they are kept.
  *
- * The training loop only sees a {@link CheckpointStore}; {@link fileCheckpointStore} writes one file
- * atomically (temp file, fsync, rename, fsync of the folder), so a crash leaves either the previous
- * checkpoint or the new one, never a torn file.
+ * The training loop only sees a {@link CheckpointStore}; {@link fileCheckpointStore} writes one sealed
+ * file atomically (temp file, fsync, rename, fsync of the folder), so a crash leaves either the
+ * previous checkpoint or the new one, never a torn file, and keeps the one before to fall back to.
  *
  * @example
  * const store = fileCheckpointStore(join(process.env.CHECKPOINT_DIR!, "run-17.ckpt"));
@@ -15,6 +15,7 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RngState } from "../data/rng.ts";
 import { decodeEpochHistory, type EpochMetrics } from "./metrics.ts";
+import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "../runner/checkpoint-seal.ts";
 
 export interface SavedTensor {
   name: string;
@@ -139,24 +140,62 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** A checkpoint file at `path`, replaced atomically on every save. */
-export function fileCheckpointStore(path: string): CheckpointStore & { path: string } {
+/**
+ * A checkpoint file at `path`, sealed with its SHA-256 (runner/checkpoint-seal.ts) and replaced
+ * atomically on every save; the one before is kept as `path.prev`. A load that finds the newest damaged
+ * (truncated, overwritten, undecodable) says so through `onDamaged` and falls back to the one before;
+ * with both damaged it starts over (null), as a worker's run does. A file written before checkpoints
+ * were sealed still loads.
+ */
+export function fileCheckpointStore(
+  path: string,
+  opts: { onDamaged?: (message: string) => void } = {},
+): CheckpointStore & { path: string; clear(): Promise<void> } {
+  const previous = `${path}.prev`;
   return {
     path,
+    /** Removes both files: the next run starts over. */
+    async clear() {
+      await Promise.all([path, previous].map((f) => rm(f, { force: true })));
+    },
     async load() {
-      let bytes: Uint8Array;
-      try {
-        bytes = await readFile(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw e;
+      let damaged = false;
+      for (const file of [path, previous]) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readFile(file);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+          throw e;
+        }
+        try {
+          const payload = isUnsealedCheckpoint(bytes) ? bytes : openCheckpoint(bytes, file);
+          const checkpoint = decodeCheckpoint(payload, file);
+          if (damaged) opts.onDamaged?.(`resuming from the checkpoint before it, ${file}`);
+          return checkpoint;
+        } catch (e) {
+          if (!(e instanceof CheckpointDamagedError || e instanceof CheckpointFormatError)) throw e;
+          damaged = true;
+          opts.onDamaged?.((e as Error).message);
+        }
       }
-      return decodeCheckpoint(bytes, path);
+      if (damaged) opts.onDamaged?.("no usable checkpoint is left: starting over");
+      return null;
     },
     async save(checkpoint) {
-      await writeFileAtomic(path, encodeCheckpoint(checkpoint));
+      // The current file becomes the previous one first: a crash before the new one is in place
+      // leaves the previous one to resume from.
+      await rename(path, previous).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+      await writeFileAtomic(path, sealCheckpoint(encodeCheckpoint(checkpoint)));
     },
   };
+}
+
+/** A checkpoint written before checkpoints were sealed: the encoding's own magic comes first. */
+function isUnsealedCheckpoint(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && new TextDecoder().decode(bytes.subarray(0, 8)) === MAGIC;
 }
 
 /** Writes `bytes` to `path` via a temp file in the same folder, fsync and rename. */
