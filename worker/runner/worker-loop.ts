@@ -57,7 +57,8 @@ export interface WorkerLoopOptions {
 const BUSY_LISTEN_AFTER_MS = 1000;
 
 /**
- * One worker: registers, then loops claim → train → record until drained. Idle, it waits for a
+ * One worker: registers, then loops claim → train → record until drained; through a backlog each
+ * run's completion claims the next run in the same statement (complete-run.ts). Idle, it waits for a
  * `runs_queued` NOTIFY or POLL_MS, whichever comes first, so a lost notification costs at most one poll
  * interval. It listens only while idle and once a run has lasted BUSY_LISTEN_AFTER_MS. It heartbeats
  * its worker row, and reaps expired leases, stale workers and ended runs' checkpoint rows every
