@@ -6,45 +6,39 @@
 //   it exits 0 and leaves no run running and no attempt open; a run claimed as the drain began goes
 //   back to the queue with its attempt not spent.
 import assert from "node:assert/strict";
-import { before, test } from "node:test";
+import { test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { committedTransactions } from "./helpers/committed-transactions.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
-import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("queue-handoff");
-let db: TestDatabase;
-before(async () => {
-  await fx.ready;
-  ({ db } = fx);
-});
 
 const SHORT = { TRAINER: "fake", FAKE_BATCH_MS: "0", FAKE_BATCHES: "1", POLL_MS: "5000" };
 
 function worker(id: string): WorkerProcess {
-  const w = startWorker({ DATABASE_URL: db.url, CHECKPOINT_DIR: fx.dir, ...SHORT }, id);
+  const w = startWorker({ DATABASE_URL: fx.db.url, CHECKPOINT_DIR: fx.dir, ...SHORT }, id);
   fx.workers.push(w);
   return w;
 }
 
 async function enqueue(n: number): Promise<void> {
-  await enqueueRuns(db.sql, Array.from({ length: n }, () => ({ spec: { schedule: "[1e-3, 0]lin[1e-3, 1]" }, epochs: 1 })));
+  await enqueueRuns(fx.db.sql, Array.from({ length: n }, () => ({ spec: { schedule: "[1e-3, 0]lin[1e-3, 1]" }, epochs: 1 })));
 }
 
 async function count(where: "queued or running" | "succeeded"): Promise<number> {
   const [r] = where === "succeeded"
-    ? await db.sql`select count(*)::int as n from runs where state = 'succeeded'`
-    : await db.sql`select count(*)::int as n from runs where state in ('queued', 'running')`;
+    ? await fx.db.sql`select count(*)::int as n from runs where state = 'succeeded'`
+    : await fx.db.sql`select count(*)::int as n from runs where state in ('queued', 'running')`;
   return r!.n as number;
 }
 
 test("one worker through 300 one-epoch runs: 2 commits per run (completion + next claim, its announcement), not 4", { timeout: 90_000 }, async () => {
-  await db.sql`delete from runs`;
+  await fx.db.sql`delete from runs`;
   const RUNS = 300;
   const w = worker("handoff-count");
   await w.waitFor(/ready/, 60_000);
-  const xacts = () => committedTransactions(db);
+  const xacts = () => committedTransactions(fx.db);
   const x0 = await xacts();
   await enqueue(RUNS);
   await eventually("the backlog drained", async () => (await count("queued or running")) === 0, 60_000);
@@ -62,22 +56,22 @@ test("one worker through 300 one-epoch runs: 2 commits per run (completion + nex
 test("SIGTERM in the middle of a backlog: exit 0, no run left running, no attempt left open, handed-off runs back in the queue unspent", { timeout: 120_000 }, async () => {
   let handedBack = 0;
   for (let round = 1; round <= 3; round++) {
-    await db.sql`delete from runs`;
+    await fx.db.sql`delete from runs`;
     await enqueue(400);
     const w = worker(`handoff-term-${round}`);
     await eventually("50 runs done", async () => (await count("succeeded")) >= 50, 60_000);
     w.child.kill("SIGTERM");
     assert.deepEqual(await w.exited, { code: 0, signal: null }, w.output());
-    const states = await db.sql`select state, count(*)::int as n from runs group by state order by state`;
+    const states = await fx.db.sql`select state, count(*)::int as n from runs group by state order by state`;
     assert.deepEqual(states.map((r) => r.state).filter((s) => s !== "succeeded" && s !== "queued"), [], JSON.stringify(states));
-    const [open] = await db.sql`select count(*)::int as n from run_attempts where ended_at is null`;
+    const [open] = await fx.db.sql`select count(*)::int as n from run_attempts where ended_at is null`;
     assert.equal(open!.n, 0, "every attempt ended");
     // A queued run that was claimed has had its attempt handed back: released, not spent.
-    const queuedClaimed = await db.sql`
+    const queuedClaimed = await fx.db.sql`
       select r.attempt, r.releases, a.outcome from runs r join run_attempts a on a.run_id = r.id
       where r.state = 'queued'`;
     for (const r of queuedClaimed) assert.deepEqual({ ...r }, { attempt: 1, releases: 1, outcome: "released" });
-    const [row] = await db.sql`select state, current_run_id from workers where id = ${`handoff-term-${round}`}`;
+    const [row] = await fx.db.sql`select state, current_run_id from workers where id = ${`handoff-term-${round}`}`;
     assert.deepEqual({ ...row }, { state: "gone", current_run_id: null });
     if (/claimed as the worker began draining/.test(w.output())) handedBack++;
   }

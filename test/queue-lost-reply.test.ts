@@ -10,32 +10,29 @@ import { after, before, test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import { type ReplyDroppingProxy, startReplyDroppingProxy } from "./helpers/reply-dropping-proxy.ts";
-import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("queue-lost-reply");
-let db: TestDatabase;
 let proxy: ReplyDroppingProxy;
 before(async () => {
   await fx.ready;
-  ({ db } = fx);
-  proxy = await startReplyDroppingProxy(db.url, "update runs set state = 'succeeded'");
+  proxy = await startReplyDroppingProxy(fx.db.url, "update runs set state = 'succeeded'");
 });
 after(async () => await proxy?.close());
 
 test("a completion whose answer was lost: the run is succeeded, not abandoned, and the run it claimed is run at once (attempt 1)", { timeout: 60_000 }, async () => {
   const spec = { schedule: "[1e-3, 0]lin[1e-3, 1]" };
-  const [a, b] = await enqueueRuns(db.sql, [{ name: "a", spec, epochs: 1 }, { name: "b", spec, epochs: 1 }]);
+  const [a, b] = await enqueueRuns(fx.db.sql, [{ name: "a", spec, epochs: 1 }, { name: "b", spec, epochs: 1 }]);
   const w = startWorker({ DATABASE_URL: proxy.url, CHECKPOINT_DIR: fx.dir, TRAINER: "fake", FAKE_BATCHES: "1", FAKE_BATCH_MS: "50" }, "lost-reply");
   fx.workers.push(w);
   const t0 = Date.now();
   await eventually("both runs succeeded", async () => {
-    const [r] = await db.sql`select count(*)::int as n from runs where state = 'succeeded'`;
+    const [r] = await fx.db.sql`select count(*)::int as n from runs where state = 'succeeded'`;
     return r!.n === 2;
   }, 30_000).catch((e) => assert.fail(`${(e as Error).message}; worker log:\n${w.output()}`));
   const ms = Date.now() - t0;
   assert.equal(proxy.dropped, 1, "the completion's answer was dropped");
-  const attempts = await db.sql`select run_id, attempt, worker_id, outcome from run_attempts order by claimed_at`;
+  const attempts = await fx.db.sql`select run_id, attempt, worker_id, outcome from run_attempts order by claimed_at`;
   assert.deepEqual(attempts.map((r) => ({ ...r })), [
     { run_id: a, attempt: 1, worker_id: "lost-reply", outcome: "succeeded" },
     { run_id: b, attempt: 1, worker_id: "lost-reply", outcome: "succeeded" },
