@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   /** The Idempotency-Key was used before with a different body. */
   idempotency_conflict: 409,
+  /** It existed and was removed on purpose (a run's model weights pruned by an operator). */
+  gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   /** The body is JSON but not a valid request (a run spec that fails its schema). */

@@ -17,12 +17,15 @@ export interface StoredRunModel {
   byteLength: number;
 }
 
-/** The run's state, and its stored model of that kind (null when none); null when the run does not exist. */
+/**
+ * The run's state, and its stored model of that kind (null when none, or `pruned` when its weights were
+ * pruned); null when the run does not exist.
+ */
 export async function findRunModel(
   sql: postgres.Sql,
   runId: string,
   weights: ModelWeights,
-): Promise<{ state: RunState; model: StoredRunModel | null } | null> {
+): Promise<{ state: RunState; model: StoredRunModel | null; pruned: boolean } | null> {
   const [row] = await sql<{
     state: RunState;
     model: unknown;
@@ -37,9 +40,10 @@ export async function findRunModel(
     from runs r left join run_models m on m.run_id = r.id and m.weights_kind = ${weights}
     where r.id = ${runId}`;
   if (row === undefined) return null;
-  if (row.model === null) return { state: row.state, model: null };
+  if (row.model === null || row.bytes === null) return { state: row.state, model: null, pruned: row.model !== null };
   return {
     state: row.state,
+    pruned: false,
     model: {
       // Written by our own worker; parsing guards against a row from an incompatible version.
       stored: storedModelSchema.parse(typeof row.model === "string" ? JSON.parse(row.model) : row.model),
@@ -57,19 +61,20 @@ export async function findRunModel(
  * One shard of a run's stored weights in one statement, with the run's state and the weights' length
  * to check the shard against (without reading or parsing the stored topology): the bytes are
  * `SHARD_BYTES · index` onwards, cut by Postgres. `part` and `byteLength` are null when the run has no
- * stored model of that kind; null when the run does not exist.
+ * stored model of that kind (`pruned` when it had one whose weights were pruned); null when the run
+ * does not exist.
  */
 export async function readRunModelShard(
   sql: postgres.Sql,
   runId: string,
   weights: ModelWeights,
   index: number,
-): Promise<{ state: RunState; byteLength: number | null; part: Uint8Array | null } | null> {
-  const [row] = await sql<{ state: RunState; bytes: number | null; part: Uint8Array | null }[]>`
-    select r.state, octet_length(m.weights) as bytes,
+): Promise<{ state: RunState; byteLength: number | null; part: Uint8Array | null; pruned: boolean } | null> {
+  const [row] = await sql<{ state: RunState; bytes: number | null; part: Uint8Array | null; pruned: boolean }[]>`
+    select r.state, octet_length(m.weights) as bytes, m.run_id is not null and m.weights is null as pruned,
       substring(m.weights from ${index * SHARD_BYTES + 1}::int for ${SHARD_BYTES}::int) as part
     from runs r left join run_models m on m.run_id = r.id and m.weights_kind = ${weights}
     where r.id = ${runId}`;
   if (row === undefined) return null;
-  return { state: row.state, byteLength: row.bytes === null ? null : Number(row.bytes), part: row.part };
+  return { state: row.state, byteLength: row.bytes === null ? null : Number(row.bytes), part: row.part, pruned: row.pruned };
 }

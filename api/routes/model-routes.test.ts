@@ -79,3 +79,22 @@ dbTest("model routes need the read scope; a succeeded run without a stored model
   assert.equal((await api().request("GET", `/v1/runs/${id}/model/best-shard1of1.bin`, { token: null })).status, 401);
   assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`, { token: api().tokens.worker })).status, 403);
 });
+
+dbTest("pruned weights (weights set to null, README's pruning statement) answer 410 naming what was pruned; the figures stay in run_summary", async () => {
+  const id = await createRun();
+  await markRunning(api().sql, id);
+  await storeRunModel(api().sql, id, "best", 3);
+  await storeRunModel(api().sql, id, "final", 5);
+  await finishRun(api().sql, id, "succeeded");
+  await api().sql`update run_models set weights = null where run_id = ${id} and weights_kind = 'best'`;
+  const gone = await api().request("GET", `/v1/runs/${id}/model/model.json`);
+  assert.equal(gone.status, 410);
+  const body = await gone.json();
+  assert.equal(body.error.code, "gone");
+  assert.match(body.error.message, /best weights were pruned from the database; its metrics and test figures remain/);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/best-shard1of2.bin`)).status, 410);
+  // The other kind is still served, and the summary keeps the pruned model's test figures.
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json?weights=final`)).status, 200);
+  const [summary] = await api().sql`select best_test_acc, final_test_acc from run_summary where run_id = ${id}`;
+  assert.deepEqual({ ...summary }, { best_test_acc: 0.88, final_test_acc: 0.88 });
+});

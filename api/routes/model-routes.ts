@@ -20,6 +20,8 @@ const modelQuerySchema = z.strictObject({ weights: weightsParam.default("best") 
 /** tf.loadLayersModel appends model.json's query string to each shard URL: accepted, and must agree. */
 const shardQuerySchema = z.strictObject({ weights: weightsParam.optional() });
 
+const GONE_DOC = { description: "The run's weights of that kind were pruned (README, \"Trained models\"); its figures remain" };
+
 const CONFLICT_DOC = {
   description: "The run has not succeeded (queued, running, failed or cancelled): its model is served once it has",
 };
@@ -50,6 +52,7 @@ export function modelRoutes(router: Router, deps: RouteDeps): void {
       200: { description: "model.json", schema: modelJsonSchema },
       404: { description: "No such run, or the run stored no model (TRAINER=fake)" },
       409: CONFLICT_DOC,
+      410: GONE_DOC,
     },
   }, async (c, { query }) => {
     const id = uuidParam(c, "id", "run");
@@ -78,6 +81,7 @@ export function modelRoutes(router: Router, deps: RouteDeps): void {
       400: { description: "`weights` disagrees with the shard's name" },
       404: { description: "No such run, shard or stored model" },
       409: CONFLICT_DOC,
+      410: GONE_DOC,
     },
   }, async (c, { query }) => {
     const id = uuidParam(c, "id", "run");
@@ -94,6 +98,7 @@ export function modelRoutes(router: Router, deps: RouteDeps): void {
     const found = await readRunModelShard(deps.sql, id, shard.weights, shard.index);
     if (found === null) throw new AppError("not_found", `run ${id} does not exist`);
     requireSucceeded(id, found.state);
+    if (found.pruned) throw pruned(id, shard.weights);
     if (found.byteLength === null || found.part === null) throw noModel(id, shard.weights);
     const files = shardFiles(shard.weights, found.byteLength);
     const file = files[shard.index];
@@ -108,6 +113,7 @@ async function requireModel(deps: RouteDeps, id: string, weights: ModelWeights):
   const found = await findRunModel(deps.sql, id, weights);
   if (found === null) throw new AppError("not_found", `run ${id} does not exist`);
   requireSucceeded(id, found.state);
+  if (found.pruned) throw pruned(id, weights);
   if (found.model === null) throw noModel(id, weights);
   return found.model;
 }
@@ -123,6 +129,10 @@ function requireSucceeded(id: string, state: RunState): void {
 
 function noModel(id: string, weights: ModelWeights): AppError {
   return new AppError("not_found", `run ${id} has no stored ${weights} model (its worker did not export one, e.g. TRAINER=fake)`);
+}
+
+function pruned(id: string, weights: ModelWeights): AppError {
+  return new AppError("gone", `run ${id}'s ${weights} weights were pruned from the database; its metrics and test figures remain`);
 }
 
 function shardResponse(c: AppContext, bytes: Uint8Array): Response {

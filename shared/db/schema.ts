@@ -270,7 +270,8 @@ export const runModels = pgTable(
     testAcc: doublePrecision("test_acc"),
     testLoss: doublePrecision("test_loss"),
     model: jsonb("model").notNull(),
-    weights: bytea("weights").notNull(),
+    // Null once an operator pruned the weights (README, "Trained models"): the figures stay.
+    weights: bytea("weights"),
     attempt: integer("attempt").notNull(),
     createdAt: tstz("created_at").notNull().defaultNow(),
   },

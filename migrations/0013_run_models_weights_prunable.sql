@@ -1,0 +1,1 @@
+ALTER TABLE "run_models" ALTER COLUMN "weights" DROP NOT NULL;
