@@ -9,6 +9,16 @@ async function createRun(): Promise<string> {
   return (await res.json()).id;
 }
 
+/** A succeeded run with best weights from epoch 3 and final weights from epoch 5. */
+async function succeededRunWithModels(): Promise<string> {
+  const id = await createRun();
+  await markRunning(api().sql, id);
+  await storeRunModel(api().sql, id, "best", 3);
+  await storeRunModel(api().sql, id, "final", 5);
+  await finishRun(api().sql, id, "succeeded");
+  return id;
+}
+
 dbTest("GET /v1/runs/:id/model/model.json of an unfinished, failed or unknown run: 409 naming the state, or 404", async () => {
   const id = await createRun();
   const queued = await api().request("GET", `/v1/runs/${id}/model/model.json`, { token: api().tokens.read });
@@ -27,11 +37,7 @@ dbTest("GET /v1/runs/:id/model/model.json of an unfinished, failed or unknown ru
 });
 
 dbTest("a succeeded run's model.json lists shards named after the weights; each shard is its byte range", async () => {
-  const id = await createRun();
-  await markRunning(api().sql, id);
-  await storeRunModel(api().sql, id, "best", 3);
-  await storeRunModel(api().sql, id, "final", 5);
-  await finishRun(api().sql, id, "succeeded");
+  const id = await succeededRunWithModels();
   for (const weights of ["best", "final"] as const) {
     const res = await api().request("GET", `/v1/runs/${id}/model/model.json${weights === "best" ? "" : "?weights=final"}`, {
       token: api().tokens.read,
@@ -81,11 +87,7 @@ dbTest("model routes need the read scope; a succeeded run without a stored model
 });
 
 dbTest("pruned weights (weights set to null, README's pruning statement) answer 410 naming what was pruned; the figures stay in run_summary", async () => {
-  const id = await createRun();
-  await markRunning(api().sql, id);
-  await storeRunModel(api().sql, id, "best", 3);
-  await storeRunModel(api().sql, id, "final", 5);
-  await finishRun(api().sql, id, "succeeded");
+  const id = await succeededRunWithModels();
   await api().sql`update run_models set weights = null where run_id = ${id} and weights_kind = 'best'`;
   const gone = await api().request("GET", `/v1/runs/${id}/model/model.json`);
   assert.equal(gone.status, 410);
