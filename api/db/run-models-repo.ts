@@ -4,7 +4,7 @@
  * time: Postgres cuts the range, so a 4 MiB shard never loads the whole weight column into the API).
  */
 import type postgres from "postgres";
-import type { RunState } from "../../shared/run-states.ts";
+import { isTerminalState, type RunState } from "../../shared/run-states.ts";
 import { type ModelWeights, SHARD_BYTES, type StoredModel, storedModelSchema } from "../../shared/model-artifact.ts";
 
 export interface StoredRunModel {
@@ -77,4 +77,31 @@ export async function readRunModelShard(
     where r.id = ${runId}`;
   if (row === undefined) return null;
   return { state: row.state, byteLength: row.bytes === null ? null : Number(row.bytes), part: row.part, pruned: row.pruned };
+}
+
+/**
+ * Sets the run's stored weights of the given kinds to null (the figures stay) and says, per kind that
+ * was stored, its epoch and how many bytes it freed (0 when already pruned). Null when the run does not
+ * exist. Why the locking is safe: one statement; the run's state is read in it, and the caller refuses
+ * a run that is not finished before anything is written (a worker may still be writing its best weights).
+ */
+export async function pruneRunModel(
+  sql: postgres.Sql,
+  runId: string,
+  kinds: readonly ModelWeights[],
+): Promise<{ state: RunState; pruned: { weights: ModelWeights; epoch: number; freedBytes: number }[] } | null> {
+  const [run] = await sql<{ state: RunState }[]>`select state from runs where id = ${runId}`;
+  if (run === undefined) return null;
+  if (!isTerminalState(run.state)) return { state: run.state, pruned: [] };
+  const rows = await sql<{ weights: ModelWeights; epoch: number; bytes: number | null }[]>`
+    update run_models m set weights = null
+    from (
+      select run_id, weights_kind, octet_length(weights) as bytes from run_models
+      where run_id = ${runId} and weights_kind = any(${kinds as string[]}::text[])
+      for update
+    ) old
+    where m.run_id = old.run_id and m.weights_kind = old.weights_kind
+    returning m.weights_kind as weights, m.epoch, old.bytes`;
+  const pruned = rows.map((r) => ({ weights: r.weights, epoch: r.epoch, freedBytes: Number(r.bytes ?? 0) }));
+  return { state: run.state, pruned: pruned.sort((a, b) => a.weights.localeCompare(b.weights)) };
 }

@@ -100,3 +100,41 @@ dbTest("pruned weights (weights set to null, README's pruning statement) answer 
   const [summary] = await api().sql`select best_test_acc, final_test_acc from run_summary where run_id = ${id}`;
   assert.deepEqual({ ...summary }, { best_test_acc: 0.88, final_test_acc: 0.88 });
 });
+
+dbTest("DELETE /v1/runs/:id/model (admin): prunes a finished run's weights, says what it freed, is idempotent; not for running runs or other scopes", async () => {
+  const id = await succeededRunWithModels();
+  const bytes = 5 * 1024 * 1024;
+  assert.equal((await api().request("DELETE", `/v1/runs/${id}/model`, { token: api().tokens.read })).status, 403);
+  const best = await api().request("DELETE", `/v1/runs/${id}/model?weights=best`, { token: api().tokens.admin });
+  assert.equal(best.status, 200);
+  assert.deepEqual(await best.json(), { runId: id, pruned: [{ weights: "best", epoch: 3, freedBytes: bytes }] });
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json`)).status, 410);
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json?weights=final`)).status, 200);
+  const all = await api().request("DELETE", `/v1/runs/${id}/model`, { token: api().tokens.admin });
+  assert.deepEqual(await all.json(), {
+    runId: id,
+    pruned: [{ weights: "best", epoch: 3, freedBytes: 0 }, { weights: "final", epoch: 5, freedBytes: bytes }],
+  });
+  assert.equal((await api().request("GET", `/v1/runs/${id}/model/model.json?weights=final`)).status, 410);
+  const [summary] = await api().sql`select best_test_acc, final_test_acc from run_summary where run_id = ${id}`;
+  assert.deepEqual({ ...summary }, { best_test_acc: 0.88, final_test_acc: 0.88 });
+
+  const bad = await api().request("DELETE", `/v1/runs/${id}/model?weights=latest`, { token: api().tokens.admin });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.issues[0].path, "weights");
+  const running = await createRun();
+  await markRunning(api().sql, running);
+  await storeRunModel(api().sql, running, "best", 1);
+  const busy = await api().request("DELETE", `/v1/runs/${running}/model`, { token: api().tokens.admin });
+  assert.equal(busy.status, 409);
+  assert.match((await busy.json()).error.message, /is running: its weights can be pruned once it has finished/);
+  assert.equal((await api().request("GET", `/v1/runs/${running}/model/model.json`)).status, 409, "still stored, not served while running");
+  const unknown = await api().request("DELETE", `/v1/runs/${crypto.randomUUID()}/model`, { token: api().tokens.admin });
+  assert.equal(unknown.status, 404);
+  const none = await createRun();
+  await markRunning(api().sql, none);
+  await finishRun(api().sql, none, "succeeded");
+  const nothing = await api().request("DELETE", `/v1/runs/${none}/model`, { token: api().tokens.admin });
+  assert.equal(nothing.status, 404);
+  assert.match((await nothing.json()).error.message, /has no stored best or final model/);
+});

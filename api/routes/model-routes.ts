@@ -9,8 +9,8 @@ import {
 } from "../../shared/model-artifact.ts";
 import { AppError } from "../app-error.ts";
 import type { RouteDeps } from "../create-app.ts";
-import { findRunModel, readRunModelShard, type StoredRunModel } from "../db/run-models-repo.ts";
-import type { RunState } from "../../shared/run-states.ts";
+import { findRunModel, pruneRunModel, readRunModelShard, type StoredRunModel } from "../db/run-models-repo.ts";
+import { isTerminalState, type RunState } from "../../shared/run-states.ts";
 import { type AppContext, type Router, uuidParam } from "../http/router.ts";
 
 const weightsParam = z.enum(MODEL_WEIGHTS).describe(
@@ -19,6 +19,18 @@ const weightsParam = z.enum(MODEL_WEIGHTS).describe(
 const modelQuerySchema = z.strictObject({ weights: weightsParam.default("best") });
 /** tf.loadLayersModel appends model.json's query string to each shard URL: accepted, and must agree. */
 const shardQuerySchema = z.strictObject({ weights: weightsParam.optional() });
+
+const pruneQuerySchema = z.strictObject({
+  weights: z.enum([...MODEL_WEIGHTS, "all"]).default("all").describe("which stored weights to prune: best, final or all"),
+});
+const pruneResultSchema = z.strictObject({
+  runId: z.uuid(),
+  pruned: z.array(z.strictObject({
+    weights: z.enum(MODEL_WEIGHTS),
+    epoch: z.number().int(),
+    freedBytes: z.number().int().describe("0 when these weights were pruned already"),
+  })),
+}).describe("The weights set to null, per kind the run had stored; its figures stay");
 
 const GONE_DOC = { description: "The run's weights of that kind were pruned (README, \"Trained models\"); its figures remain" };
 
@@ -107,6 +119,43 @@ export function modelRoutes(router: Router, deps: RouteDeps): void {
     }
     return shardResponse(c, found.part);
   });
+
+  modelPruneRoute(router, deps);
+}
+
+/** DELETE /v1/runs/:id/model: an admin frees a finished run's weights (the SQL for many is in the README). */
+function modelPruneRoute(router: Router, deps: RouteDeps): void {
+  router.add({
+    method: "delete",
+    path: "/v1/runs/:id/model",
+    operationId: "pruneRunModel",
+    summary: "Prune a finished run's stored weights (its metrics and test figures stay)",
+    description:
+      "Frees the database space of a run's trained network (2 × 4 bytes per parameter: 13.4 MB at depth 56). " +
+      "Its model URLs then answer 410. For many runs at once, README \"Trained models\" gives the SQL.",
+    tag: "runs",
+    scope: "admin",
+    query: pruneQuerySchema,
+    responses: {
+      200: { description: "What was pruned", schema: pruneResultSchema },
+      404: { description: "No such run, or it stored no model" },
+      409: { description: "The run is not finished: its worker may still write its best weights" },
+    },
+  }, async (c, { query }) => {
+    const id = uuidParam(c, "id", "run");
+    const kinds = query.weights === "all" ? MODEL_WEIGHTS : [query.weights];
+    const result = await pruneRunModel(deps.sql, id, kinds);
+    if (result === null) throw new AppError("not_found", `run ${id} does not exist`);
+    if (!isTerminalState(result.state)) {
+      throw new AppError("conflict", `run ${id} is ${result.state}: its weights can be pruned once it has finished`);
+    }
+    if (result.pruned.length === 0) throw noModel(id, query.weights === "all" ? "best or final" : query.weights);
+    deps.log("info", "model weights pruned", {
+      requestId: c.get("requestId"), runId: id, weights: result.pruned.map((p) => p.weights),
+      freedBytes: result.pruned.reduce((a, p) => a + p.freedBytes, 0),
+    });
+    return c.json({ runId: id, pruned: result.pruned }, 200);
+  });
 }
 
 async function requireModel(deps: RouteDeps, id: string, weights: ModelWeights): Promise<StoredRunModel> {
@@ -127,7 +176,7 @@ function requireSucceeded(id: string, state: RunState): void {
   );
 }
 
-function noModel(id: string, weights: ModelWeights): AppError {
+function noModel(id: string, weights: string): AppError {
   return new AppError("not_found", `run ${id} has no stored ${weights} model (its worker did not export one, e.g. TRAINER=fake)`);
 }
 

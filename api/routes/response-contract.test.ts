@@ -67,6 +67,7 @@ const EXAMPLES: Record<string, Example> = {
     res: await a.request("GET", `/v1/runs/${await succeededRunWithModel(a)}/model/final-shard2of2.bin`),
     expect: 200,
   }),
+  pruneRunModel: async (a) => ({ res: await a.request("DELETE", `/v1/runs/${await succeededRunWithModel(a)}/model`), expect: 200 }),
   createSweep: async (a) => ({
     res: await a.request("POST", "/v1/sweeps", { json: { name: "s", base: SMALL_SPEC, grid: { batchSize: [16, 32] } } }),
     expect: 201,
