@@ -186,7 +186,10 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const { socket, response } = upgrade(req, protocol, limits);
     watchSocket(tokenHash, socket);
     const sub = new MultiRunSubscriber({ sweepId, hub, transport: webSocketTransport(socket), limits });
-    socket.onopen = () => sub.start();
+    // Live only, from the moment the client sees the socket open: subscribed now, before the 101 goes
+    // out (the transport holds what comes before the socket opens). Subscribed in onopen, an event
+    // committed right after the client's open could reach the hub first and be missed.
+    sub.start();
     socket.onclose = () => sub.dispose();
     socket.onerror = () => sub.dispose();
     return response;

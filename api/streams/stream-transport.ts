@@ -27,19 +27,41 @@ export const CLOSE = {
   tryAgainLater: 1013,
 } as const;
 
-/** A WebSocket as a transport (Deno's server-side socket or any standard WebSocket). */
+/**
+ * A WebSocket as a transport (Deno's server-side socket or any standard WebSocket). Messages sent
+ * while it is still connecting (a subscriber started with the upgrade, so that nothing committed
+ * after the client saw it open is missed) are queued and sent when it opens; they count as buffered.
+ */
 export function webSocketTransport(socket: WebSocket): StreamTransport {
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  const write = (text: string) => {
+    try {
+      socket.send(text);
+    } catch {
+      // Closing under us: the close handler cleans up.
+    }
+  };
+  socket.addEventListener("open", () => {
+    const queued = pending;
+    pending = [];
+    pendingBytes = 0;
+    for (const text of queued) write(text);
+  });
   return {
     send(text) {
-      if (socket.readyState !== WebSocket.OPEN) return;
-      try {
-        socket.send(text);
-      } catch {
-        // Closing under us: the close handler cleans up.
+      if (socket.readyState === WebSocket.CONNECTING) {
+        pending.push(text);
+        pendingBytes += text.length;
+        return;
       }
+      if (socket.readyState !== WebSocket.OPEN) return;
+      write(text);
     },
-    bufferedAmount: () => socket.bufferedAmount,
+    bufferedAmount: () => socket.bufferedAmount + pendingBytes,
     close(code, reason) {
+      pending = [];
+      pendingBytes = 0;
       if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
       try {
         // A close reason is at most 123 bytes.
