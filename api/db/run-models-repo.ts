@@ -82,8 +82,9 @@ export async function readRunModelShard(
 /**
  * Sets the run's stored weights of the given kinds to null (the figures stay) and says, per kind that
  * was stored, its epoch and how many bytes it freed (0 when already pruned). Null when the run does not
- * exist. Why the locking is safe: one statement; the run's state is read in it, and the caller refuses
- * a run that is not finished before anything is written (a worker may still be writing its best weights).
+ * exist. A run that has not finished is left alone (its state comes back with nothing pruned): its
+ * worker may still write its best weights. Why two statements are safe: a finished run's state never
+ * changes again (the state trigger), and the UPDATE locks the rows it reads the old lengths from.
  */
 export async function pruneRunModel(
   sql: postgres.Sql,
