@@ -440,16 +440,21 @@ test("completeRunAndClaim of a fenced-off claim writes nothing and claims nothin
 
 test("findCompletion rebuilds a completion's answer from the database (a worker whose reply was lost), and is null until this attempt completed", async () => {
   await clearQueue();
-  const [a, b] = await enqueueRuns(db.sql, [{ name: "a", epochs: 1 }, { name: "b", epochs: 1 }]);
+  const [a, stale, b] = await enqueueRuns(db.sql, [{ name: "a", epochs: 1 }, { name: "stale", epochs: 1 }, { name: "b", epochs: 1 }]);
   const first = await claim("w1");
   assert.equal(first.runId, a);
-  assert.equal(await findCompletion(db.sql, first, true, "w1"), null, "running: not completed");
+  // A run this worker abandoned (it could not record its end): still running under w1 until reaped.
+  assert.equal((await claim("w1")).runId, stale);
+  assert.equal(await findCompletion(db.sql, first, true, true), null, "running: not completed");
+  // b is a retry: it keeps its first attempt's started_at, older than the abandoned run's.
+  await db.sql`update runs set started_at = now() - interval '1 hour' where id = ${b!}`;
   const answered = await completeRunAndClaim(db.sql, first, metrics(1), { workerId: "w1", leaseS: 30 });
   assert.equal(answered.next?.runId, b);
-  assert.deepEqual(await findCompletion(db.sql, first, true, "w1"), answered);
-  assert.equal(await findCompletion(db.sql, { ...first, attempt: 2 }, true, "w1"), null, "another attempt's completion is not this one's");
-  // A plain completion (no claim asked for): nothing claimed, no final epoch in it.
+  assert.deepEqual(await findCompletion(db.sql, first, true, true), answered, "the run that statement claimed, not the abandoned one");
+  assert.equal(await findCompletion(db.sql, { ...first, attempt: 2 }, true, true), null, "another attempt's completion is not this one's");
+  // A plain completion (no claim asked for, or none made): nothing claimed, no final epoch in it.
   const done = await completeRunAndClaim(db.sql, answered.next!, null, null);
-  assert.deepEqual(await findCompletion(db.sql, answered.next!, false, null), done);
+  assert.deepEqual(await findCompletion(db.sql, answered.next!, false, false), done);
+  assert.deepEqual(await findCompletion(db.sql, answered.next!, false, true), done, "asked, but the statement claimed nothing");
   assert.deepEqual(done, { epochSeq: null, next: null });
 });

@@ -9,30 +9,34 @@ import type { ClaimedRun, Lease } from "./queue-types.ts";
  * database, or null if the run was not completed by this attempt. A worker whose completion failed
  * with a lost connection cannot know whether it committed (the server may have committed and died
  * before answering): it asks this before completing again, so a completion that landed is not taken
- * for a lost lease, and a next run it claimed (`claimedFor`, the worker's id, when it asked for one) is
- * run at once instead of waiting, held by no one, for its lease to run out. Its events are announced
- * again (the first announcement was to follow the lost answer).
+ * for a lost lease, and a next run it claimed (`withClaim`: it asked for one) is run at once instead of
+ * waiting, held by no one, for its lease to run out. Its events are announced again (the first
+ * announcement was to follow the lost answer).
  *
  * Why the locking is safe: plain reads. The completion, its final epoch and the next claim are one
- * statement (complete-run.ts), so either all of it is visible or none; a worker holds at most one
- * running run, so the running run with this worker's id is the one that statement claimed.
+ * statement, so either all of it is visible or none. The run it claimed is named exactly, not guessed
+ * from the worker's running runs (a run the worker abandoned may still be running under its id until
+ * the reaper takes it): its claim log row has the completion's own transaction time, `now()`, as
+ * `claimed_at`, which is the completed run's `finished_at`.
  *
  * @example
- * const done = await findCompletion(sql, lease, true, lease.workerId) ?? await completeRunAndClaim(...);
+ * const done = await findCompletion(sql, lease, true, true) ?? await completeRunAndClaim(...);
  */
 export async function findCompletion(
   sql: postgres.Sql,
   lease: Lease,
   withFinalEpoch: boolean,
-  claimedFor: string | null,
+  withClaim: boolean,
 ): Promise<Completion | null> {
   const [run] = await sql<{ state: string; attempt: number; seq: number }[]>`
     select state, attempt, last_seq::float8 as seq from runs where id = ${lease.runId}`;
   if (run === undefined || run.state !== "succeeded" || run.attempt !== lease.attempt) return null;
-  const [next] = claimedFor === null ? [] : await sql<ClaimedRun[]>`
+  const [next] = !withClaim ? [] : await sql<ClaimedRun[]>`
     select ${claimedColumns(sql)} from runs claimed
-    where claimed.state = 'running' and claimed.worker_id = ${claimedFor} and claimed.id <> ${lease.runId}
-    order by claimed.started_at desc limit 1`;
+    join run_attempts a on a.run_id = claimed.id and a.attempt = claimed.attempt
+      and a.lease_token = claimed.lease_token
+    where claimed.state = 'running' and claimed.worker_id = ${lease.workerId} and claimed.id <> ${lease.runId}
+      and a.claimed_at = (select finished_at from runs where id = ${lease.runId})`;
   const events = [{ runId: lease.runId, seq: run.seq }];
   if (withFinalEpoch) events.unshift({ runId: lease.runId, seq: run.seq - 1 });
   if (next !== undefined) events.push({ runId: next.runId, seq: next.lastSeq });

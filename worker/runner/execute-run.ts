@@ -159,7 +159,7 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       return completeRunAndClaim(sql, run, final, c);
     };
     const asked = claim !== null;
-    const landed = () => findCompletion(sql, run, final !== null, asked ? run.workerId : null);
+    const landed = () => findCompletion(sql, run, final !== null, asked);
     const done = await fenced(write, landed).catch((e) => {
       if (!asked || e instanceof LeaseLostError || isDatabaseUnreachable(e)) throw e;
       log(`${tag}: completing with the next claim failed (${(e as Error).message}); completing alone`, "warn");
