@@ -194,9 +194,11 @@ try {
 function rate(key: string): number {
   const ts = results.get(key) ?? [];
   if (ts.length === 0) return NaN;
-  // The median round (the machine is shared: one round may be hit by another session's burst).
+  // The median round (the machine is shared: one round may be hit by another session's burst); with an
+  // even count, the mean of the middle two.
   const rates = ts.map((t) => t.jobs / t.seconds).sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)]!;
+  const mid = rates.length / 2;
+  return Number.isInteger(mid) ? (rates[mid - 1]! + rates[mid]!) / 2 : rates[Math.floor(mid)]!;
 }
 function avg(key: string, field: "lockObjectShare" | "walPerJob" | "xactsPerJob" | "workerCpuMs" | "postgresCpuMs"): number {
   const xs = (results.get(key) ?? []).map((t) => t[field]).filter((x): x is number => x !== undefined);
