@@ -13,7 +13,7 @@ import { mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { before, test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
-import { sealCheckpoint } from "../worker/runner/checkpoint-seal.ts";
+import { sealCheckpoint } from "../worker/train/checkpoint-seal.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
 import type { TestDatabase } from "./helpers/test-database.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";

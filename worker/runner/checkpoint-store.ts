@@ -6,7 +6,7 @@ import type { CheckpointPosition } from "./trainer.ts";
 
 /**
  * Where a run's checkpoints are kept (CHECKPOINT_STORE): a folder (`dir`, one file per checkpoint) or
- * Postgres itself (`postgres`, chunked rows). Stores hold sealed bytes (checkpoint-seal.ts) and know
+ * Postgres itself (`postgres`, chunked rows). Stores hold sealed bytes (train/checkpoint-seal.ts) and know
  * nothing of leases beyond what writing needs; which checkpoint is the run's is decided only by the
  * fenced pointer in `runs` (run-checkpoints.ts).
  */

@@ -4,7 +4,7 @@ import { noteDamagedCheckpoint } from "../../shared/queue/note-damaged-checkpoin
 import type { ClaimedRun, EpochMetrics } from "../../shared/queue/queue-types.ts";
 import { recordEpoch } from "../../shared/queue/record-epoch.ts";
 import { setCheckpoint } from "../../shared/queue/set-checkpoint.ts";
-import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "./checkpoint-seal.ts";
+import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "../train/checkpoint-seal.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { CheckpointPosition } from "./trainer.ts";
 import type { LineLog } from "../../shared/logger.ts";

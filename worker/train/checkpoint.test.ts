@@ -70,8 +70,15 @@ test("fileCheckpointStore(): a damaged newest checkpoint (one flipped byte, or t
     assert.deepEqual(await store.load(), first);
     assert.match(said[0]!, /run\.ckpt: checksum mismatch/);
     assert.match(said[1]!, /resuming from the checkpoint before it, .*run\.ckpt\.prev/);
+    // The next save keeps the good one as the one before (the damaged newest one is gone).
+    const third = { ...sample(), epochsDone: 4 };
+    await store.save(third);
+    assert.deepEqual(await store.load(), third);
+    await writeFile(store.path, (await readFile(store.path)).subarray(0, 100));
+    assert.deepEqual(await store.load(), first, "the one before the damaged one is still there");
+    await store.save({ ...sample(), epochsDone: 5 });
     said.length = 0;
-    await writeFile(`${store.path}.prev`, (await readFile(`${store.path}.prev`)).subarray(0, 100));
+    for (const f of [store.path, `${store.path}.prev`]) await writeFile(f, (await readFile(f)).subarray(0, 100));
     assert.equal(await store.load(), null);
     assert.equal(said.length, 3, said.join("\n"));
     assert.match(said[1]!, /run\.ckpt\.prev: checksum mismatch over \d+ bytes/);

@@ -15,7 +15,7 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RngState } from "../data/rng.ts";
 import { decodeEpochHistory, type EpochMetrics } from "./metrics.ts";
-import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "../runner/checkpoint-seal.ts";
+import { CheckpointDamagedError, openCheckpoint, sealCheckpoint } from "./checkpoint-seal.ts";
 
 export interface SavedTensor {
   name: string;
@@ -102,7 +102,7 @@ export function encodeCheckpoint(c: TrainCheckpoint): Uint8Array {
 }
 
 export function decodeCheckpoint(bytes: Uint8Array, what = "checkpoint"): TrainCheckpoint {
-  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
+  if (bytes.length < 12 || !hasCheckpointMagic(bytes)) {
     throw new CheckpointFormatError(`${what}: not a checkpoint (bad magic)`);
   }
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
@@ -141,7 +141,7 @@ function align4(n: number): number {
 }
 
 /**
- * A checkpoint file at `path`, sealed with its SHA-256 (runner/checkpoint-seal.ts) and replaced
+ * A checkpoint file at `path`, sealed with its SHA-256 (checkpoint-seal.ts) and replaced
  * atomically on every save; the one before is kept as `path.prev`. A load that finds the newest damaged
  * (truncated, overwritten, undecodable) says so through `onDamaged` and falls back to the one before;
  * with both damaged it starts over (null), as a worker's run does. A file written before checkpoints
@@ -169,9 +169,13 @@ export function fileCheckpointStore(
           throw e;
         }
         try {
-          const payload = isUnsealedCheckpoint(bytes) ? bytes : openCheckpoint(bytes, file);
+          const payload = hasCheckpointMagic(bytes) ? bytes : openCheckpoint(bytes, file);
           const checkpoint = decodeCheckpoint(payload, file);
-          if (damaged) opts.onDamaged?.(`resuming from the checkpoint before it, ${file}`);
+          if (damaged) {
+            // The damaged newest one goes, so that the next save keeps this one as the one before.
+            await rm(path, { force: true });
+            opts.onDamaged?.(`resuming from the checkpoint before it, ${file}`);
+          }
           return checkpoint;
         } catch (e) {
           if (!(e instanceof CheckpointDamagedError || e instanceof CheckpointFormatError)) throw e;
@@ -193,8 +197,8 @@ export function fileCheckpointStore(
   };
 }
 
-/** A checkpoint written before checkpoints were sealed: the encoding's own magic comes first. */
-function isUnsealedCheckpoint(bytes: Uint8Array): boolean {
+/** True when `bytes` start with this encoding's magic (an unsealed checkpoint, as written before seals). */
+function hasCheckpointMagic(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && new TextDecoder().decode(bytes.subarray(0, 8)) === MAGIC;
 }
 
