@@ -32,7 +32,13 @@ import { RunSubscriber } from "./run-subscriber.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import { type StreamLimits, streamLimits } from "./stream-limits.ts";
 import { TokenWatch } from "./token-watch.ts";
-import { CLOSE, sseTransport, webSocketTransport } from "./stream-transport.ts";
+import {
+  CLOSE,
+  sseTransport,
+  type StreamTransport,
+  webSocketTransport,
+  whenNeverOpened,
+} from "./stream-transport.ts";
 import { STREAM_PATHS } from "./stream-route-docs.ts";
 
 export interface StreamRoutesDeps {
@@ -62,14 +68,27 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
   const tokens = new TokenWatch({
     stillValid: validTokenHashes(deps.sql),
     intervalMs: limits.tokenRecheckMs,
-    onError: (e) => log("warn", "cannot re-check the tokens of open streams", { error: (e as Error).message }),
+    onError: (e) =>
+      log("warn", "cannot re-check the tokens of open streams", { error: (e as Error).message }),
   });
   hub.onClose(() => tokens.stop());
   const REVOKED = "the token was revoked or has expired";
-  /** Closes a WebSocket when its token stops being valid; forgets it when the socket closes. */
-  const watchSocket = (tokenHash: string, socket: WebSocket) => {
-    const unwatch = tokens.add(tokenHash, () => webSocketTransport(socket).close(CLOSE.policy, REVOKED));
+  /**
+   * Closes a WebSocket when its token stops being valid; forgets it when the socket closes, or when
+   * it never opens (`onNeverOpened` runs then too).
+   */
+  const watchSocket = (
+    tokenHash: string,
+    socket: WebSocket,
+    transport: StreamTransport,
+    onNeverOpened = () => {},
+  ) => {
+    const unwatch = tokens.add(tokenHash, () => transport.close(CLOSE.policy, REVOKED));
     socket.addEventListener("close", unwatch);
+    whenNeverOpened(socket, limits.pingIntervalS * 1000, () => {
+      unwatch();
+      onNeverOpened();
+    });
   };
 
   // Refusals in the API's one error shape, also when this sub-app runs on its own (tests); anything
@@ -122,8 +141,8 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     const { protocol, tokenHash } = await admit(req, "read");
     if ((await readInfo(runId)) === null) throw new AppError("not_found", `run ${runId} does not exist`);
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(tokenHash, socket);
     const transport = webSocketTransport(socket);
+    watchSocket(tokenHash, socket, transport);
     const sub = new RunSubscriber({ runId, after, hub, transport, limits, readEvents, readInfo, log });
     socket.onopen = () => void sub.start();
     socket.onclose = () => sub.dispose();
@@ -184,8 +203,9 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
       if (row === undefined) throw new AppError("not_found", `sweep ${sweepId} does not exist`);
     }
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(tokenHash, socket);
-    const sub = new MultiRunSubscriber({ sweepId, hub, transport: webSocketTransport(socket), limits });
+    const transport = webSocketTransport(socket);
+    const sub = new MultiRunSubscriber({ sweepId, hub, transport, limits });
+    watchSocket(tokenHash, socket, transport, () => sub.dispose());
     // Live only, from the moment the client sees the socket open: subscribed now, before the 101 goes
     // out (the transport holds what comes before the socket opens). Subscribed in onopen, an event
     // committed right after the client's open could reach the hub first and be missed.
@@ -200,11 +220,10 @@ export function createStreamRoutes(deps: StreamRoutesDeps): Hono {
     requireUpgrade(req);
     const { protocol, tokenHash } = await admit(req, "worker");
     const { socket, response } = upgrade(req, protocol, limits);
-    watchSocket(tokenHash, socket);
+    const transport = webSocketTransport(socket);
     // On shutdown the worker reconnects (to another instance, or to this one once it is back).
-    const forget = hub.onClose(() =>
-      webSocketTransport(socket).close(CLOSE.goingAway, "the server is shutting down")
-    );
+    const forget = hub.onClose(() => transport.close(CLOSE.goingAway, "the server is shutting down"));
+    watchSocket(tokenHash, socket, transport, forget);
     socket.onclose = () => forget();
     let invalid = 0;
     socket.onmessage = (e) => {

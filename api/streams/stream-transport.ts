@@ -31,10 +31,13 @@ export const CLOSE = {
  * A WebSocket as a transport (Deno's server-side socket or any standard WebSocket). Messages sent
  * while it is still connecting (a subscriber started with the upgrade, so that nothing committed
  * after the client saw it open is missed) are queued and sent when it opens; they count as buffered.
+ * A close asked for while connecting is made after them, with its code. One transport per socket: the
+ * queue is the transport's.
  */
 export function webSocketTransport(socket: WebSocket): StreamTransport {
   let pending: string[] = [];
   let pendingBytes = 0;
+  let closeWhenOpen: { code: number; reason: string } | null = null;
   const write = (text: string) => {
     try {
       socket.send(text);
@@ -42,17 +45,28 @@ export function webSocketTransport(socket: WebSocket): StreamTransport {
       // Closing under us: the close handler cleans up.
     }
   };
+  const close = (code: number, reason: string) => {
+    if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
+    try {
+      // A close reason is at most 123 bytes.
+      socket.close(code, truncateUtf8(reason, 123));
+    } catch {
+      // Already closed.
+    }
+  };
   socket.addEventListener("open", () => {
     const queued = pending;
     pending = [];
     pendingBytes = 0;
     for (const text of queued) write(text);
+    if (closeWhenOpen !== null) close(closeWhenOpen.code, closeWhenOpen.reason);
   });
   return {
     send(text) {
       if (socket.readyState === WebSocket.CONNECTING) {
+        if (closeWhenOpen !== null) return;
         pending.push(text);
-        pendingBytes += text.length;
+        pendingBytes += new TextEncoder().encode(text).length;
         return;
       }
       if (socket.readyState !== WebSocket.OPEN) return;
@@ -60,17 +74,27 @@ export function webSocketTransport(socket: WebSocket): StreamTransport {
     },
     bufferedAmount: () => socket.bufferedAmount + pendingBytes,
     close(code, reason) {
-      pending = [];
-      pendingBytes = 0;
-      if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
-      try {
-        // A close reason is at most 123 bytes.
-        socket.close(code, truncateUtf8(reason, 123));
-      } catch {
-        // Already closed.
+      if (socket.readyState === WebSocket.CONNECTING) {
+        closeWhenOpen ??= { code, reason };
+        return;
       }
+      close(code, reason);
     },
   };
+}
+
+/**
+ * Calls `onNeverOpened` when `socket` is still connecting after `ms`. A connection that dies before
+ * Deno sends the 101 leaves the server's socket connecting for good, with no open, error or close
+ * event: whatever waits for those (a subscriber, a token watch) must be let go this way.
+ */
+export function whenNeverOpened(socket: WebSocket, ms: number, onNeverOpened: () => void): void {
+  if (socket.readyState !== WebSocket.CONNECTING) return;
+  const timer = setTimeout(() => {
+    if (socket.readyState === WebSocket.CONNECTING) onNeverOpened();
+  }, ms);
+  socket.addEventListener("open", () => clearTimeout(timer));
+  socket.addEventListener("close", () => clearTimeout(timer));
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {
