@@ -75,7 +75,7 @@ export function completionStatement(
   finalEpoch: EpochMetrics | null,
   claim: ClaimOptions | null,
 ): postgres.PendingQuery<({ seq: number } & Partial<ClaimedRun>)[]> {
-  if (claim !== null && claim.workerId !== lease.workerId) throw new Error("a completion claims for its own worker only");
+  if (claim !== null && claim.workerId !== lease.workerId) throw new TypeError("a completion claims for its own worker only");
   return sql<({ seq: number } & Partial<ClaimedRun>)[]>`
     with r as (
       update runs set state = 'succeeded', finished_at = now(), error = null, lease_token = null,

@@ -226,7 +226,10 @@ export async function executeRun(run: ClaimedRun, o: ExecuteRunOptions): Promise
       const { epochSeq, next } = await complete(final);
       if (final !== null && epochSeq !== null) publisher.epochCommitted(epochSeq, final);
       log(`${tag}: succeeded`);
-      await checkpoints.finish();
+      // Collecting old checkpoints is best-effort (it logs its own failure): a run the completion
+      // claimed, whose lease already runs, does not wait for it.
+      const collected = checkpoints.finish();
+      if (next === null) await collected;
       return { outcome: "succeeded", next };
     }
     await flushFinal();

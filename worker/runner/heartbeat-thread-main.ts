@@ -56,7 +56,7 @@ const alive = new BigInt64Array(data.alive);
 let held: Held | null = null;
 const inFlight = new Map<string, Promise<BeatOutcome>>();
 let stallLogged = false;
-/** When renewals started failing to reach the database (null: they reach it): one line per outage. */
+/** One line when renewals stop reaching the database and one when they reach it again (shared/outage-log.ts). */
 const outage = new OutageLog(log, monotonicMs);
 
 const timer = setInterval(() => void beat(), data.heartbeatS * 1000);

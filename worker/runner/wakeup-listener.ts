@@ -42,8 +42,6 @@ export class WakeupListener {
   #generation = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
-  /** Connected, with LISTEN in effect. */
-  #listening = false;
   /** Whether the owner wants to listen now (the connection follows it, and takes it up on reconnect). */
   #wanted = true;
   /** Connected (the health check and want() may use #sql). */
@@ -52,15 +50,11 @@ export class WakeupListener {
   #sent = false;
   #retryMs = 100;
   #reconnecting = false;
-  /** When the connection was lost (null: listening, or never lost): one line per outage, not per retry. */
+  /** One line when the connection is lost and one when it is back, not one per retry (shared/outage-log.ts). */
   readonly #outage: OutageLog;
 
   constructor(private readonly opts: WakeupListenerOptions, private readonly handlers: WakeupHandlers) {
     this.#outage = new OutageLog(opts.log);
-  }
-
-  get listening(): boolean {
-    return this.#listening;
   }
 
   /** Whether listening is wanted now (whatever the connection's state). */
@@ -94,7 +88,6 @@ export class WakeupListener {
       return;
     }
     if (generation !== this.#generation || this.#sent !== listen) return;
-    this.#listening = listen;
     if (listen) this.handlers.onListening();
   }
 
@@ -136,7 +129,6 @@ export class WakeupListener {
       if (generation !== this.#generation) return;
       this.#connected = true;
       this.#sent = listen;
-      this.#listening = listen;
       this.#retryMs = 100;
       this.#outage.up((s) => `LISTEN connection back (after ${s} s)`);
       if (listen) this.handlers.onListening();
@@ -151,7 +143,6 @@ export class WakeupListener {
     if (this.#closed || this.#reconnecting) return;
     this.#reconnecting = true;
     try {
-      this.#listening = false;
       this.#outage.down(`LISTEN connection lost (${why}); reconnecting with backoff (polling meanwhile)`);
       await this.#teardown();
       const delay = this.#retryMs;
@@ -169,7 +160,6 @@ export class WakeupListener {
     this.#generation++;
     this.#connected = false;
     this.#sent = false;
-    this.#listening = false;
     if (sql) await sql.end({ timeout: 0 }).catch(() => {});
   }
 

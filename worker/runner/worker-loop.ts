@@ -72,7 +72,7 @@ export class WorkerLoop {
   #timers: NodeJS.Timeout[] = [];
   #listener: WakeupListener;
   #runs = 0;
-  /** When the database stopped answering the loop's own statements (null: it answers). */
+  /** One line when the database stops answering the loop's own statements and one when it is back (shared/outage-log.ts). */
   readonly #outage: OutageLog;
 
   constructor(private readonly o: WorkerLoopOptions) {
