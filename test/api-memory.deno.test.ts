@@ -201,3 +201,15 @@ Deno.test({
       assert.equal(await c.closedWithin(3000), true, "the oversized message did not close the socket");
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "a request head sent a byte at a time (its blank line split across writes) is read and answered",
+  fn: () =>
+    withConnection(async (c) => {
+      for (const byte of new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n")) {
+        await c.sendBytes(new Uint8Array([byte]));
+      }
+      assert.equal((await c.response())?.status, 200);
+    }),
+});

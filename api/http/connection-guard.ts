@@ -147,21 +147,29 @@ export async function serveGuarded(
   };
 
   /** The first message head read from `from` (and what came with it), or null when none came. */
+  /**
+   * The first message head read from `from` (and what came with it), or null when none came. Linear in
+   * the bytes read, however they are split: a client sending a 64 KiB head a byte at a time must not
+   * cost a copy and a rescan of everything so far per byte on the API's one thread.
+   */
   const readHead = async (t: Tracked, from: Deno.Conn): Promise<{ bytes: Uint8Array; end: number } | null> => {
-    const buf = new Uint8Array(16 * 1024);
-    let seen = new Uint8Array(0);
+    let seen = new Uint8Array(4 * 1024);
+    let length = 0;
     try {
       for (;;) {
-        const n = await from.read(buf);
+        if (length === seen.length) {
+          const grown = new Uint8Array(seen.length * 2);
+          grown.set(seen);
+          seen = grown;
+        }
+        const n = await from.read(seen.subarray(length));
         if (n === null) return null;
         t.lastIo = Date.now();
-        const next = new Uint8Array(seen.length + n);
-        next.set(seen);
-        next.set(buf.subarray(0, n), seen.length);
-        seen = next;
-        const end = headerEnd(seen);
-        if (end >= 0) return { bytes: seen, end };
-        if (seen.length > MAX_HEAD) return null;
+        // A "\r\n\r\n" may straddle the last read: look from three bytes before it.
+        const end = headerEnd(seen.subarray(0, length + n), Math.max(0, length - 3));
+        length += n;
+        if (end >= 0) return { bytes: seen.subarray(0, length), end };
+        if (length > MAX_HEAD) return null;
       }
     } catch {
       return null; // swept by the header timeout, or reset
@@ -342,9 +350,9 @@ function refusingUpgrades(handler: Deno.ServeHandler): Deno.ServeHandler {
   };
 }
 
-/** Index just past the first "\r\n\r\n", or -1. */
-function headerEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
+/** Index just past the first "\r\n\r\n" at or after `from`, or -1. */
+function headerEnd(bytes: Uint8Array, from = 0): number {
+  for (let i = from; i + 3 < bytes.length; i++) {
     if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i + 4;
   }
   return -1;
