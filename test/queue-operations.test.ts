@@ -88,6 +88,10 @@ test("insertRuns: ids in order, columns from the spec, created in the given orde
     { spec: spec("keyed"), idempotency: { key: "ins-B", requestHash: "h" } },
   ]);
   assert.equal(ids[0], null, "the taken key inserted nothing");
+  await assert.rejects(insertRuns(db.sql, [
+    { spec: spec("twice"), idempotency: { key: "ins-C", requestHash: "h" } },
+    { spec: spec("twice"), idempotency: { key: "ins-C", requestHash: "h" } },
+  ]), /an idempotency key appears twice in one batch/);
   const rows = await db.sql`select id, name, priority, tags, max_attempts, epochs, idempotency_key from runs
     where id = any(${[held!, ids[1]!, ids[2]!]}::uuid[]) order by created_at, submit_seq`;
   assert.deepEqual(rows.map((r) => ({ ...r })), [

@@ -1,5 +1,5 @@
 /**
- * Reads of `run_models` (written by workers, shared/queue/save-run-model.ts) for the model routes:
+ * `run_models` for the model routes (written by workers, shared/queue/save-run-model.ts; pruned here):
  * the run's state with the stored model's figures, and byte ranges of its weights (one shard at a
  * time: Postgres cuts the range, so a 4 MiB shard never loads the whole weight column into the API).
  */

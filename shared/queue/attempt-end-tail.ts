@@ -19,7 +19,8 @@ export interface AttemptEndTail {
 /**
  * What every fenced end of a claimed attempt writes after its UPDATE of `runs` (a CTE named `r`
  * returning the run's id, attempt, worker_id and last_seq): the attempt's row in `run_attempts` ended
- * with its outcome, the run's `state` event at the new `last_seq`, and the worker freed. Completing,
+ * with its outcome, the run's `state` event at the new `last_seq`, and (unless `workerState` is null)
+ * the worker freed. Completing,
  * failing, releasing and ending a cancelled run share it; the reaper's, for many runs of workers that
  * are gone, is its own. All of it reads from `r`, so a fenced-off worker (no row in `r`) writes nothing.
  *

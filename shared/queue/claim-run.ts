@@ -21,7 +21,9 @@ export interface ClaimOptions {
  * comes from `now()` on the server, so a worker with a wrong clock cannot hold a run longer.
  * `recordedEpoch` (the run's last recorded epoch) is a plain read of `epoch_metrics` through its primary
  * key: every record is fenced by the lease, so all of the run's records committed before it went back to
- * the queue, a change this statement's snapshot sees (it would not see the run as queued otherwise).
+ * the queue, which in practice this statement's snapshot sees. (Under READ COMMITTED the row lock may
+ * land on a newer version than the snapshot's: a whole further attempt, claimed, recorded and
+ * requeued within this one statement, would be missed; nothing that fast exists.)
  *
  * @example
  * const run = await claimRun(sql, { workerId: "host-123-ab12", leaseS: 30 });

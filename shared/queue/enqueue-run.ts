@@ -36,6 +36,9 @@ export interface NewRun {
  */
 export async function insertRuns(sql: postgres.Sql, runs: readonly NewRun[]): Promise<(string | null)[]> {
   if (runs.length === 0) return [];
+  const keys = runs.flatMap((r) => (r.idempotency === undefined ? [] : [r.idempotency.key]));
+  // The ids are matched back to the runs by the keys that went in: one key per batch at most.
+  if (new Set(keys).size !== keys.length) throw new TypeError("insertRuns: an idempotency key appears twice in one batch");
   const rows = runs.map((r, i) => ({
     i,
     name: r.spec.name ?? null,
