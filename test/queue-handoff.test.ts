@@ -4,12 +4,14 @@
 // - the commits per run halve: what the database counts, not what the code says it sends;
 // - SIGTERM in the middle of a backlog (the worker is nearly always inside a completion that claims):
 //   it exits 0 and leaves no run running and no attempt open; a run claimed as the drain began goes
-//   back to the queue with its attempt not spent.
+//   back to the queue with its attempt not spent (made certain by a proxy that holds the completion's
+//   answer while the SIGTERM is sent).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { committedTransactions } from "./helpers/committed-transactions.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
+import { startStatementReplyProxy } from "./helpers/statement-reply-proxy.ts";
 import { eventually, startWorker, stopWorkers, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("queue-handoff");
@@ -76,4 +78,32 @@ test("SIGTERM in the middle of a backlog: exit 0, no run left running, no attemp
     if (/claimed as the worker began draining/.test(w.output())) handedBack++;
   }
   console.log(`# SIGTERM mid-backlog: ${handedBack} of 3 drains began while a completion was claiming the next run`);
+});
+
+test("SIGTERM while a completion is claiming the next run: the run it claimed goes back to the queue unspent, the worker exits 0", { timeout: 60_000 }, async () => {
+  await fx.db.sql`delete from runs`;
+  // The completion's answer is held for 2 s: the drain begins while the worker waits for it.
+  const proxy = await startStatementReplyProxy(fx.db.url, "update runs set state = 'succeeded'", { action: "hold", ms: 2000 });
+  try {
+    const spec = { schedule: "[1e-3, 0]lin[1e-3, 1]" };
+    const [a, b] = await enqueueRuns(fx.db.sql, [{ name: "a", spec, epochs: 1 }, { name: "b", spec, epochs: 1 }]);
+    const w = startWorker({ DATABASE_URL: proxy.url, CHECKPOINT_DIR: fx.dir, ...SHORT }, "handoff-held");
+    fx.workers.push(w);
+    await proxy.holding;
+    w.child.kill("SIGTERM");
+    assert.deepEqual(await w.exited, { code: 0, signal: null }, w.output());
+    assert.match(w.output(), new RegExp(`run ${b} attempt 1: claimed as the worker began draining; released to the queue \\(attempt not spent\\)`));
+    const rows = await fx.db.sql`select id, state, attempt, releases from runs order by name`;
+    assert.deepEqual(rows.map((r) => ({ ...r })), [
+      { id: a, state: "succeeded", attempt: 1, releases: 0 },
+      { id: b, state: "queued", attempt: 1, releases: 1 },
+    ]);
+    const attempts = await fx.db.sql`select run_id, outcome from run_attempts order by claimed_at, run_id = ${b!}`;
+    assert.deepEqual(attempts.map((r) => ({ ...r })), [
+      { run_id: a, outcome: "succeeded" },
+      { run_id: b, outcome: "released" },
+    ]);
+  } finally {
+    await proxy.close();
+  }
 });

@@ -9,14 +9,14 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { enqueueRuns } from "../shared/queue/enqueue-run.ts";
 import { queueFixture } from "./helpers/queue-fixture.ts";
-import { type ReplyDroppingProxy, startReplyDroppingProxy } from "./helpers/reply-dropping-proxy.ts";
+import { startStatementReplyProxy, type StatementReplyProxy } from "./helpers/statement-reply-proxy.ts";
 import { eventually, startWorker, stopWorkers } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("queue-lost-reply");
-let proxy: ReplyDroppingProxy;
+let proxy: StatementReplyProxy;
 before(async () => {
   await fx.ready;
-  proxy = await startReplyDroppingProxy(fx.db.url, "update runs set state = 'succeeded'");
+  proxy = await startStatementReplyProxy(fx.db.url, "update runs set state = 'succeeded'", { action: "drop" });
 });
 after(async () => await proxy?.close());
 
