@@ -1,21 +1,15 @@
 // LOG_LEVEL and LOG_FORMAT reach the worker's runner: at LOG_LEVEL=warn a worker prints its warnings
 // (here: its live socket to an API that is not there) and nothing at info, as JSON lines that name it.
 import assert from "node:assert/strict";
-import { before, test } from "node:test";
+import { test } from "node:test";
 import { queueFixture } from "./helpers/queue-fixture.ts";
-import type { TestDatabase } from "./helpers/test-database.ts";
 import { startWorker } from "./helpers/worker-process.ts";
 
 const fx = queueFixture("worker-log-levels");
-let db: TestDatabase;
-before(async () => {
-  await fx.ready;
-  ({ db } = fx);
-});
 
 test("LOG_LEVEL=warn LOG_FORMAT=json: the worker's warnings come out as JSON lines naming it, its info lines do not", { timeout: 60_000 }, async () => {
   const w = startWorker({
-    DATABASE_URL: db.url,
+    DATABASE_URL: fx.db.url,
     TRAINER: "fake",
     CHECKPOINT_DIR: fx.dir,
     LOG_LEVEL: "warn",

@@ -22,8 +22,7 @@ export interface QueueFixture {
  *
  * @example
  * const fx = queueFixture("queue-faults");
- * let db: TestDatabase;
- * before(async () => { await fx.ready; db = fx.db; });
+ * test("…", async () => { await fx.db.sql`select 1`; startWorker({ CHECKPOINT_DIR: fx.dir, … }, "w1"); });
  */
 export function queueFixture(label: string): QueueFixture {
   let db: TestDatabase | undefined;
