@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dbTest, finishRun, markRunning, SMALL_SPEC, storeRunModel, useTestApi } from "../testing/test-api.ts";
+import { dbTest, finishRun, markRunning, SMALL_SPEC, storeRunModel, succeedWithModels, useTestApi } from "../testing/test-api.ts";
 
 const api = useTestApi();
 
@@ -12,10 +12,7 @@ async function createRun(): Promise<string> {
 /** A succeeded run with best weights from epoch 3 and final weights from epoch 5. */
 async function succeededRunWithModels(): Promise<string> {
   const id = await createRun();
-  await markRunning(api().sql, id);
-  await storeRunModel(api().sql, id, "best", 3);
-  await storeRunModel(api().sql, id, "final", 5);
-  await finishRun(api().sql, id, "succeeded");
+  await succeedWithModels(api().sql, id, 3, 5);
   return id;
 }
 

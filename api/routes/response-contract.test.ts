@@ -15,7 +15,7 @@ import {
   insertEpochs,
   markRunning,
   SMALL_SPEC,
-  storeRunModel,
+  succeedWithModels,
   type TestApi,
   useTestApi,
 } from "../testing/test-api.ts";
@@ -33,11 +33,8 @@ async function newRun(a: TestApi, name = "contract"): Promise<string> {
 
 async function succeededRunWithModel(a: TestApi): Promise<string> {
   const id = await newRun(a);
-  await markRunning(a.sql, id);
   await insertEpochs(a.sql, id, [1, 2, 3].map((epoch) => ({ epoch, loss: 1 / epoch, acc: 0.5, valLoss: 1, valAcc: 0.4 + epoch / 10 })));
-  await storeRunModel(a.sql, id, "best", 3);
-  await storeRunModel(a.sql, id, "final", 3);
-  await finishRun(a.sql, id, "succeeded");
+  await succeedWithModels(a.sql, id, 3, 3);
   return id;
 }
 

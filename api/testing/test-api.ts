@@ -155,3 +155,11 @@ export function useTestApi(options: Partial<AppOptions> = {}): () => TestApi {
     return api;
   };
 }
+
+/** Takes a queued run through running to succeeded with stored best and final models of those epochs. */
+export async function succeedWithModels(sql: postgres.Sql, runId: string, bestEpoch: number, finalEpoch: number): Promise<void> {
+  await markRunning(sql, runId);
+  await storeRunModel(sql, runId, "best", bestEpoch);
+  await storeRunModel(sql, runId, "final", finalEpoch);
+  await finishRun(sql, runId, "succeeded");
+}
