@@ -9,7 +9,9 @@ import { after, test } from "node:test";
 import postgres from "postgres";
 import { embeddedDatabaseUrl } from "../shared/postgres-secret.ts";
 import { freePort } from "./helpers/free-port.ts";
+import { processTree } from "./helpers/process-tree.ts";
 import { removeDataDir } from "./helpers/remove-data-dir.ts";
+import { eventually } from "./helpers/worker-process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const dirs: string[] = [];
@@ -131,13 +133,12 @@ test("LOG_FORMAT=json LOG_LEVEL=warn: every line of npm start and its children i
   const service = startService(env);
   await service.ready;
   // A worker killed under the supervisor: its restart is a warning, which LOG_LEVEL=warn must keep.
-  const worker = execFileSync("pgrep", ["-P", String(service.child.pid), "-f", "worker/main.ts"], { encoding: "utf8" }).trim();
-  assert.match(worker, /^\d+$/, "one worker process under npm start");
-  process.kill(Number(worker), "SIGKILL");
+  const workers = processTree(service.child.pid!).filter((p) => p.ppid === service.child.pid && /worker\/main\.ts/.test(p.args));
+  assert.equal(workers.length, 1, "one worker process under npm start");
+  process.kill(workers[0]!.pid, "SIGKILL");
   let out = "";
   service.child.stdout!.on("data", (d: Buffer) => (out += d));
-  const deadline = Date.now() + 20_000;
-  while (!/worker-1\] exited/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await eventually("the supervisor saw the worker exit", async () => /worker-1\] exited/.test(out), 20_000);
   assert.equal(await stopWithSigint(service.child), 0);
   const lines = ((await service.ready) + out).split("\n").filter((l) => l.trim() !== "");
   const entries = lines.map((l) => {
